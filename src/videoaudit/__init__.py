@@ -1,0 +1,1 @@
+"""Video audit engine: probe, analyse, coverage, retention archive. Never imports qbank."""
