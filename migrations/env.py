@@ -1,0 +1,49 @@
+"""Alembic environment: one set of migrations for SQLite (batch mode) and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic import context
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from qbank.db import Base
+from qbank.models import load_all
+
+load_all()
+target_metadata = Base.metadata
+config = context.config
+
+
+def _configure(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=True,
+        compare_type=True,
+        compare_server_default=False,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def _run_online() -> None:
+    engine = create_async_engine(config.get_main_option("sqlalchemy.url") or "", poolclass=NullPool)
+    async with engine.connect() as connection:
+        await connection.run_sync(_configure)
+    await engine.dispose()
+
+
+if context.is_offline_mode():
+    context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata,
+                      render_as_batch=True, literal_binds=True)
+    with context.begin_transaction():
+        context.run_migrations()
+else:
+    connectable = config.attributes.get("connection")
+    if connectable is not None:
+        _configure(connectable)
+    else:
+        asyncio.run(_run_online())

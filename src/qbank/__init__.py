@@ -1,0 +1,1 @@
+"""The question bank service: items, blueprints, layouts, the audit trail and the HTTP API."""

@@ -1,0 +1,3 @@
+from qbank.cli import main
+
+main()

@@ -1,0 +1,102 @@
+"""The Litestar application: one place that wires settings, database, auth, errors and controllers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import msgspec
+import structlog
+from advanced_alchemy.extensions.litestar import AsyncSessionConfig, SQLAlchemyAsyncConfig, SQLAlchemyPlugin
+from litestar import Litestar, get
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.exceptions import HTTPException
+from litestar.middleware.base import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from qbank.audit.controllers import AuditController
+from qbank.auth.controllers import TokenController
+from qbank.auth.guards import PUBLIC_PATHS, BearerTokenMiddleware, provide_actor
+from qbank.blueprints.controllers import BlueprintController, LayoutController, OccupationController
+from qbank.db import create_engine
+from qbank.items.controllers import ItemController
+from qbank.lib.problems import http_exception_handler, internal_error_handler
+from qbank.settings import Settings, load_settings
+from qbank.storage import evidence_store
+
+log = structlog.get_logger("qbank")
+
+
+class Health(msgspec.Struct):
+    status: str
+    database: str
+
+
+@get("/health", summary="Liveness and database check", tags=["health"])
+async def health(db_session: AsyncSession) -> Health:
+    await db_session.execute(text("SELECT 1"))
+    return Health(status="ok", database="ok")
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(message)s")
+    structlog.configure(
+        processors=[structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso"),
+                    structlog.dev.ConsoleRenderer(colors=False)],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
+    )
+
+
+def create_app(settings: Settings | None = None, *, extra_lifespan: list[Callable[..., Any]] | None = None) -> Litestar:
+    settings = settings or load_settings()
+    engine = create_engine(settings.database_url)
+    session_maker = async_sessionmaker(engine, expire_on_commit=False)
+    db_config = SQLAlchemyAsyncConfig(
+        engine_instance=engine,
+        before_send_handler="autocommit",
+        session_config=AsyncSessionConfig(expire_on_commit=False),
+    )
+
+    @asynccontextmanager
+    async def storage_lifespan(app: Litestar) -> AsyncIterator[None]:
+        async with evidence_store(settings) as store:
+            app.state.store = store
+            yield
+
+    @asynccontextmanager
+    async def engine_lifespan(app: Litestar) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    return Litestar(
+        route_handlers=[health, TokenController, AuditController, OccupationController, BlueprintController,
+                        LayoutController, ItemController],
+        plugins=[SQLAlchemyPlugin(config=db_config)],
+        dependencies={"actor": Provide(provide_actor, sync_to_thread=False)},
+        middleware=[DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS)],
+        exception_handlers={HTTPException: http_exception_handler, Exception: internal_error_handler},
+        lifespan=[engine_lifespan, storage_lifespan, *(extra_lifespan or [])],
+        state=State({"settings": settings, "session_maker": session_maker}),
+        openapi_config=OpenAPIConfig(
+            title="qbank: question bank, paper assembly and video audit",
+            version="0.1.0",
+            description="Item writers keep the bank; the centre defines blueprints and layouts. "
+            "Every endpoint but /health and /schema needs `Authorization: Bearer <token>`; "
+            "create tokens with `qbank token create`.",
+            components=Components(security_schemes={
+                "BearerToken": SecurityScheme(type="http", scheme="bearer", description="qbank API token")}),
+            security=[{"BearerToken": []}],
+            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            path="/schema",
+        ),
+        debug=False,
+    )

@@ -1,0 +1,62 @@
+"""Tokens: create (shown once), look up by HMAC, revoke."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from qbank.auth.models import ApiToken
+from qbank.auth.schemas import SCOPED_ROLES, Actor, Role, TokenCreate, TokenCreated, TokenOut
+from qbank.db import utcnow
+from qbank.lib.problems import bad_request, conflict, not_found
+
+TOKEN_PREFIX = "qb_"
+
+
+def hash_token(secret: str, token: str) -> str:
+    return hmac.new(secret.encode(), token.encode(), hashlib.sha256).hexdigest()
+
+
+def token_out(row: ApiToken) -> TokenOut:
+    return TokenOut(id=row.id, name=row.name, role=Role(row.role), occupations=list(row.occupations),
+                    created_at=row.created_at, revoked_at=row.revoked_at)
+
+
+def actor_of(row: ApiToken) -> Actor:
+    return Actor(token_id=row.id, name=row.name, role=Role(row.role), occupations=tuple(row.occupations))
+
+
+async def create_token(db: AsyncSession, secret: str, data: TokenCreate) -> tuple[TokenCreated, ApiToken]:
+    if data.role in SCOPED_ROLES and not data.occupations:
+        raise bad_request("occupations", f"a {data.role} token must name at least one occupation")
+    if data.role not in SCOPED_ROLES and data.occupations:
+        raise bad_request("occupations", f"a {data.role} token is not scoped to occupations")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(name=data.name, role=data.role.value, occupations=sorted(set(data.occupations)),
+                   token_hash=hash_token(secret, token), created_at=utcnow())
+    db.add(row)
+    await db.flush()
+    out = token_out(row)
+    return TokenCreated(**{f: getattr(out, f) for f in out.__struct_fields__}, token=token), row
+
+
+async def find_actor(db: AsyncSession, secret: str, token: str) -> Actor | None:
+    row = await db.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(secret, token)))
+    if row is None or row.revoked_at is not None:
+        return None
+    return actor_of(row)
+
+
+async def revoke_token(db: AsyncSession, token_id: int) -> ApiToken:
+    row = await db.get(ApiToken, token_id)
+    if row is None:
+        raise not_found("token", token_id)
+    if row.revoked_at is not None:
+        raise conflict(f"token {token_id} was already revoked at {row.revoked_at.isoformat()}")
+    row.revoked_at = utcnow()
+    await db.flush()
+    return row

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+from qbank.auth.schemas import OccupationCode
+
+Level = Annotated[int, msgspec.Meta(ge=1, le=5, description="5 初级工 … 1 高级技师", examples=[3])]
+Importance = Literal["X", "Y", "Z"]
+ItemType = Literal["true_false", "single_choice", "multiple_choice", "practical_task"]
+THEORY_TYPES: tuple[str, ...] = ("true_false", "single_choice", "multiple_choice")
+
+
+class OccupationIn(msgspec.Struct, kw_only=True):
+    code: OccupationCode
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200, examples=["电工"])]
+    levels: Annotated[list[Level], msgspec.Meta(min_length=1, max_length=5, examples=[[5, 4, 3, 2, 1]])]
+
+
+class OccupationOut(OccupationIn, kw_only=True):
+    created_at: datetime
+
+
+class Point(msgspec.Struct, kw_only=True):
+    """An appraisal point (鉴定点) at a leaf scope."""
+
+    code: Annotated[str, msgspec.Meta(pattern=r"^\d{3}$", examples=["001"])]
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+    importance: Importance
+
+
+class Scope(msgspec.Struct, kw_only=True):
+    """A scope (鉴定范围); weight is the % of the whole paper, children's weights sum to it."""
+
+    code: Annotated[str, msgspec.Meta(min_length=1, max_length=40, examples=["01"])]
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    weight: Annotated[float, msgspec.Meta(gt=0, le=100)]
+    children: list[Scope] = []
+    points: list[Point] = []
+
+
+class BlueprintIn(msgspec.Struct, kw_only=True):
+    scopes: Annotated[list[Scope], msgspec.Meta(min_length=1)]
+
+
+class BlueprintWarning(msgspec.Struct, kw_only=True):
+    code: str
+    message: str
+
+
+class BlueprintOut(msgspec.Struct, kw_only=True):
+    id: int
+    occupation_code: str
+    level: int
+    version: int
+    scopes: list[Scope]
+    points: int
+    shares: dict[str, float]
+    warnings: list[BlueprintWarning]
+    created_at: datetime
+    created_by: str
+    used_at: datetime | None
+
+
+class Section(msgspec.Struct, kw_only=True):
+    type: ItemType
+    count: Annotated[int, msgspec.Meta(ge=1, le=1000)]
+    points_per_item: Annotated[float, msgspec.Meta(gt=0, le=100)]
+
+
+class LayoutIn(msgspec.Struct, kw_only=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=120, examples=["level-3 theory"])]
+    sections: Annotated[list[Section], msgspec.Meta(min_length=1)]
+    duration_minutes: Annotated[int, msgspec.Meta(ge=1, le=600)]
+    facility_min: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.60
+    facility_max: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.65
+
+
+class LayoutOut(LayoutIn, kw_only=True):
+    id: int
+    occupation_code: str
+    level: int
+    total_points: float
+    created_at: datetime
+    created_by: str

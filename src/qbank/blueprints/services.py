@@ -1,0 +1,227 @@
+"""Occupations, blueprint versions and layouts, with the blueprint's validation rules."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import msgspec
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from qbank.auth.schemas import Actor
+from qbank.blueprints.models import Blueprint, Layout, Occupation
+from qbank.blueprints.schemas import (
+    BlueprintIn,
+    BlueprintOut,
+    BlueprintWarning,
+    LayoutIn,
+    LayoutOut,
+    OccupationIn,
+    OccupationOut,
+    Point,
+    Scope,
+)
+from qbank.lib.problems import FieldError, ProblemError, bad_request, conflict, not_found
+
+WEIGHT_TOLERANCE = 1e-6
+MIN_POINTS = 200
+SHARE_RULES = (("X", ">=", 80.0), ("Y", "<=", 15.0), ("Z", "<=", 5.0))
+
+
+def walk(scopes: list[Scope], prefix: str = "scopes") -> Iterator[tuple[str, Scope, list[str]]]:
+    """Every scope with its JSON path and its code path from the root."""
+    stack: list[tuple[str, Scope, list[str]]] = [(f"{prefix}[{i}]", s, [s.code]) for i, s in enumerate(scopes)]
+    stack.reverse()
+    while stack:
+        path, scope, codes = stack.pop()
+        yield path, scope, codes
+        children = [(f"{path}.children[{i}]", c, [*codes, c.code]) for i, c in enumerate(scope.children)]
+        stack.extend(reversed(children))
+
+
+def leaf_points(scopes: list[Scope]) -> list[tuple[Point, list[str]]]:
+    """Every appraisal point with the code path of its scope."""
+    return [(p, codes) for _, scope, codes in walk(scopes) for p in scope.points]
+
+
+def validate_blueprint(data: BlueprintIn) -> tuple[list[FieldError], list[BlueprintWarning], dict[str, float]]:
+    errors: list[FieldError] = []
+    top = sum(s.weight for s in data.scopes)
+    if abs(top - 100) > WEIGHT_TOLERANCE:
+        errors.append(FieldError(field="scopes", reason=f"top-level weights sum to {top:g}, not 100"))
+    scope_paths: dict[str, str] = {}
+    point_paths: dict[str, str] = {}
+    for path, scope, _ in walk(data.scopes):
+        if scope.code in scope_paths:
+            errors.append(FieldError(field=f"{path}.code",
+                                     reason=f"duplicate scope code {scope.code} (also at {scope_paths[scope.code]})"))
+        scope_paths.setdefault(scope.code, path)
+        if not scope.children and not scope.points:
+            errors.append(FieldError(field=path, reason=f"scope {scope.code} is empty: no child scopes, no points"))
+        if scope.children and scope.points:
+            errors.append(FieldError(field=path, reason=f"scope {scope.code} has both child scopes and points"))
+        if scope.children:
+            total = sum(c.weight for c in scope.children)
+            if abs(total - scope.weight) > WEIGHT_TOLERANCE:
+                errors.append(FieldError(field=f"{path}.children", reason=(
+                    f"child weights of scope {scope.code} sum to {total:g}, not its weight {scope.weight:g}")))
+        for j, point in enumerate(scope.points):
+            ppath = f"{path}.points[{j}]"
+            if point.code in point_paths:
+                where = point_paths[point.code]
+                reason = f"duplicate point code {point.code} (also at {where})"
+                errors.append(FieldError(field=f"{ppath}.code", reason=reason))
+            point_paths.setdefault(point.code, ppath)
+    points = [p for p, _ in leaf_points(data.scopes)]
+    counts = Counter(p.importance for p in points)
+    n = max(len(points), 1)
+    shares = {k: round(100.0 * counts.get(k, 0) / n, 2) for k in ("X", "Y", "Z")}
+    warnings: list[BlueprintWarning] = []
+    for importance, op, limit in SHARE_RULES:
+        share = shares[importance]
+        if (op == ">=" and share < limit) or (op == "<=" and share > limit):
+            warnings.append(BlueprintWarning(code=f"share_{importance}", message=(
+                f"{importance} points are {share:g} % of the blueprint; the national rule is {op} {limit:g} %")))
+    if len(points) < MIN_POINTS:
+        warnings.append(BlueprintWarning(code="few_points", message=(
+            f"{len(points)} appraisal points; a level usually has at least {MIN_POINTS}")))
+    return errors, warnings, shares
+
+
+def occupation_out(row: Occupation) -> OccupationOut:
+    return OccupationOut(code=row.code, name=row.name, levels=list(row.levels), created_at=row.created_at)
+
+
+async def get_occupation(db: AsyncSession, code: str) -> Occupation:
+    row = await db.get(Occupation, code)
+    if row is None:
+        raise not_found("occupation", code)
+    return row
+
+
+async def require_level(db: AsyncSession, code: str, level: int) -> Occupation:
+    occupation = await get_occupation(db, code)
+    if level not in occupation.levels:
+        raise bad_request("level", f"occupation {code} has no level {level} (it has {sorted(occupation.levels)})")
+    return occupation
+
+
+async def create_occupation(db: AsyncSession, data: OccupationIn) -> Occupation:
+    if await db.get(Occupation, data.code) is not None:
+        raise conflict(f"occupation {data.code} already exists")
+    if len(set(data.levels)) != len(data.levels):
+        raise bad_request("levels", "levels repeat")
+    row = Occupation(code=data.code, name=data.name, levels=sorted(data.levels))
+    db.add(row)
+    await db.flush()
+    return row
+
+
+def blueprint_out(row: Blueprint) -> BlueprintOut:
+    data = msgspec.convert({"scopes": row.scopes}, BlueprintIn)
+    _, warnings, shares = validate_blueprint(data)
+    return BlueprintOut(id=row.id, occupation_code=row.occupation_code, level=row.level, version=row.version,
+                        scopes=data.scopes, points=len(leaf_points(data.scopes)), shares=shares, warnings=warnings,
+                        created_at=row.created_at, created_by=row.created_by, used_at=row.used_at)
+
+
+def _checked_scopes(data: BlueprintIn) -> list[Any]:
+    errors, _, _ = validate_blueprint(data)
+    if errors:
+        raise ProblemError(400, f"the blueprint has {len(errors)} error(s): " + "; ".join(
+            f"{e.field}: {e.reason}" for e in errors[:5]), errors=errors)
+    return msgspec.to_builtins(data.scopes)  # type: ignore[no-any-return]
+
+
+async def create_blueprint(db: AsyncSession, actor: Actor, code: str, level: int, data: BlueprintIn) -> Blueprint:
+    await require_level(db, code, level)
+    scopes = _checked_scopes(data)
+    latest = await db.scalar(select(func.max(Blueprint.version)).where(
+        Blueprint.occupation_code == code, Blueprint.level == level))
+    row = Blueprint(occupation_code=code, level=level, version=(latest or 0) + 1, scopes=scopes,
+                    created_by=actor.label)
+    db.add(row)
+    await db.flush()
+    return row
+
+
+async def replace_blueprint(db: AsyncSession, row: Blueprint, data: BlueprintIn) -> Blueprint:
+    if row.used_at is not None:
+        raise conflict(f"blueprint {row.id} (version {row.version}) was used by a paper on "
+                       f"{row.used_at.isoformat()} and is immutable; create a new version instead")
+    row.scopes = _checked_scopes(data)
+    await db.flush()
+    return row
+
+
+async def get_blueprint(db: AsyncSession, blueprint_id: int) -> Blueprint:
+    row = await db.get(Blueprint, blueprint_id)
+    if row is None:
+        raise not_found("blueprint", blueprint_id)
+    return row
+
+
+async def current_blueprint(db: AsyncSession, code: str, level: int) -> Blueprint | None:
+    return await db.scalar(select(Blueprint).where(Blueprint.occupation_code == code, Blueprint.level == level)
+                           .order_by(Blueprint.version.desc()).limit(1))
+
+
+async def point_index(db: AsyncSession, code: str, level: int) -> dict[str, tuple[Point, list[str]]]:
+    """The current blueprint's points by code, each with its scope path; empty when there is none."""
+    row = await current_blueprint(db, code, level)
+    if row is None:
+        return {}
+    data = msgspec.convert({"scopes": row.scopes}, BlueprintIn)
+    return {p.code: (p, codes) for p, codes in leaf_points(data.scopes)}
+
+
+def layout_total(data: LayoutIn) -> float:
+    return round(sum(s.count * s.points_per_item for s in data.sections), 6)
+
+
+def validate_layout(data: LayoutIn) -> None:
+    errors: list[FieldError] = []
+    total = layout_total(data)
+    if abs(total - 100) > 1e-6:
+        errors.append(FieldError(field="sections", reason=f"sections total {total:g} points, not 100"))
+    if data.facility_min > data.facility_max:
+        errors.append(FieldError(field="facility_min", reason="facility_min is above facility_max"))
+    types = [s.type for s in data.sections]
+    for i, t in enumerate(types):
+        if types.index(t) != i:
+            errors.append(FieldError(field=f"sections[{i}].type", reason=f"type {t} has two sections"))
+    if errors:
+        raise ProblemError(400, "; ".join(f"{e.field}: {e.reason}" for e in errors), errors=errors)
+
+
+def layout_out(row: Layout) -> LayoutOut:
+    data = msgspec.convert({"name": row.name, "sections": row.sections, "duration_minutes": row.duration_minutes,
+                            "facility_min": row.facility_min, "facility_max": row.facility_max}, LayoutIn)
+    return LayoutOut(id=row.id, occupation_code=row.occupation_code, level=row.level, name=row.name,
+                     sections=data.sections, duration_minutes=row.duration_minutes, facility_min=row.facility_min,
+                     facility_max=row.facility_max, total_points=layout_total(data), created_at=row.created_at,
+                     created_by=row.created_by)
+
+
+async def create_layout(db: AsyncSession, actor: Actor, code: str, level: int, data: LayoutIn) -> Layout:
+    await require_level(db, code, level)
+    validate_layout(data)
+    exists = await db.scalar(select(Layout.id).where(Layout.occupation_code == code, Layout.level == level,
+                                                     Layout.name == data.name))
+    if exists is not None:
+        raise conflict(f"layout {data.name!r} already exists for {code} level {level} (id {exists})")
+    row = Layout(occupation_code=code, level=level, name=data.name, sections=msgspec.to_builtins(data.sections),
+                 duration_minutes=data.duration_minutes, facility_min=data.facility_min,
+                 facility_max=data.facility_max, created_by=actor.label)
+    db.add(row)
+    await db.flush()
+    return row
+
+
+async def get_layout(db: AsyncSession, layout_id: int) -> Layout:
+    row = await db.get(Layout, layout_id)
+    if row is None:
+        raise not_found("layout", layout_id)
+    return row

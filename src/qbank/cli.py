@@ -1,0 +1,140 @@
+"""The `qbank` command: run the service, manage tokens, and the bulk work item writers do."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import click
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from qbank.auth.schemas import Actor, Role, TokenCreate
+from qbank.settings import Settings, SettingsError, load_settings
+
+T = TypeVar("T")
+CLI_ACTOR = Actor(token_id=0, name="cli", role=Role.admin)
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def run_in_db(work: Callable[[AsyncSession, Settings], Awaitable[T]]) -> T:
+    """Migrate, open one transaction, run ``work``, commit."""
+    from qbank.db import create_engine, upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+
+    async def go() -> T:
+        engine = create_engine(settings.database_url)
+        try:
+            async with async_sessionmaker(engine, expire_on_commit=False)() as db, db.begin():
+                return await work(db, settings)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
+
+
+@click.group(help="Question bank, paper assembly and video audit service. Settings come from QBANK_* variables.")
+def main() -> None:
+    pass
+
+
+@main.command(help="Run the HTTP service (migrations applied first; starts a local S3 server when "
+                   "QBANK_S3_ENDPOINT is empty).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def serve(host: str, port: int) -> None:
+    import uvicorn
+
+    from qbank.app import configure_logging, create_app
+    from qbank.db import upgrade
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    click.echo("qbank settings:")
+    for name, value in settings.masked().items():
+        click.echo(f"  {name} = {value}")
+    upgrade(settings.database_url)
+    click.echo(f"migrations applied; API docs at http://{host}:{port}/schema")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
+
+
+@main.group(help="Bearer tokens.")
+def token() -> None:
+    pass
+
+
+@token.command("create", help="Create a token and print it (it is shown only once).")
+@click.option("--role", required=True, type=click.Choice([r.value for r in Role]))
+@click.option("--name", required=True, help="who holds the token")
+@click.option("--occupation", "occupations", multiple=True, help="occupation code (authors and reviewers)")
+@click.option("--json", "as_json", is_flag=True, help="print the whole record as JSON")
+def token_create(role: str, name: str, occupations: tuple[str, ...], as_json: bool) -> None:
+    import msgspec
+
+    from qbank.audit.services import record
+    from qbank.auth.services import create_token, token_out
+    from qbank.lib.problems import ProblemError
+
+    try:
+        data = msgspec.convert({"name": name, "role": role, "occupations": list(occupations)}, TokenCreate)
+    except msgspec.ValidationError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+    async def work(db: AsyncSession, settings: Settings) -> Any:
+        created, row = await create_token(db, settings.token_secret, data)
+        await record(db, CLI_ACTOR, "token.create", "token", row.id, after=token_out(row))
+        return created
+
+    try:
+        created = run_in_db(work)
+    except ProblemError as exc:
+        raise click.ClickException(exc.detail) from exc
+    if as_json:
+        click.echo(json.dumps(msgspec.to_builtins(created), ensure_ascii=False))
+    else:
+        click.echo(created.token)
+
+
+@token.command("revoke", help="Revoke a token by its id.")
+@click.argument("token_id", type=int)
+def token_revoke(token_id: int) -> None:
+    from qbank.audit.services import record
+    from qbank.auth.services import revoke_token, token_out
+    from qbank.lib.problems import ProblemError
+
+    async def work(db: AsyncSession, settings: Settings) -> None:
+        row = await revoke_token(db, token_id)
+        await record(db, CLI_ACTOR, "token.revoke", "token", row.id, after=token_out(row))
+
+    try:
+        run_in_db(work)
+    except ProblemError as exc:
+        raise click.ClickException(exc.detail) from exc
+    click.echo(f"token {token_id} revoked")
+
+
+@main.group(help="Database.")
+def db() -> None:
+    pass
+
+
+@db.command("upgrade", help="Apply every migration.")
+def db_upgrade() -> None:
+    from qbank.db import upgrade
+
+    upgrade(_settings().database_url)
+    click.echo("migrations applied")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+from litestar import Controller, get, patch, post
+from litestar.params import Parameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from qbank.audit.services import record
+from qbank.auth.guards import requires
+from qbank.auth.schemas import Actor, Role
+from qbank.blueprints.schemas import ItemType
+from qbank.items import services as svc
+from qbank.items.schemas import ItemDiff, ItemIn, ItemOut, ItemPage, ItemUpdate, ItemVersionOut, RejectIn, Status
+from qbank.lib.problems import problem_responses
+
+WRITERS = requires(Role.admin, Role.author)
+REVIEWERS = requires(Role.admin, Role.reviewer)
+READERS = requires(Role.admin, Role.author, Role.reviewer)
+
+
+class ItemController(Controller):
+    path = "/api/v1/items"
+    tags = ["items"]
+    responses = problem_responses(400, 401, 403, 404)
+
+    @post("/", guards=[WRITERS], summary="Write an item (first version, status draft)",
+          responses=problem_responses(409))
+    async def create(self, data: ItemIn, db_session: AsyncSession, actor: Actor) -> ItemOut:
+        item, version = await svc.create_item(db_session, actor, data)
+        out = svc.item_out(item, version)
+        await record(db_session, actor, "item.create", "item", item.id, after=version.content,
+                     detail={"version": 1})
+        return out
+
+    @get("/", guards=[READERS], summary="Search items")
+    async def search(
+        self, db_session: AsyncSession, actor: Actor,
+        occupation: str | None = Parameter(default=None, description="occupation code"),
+        level: int | None = Parameter(default=None, ge=1, le=5),
+        point: str | None = Parameter(default=None, pattern=r"^\d{3}$", description="appraisal point code"),
+        type: ItemType | None = None,
+        status: Status | None = None,
+        q: str | None = Parameter(default=None, max_length=200, description="text in the stem"),
+        limit: int = Parameter(default=50, ge=1, le=500),
+        offset: int = Parameter(default=0, ge=0),
+    ) -> ItemPage:
+        return await svc.search_items(db_session, actor, occupation=occupation, level=level, point=point,
+                                      item_type=type, status=status, text=q, limit=limit, offset=offset)
+
+    @get("/{item_id:int}", guards=[READERS], summary="Read an item at its current version")
+    async def read(self, item_id: int, db_session: AsyncSession, actor: Actor) -> ItemOut:
+        item = await svc.get_item(db_session, actor, item_id)
+        return svc.item_out(item, await svc.get_version(db_session, item.id, item.version))
+
+    @patch("/{item_id:int}", guards=[WRITERS], summary="Change an item: a new version, back to draft",
+           responses=problem_responses(409))
+    async def update(self, item_id: int, data: ItemUpdate, db_session: AsyncSession, actor: Actor) -> ItemOut:
+        item = await svc.get_item(db_session, actor, item_id)
+        before = await svc.get_version(db_session, item.id, item.version)
+        before_content, before_version = before.content, before.version
+        version = await svc.update_item(db_session, actor, item, data, data.maintainer)
+        if version.version != before_version:
+            await record(db_session, actor, "item.update", "item", item.id, before=before_content,
+                         after=version.content, detail={"version": version.version})
+        return svc.item_out(item, version)
+
+    @get("/{item_id:int}/versions", guards=[READERS], summary="Every version of an item")
+    async def versions(self, item_id: int, db_session: AsyncSession, actor: Actor) -> list[ItemVersionOut]:
+        item = await svc.get_item(db_session, actor, item_id)
+        return [svc.version_out(await svc.get_version(db_session, item.id, v)) for v in range(1, item.version + 1)]
+
+    @get("/{item_id:int}/versions/{version:int}", guards=[READERS], summary="One version of an item")
+    async def version(self, item_id: int, version: int, db_session: AsyncSession, actor: Actor) -> ItemVersionOut:
+        item = await svc.get_item(db_session, actor, item_id)
+        return svc.version_out(await svc.get_version(db_session, item.id, version))
+
+    @get("/{item_id:int}/diff", guards=[READERS], summary="What changed between two versions")
+    async def diff(self, item_id: int, db_session: AsyncSession, actor: Actor,
+                   from_version: int = Parameter(query="from", ge=1),
+                   to_version: int = Parameter(query="to", ge=1)) -> ItemDiff:
+        item = await svc.get_item(db_session, actor, item_id)
+        a = await svc.get_version(db_session, item.id, from_version)
+        b = await svc.get_version(db_session, item.id, to_version)
+        return svc.diff_versions(a, b)
+
+    async def _transition(self, db: AsyncSession, actor: Actor, item_id: int, action: str,
+                          reason: str | None = None) -> ItemOut:
+        item = await svc.get_item(db, actor, item_id)
+        before = item.status
+        await svc.transition(db, actor, item, action, reason)
+        await record(db, actor, f"item.{action}", "item", item.id, before={"status": before},
+                     after={"status": item.status}, detail={"version": item.version, "reason": reason})
+        return svc.item_out(item, await svc.get_version(db, item.id, item.version))
+
+    @post("/{item_id:int}/submit", guards=[WRITERS], status_code=200, summary="Send a draft to review",
+          responses=problem_responses(409))
+    async def submit(self, item_id: int, db_session: AsyncSession, actor: Actor) -> ItemOut:
+        return await self._transition(db_session, actor, item_id, "submit")
+
+    @post("/{item_id:int}/approve", guards=[REVIEWERS], status_code=200,
+          summary="Approve an item in review (not one's own)", responses=problem_responses(409))
+    async def approve(self, item_id: int, db_session: AsyncSession, actor: Actor) -> ItemOut:
+        return await self._transition(db_session, actor, item_id, "approve")
+
+    @post("/{item_id:int}/reject", guards=[REVIEWERS], status_code=200,
+          summary="Reject an item in review back to draft, with a reason", responses=problem_responses(409))
+    async def reject(self, item_id: int, data: RejectIn, db_session: AsyncSession, actor: Actor) -> ItemOut:
+        return await self._transition(db_session, actor, item_id, "reject", data.reason)
+
+    @post("/{item_id:int}/retire", guards=[REVIEWERS], status_code=200, summary="Retire an item",
+          responses=problem_responses(409))
+    async def retire(self, item_id: int, db_session: AsyncSession, actor: Actor) -> ItemOut:
+        return await self._transition(db_session, actor, item_id, "retire")

@@ -1,0 +1,277 @@
+"""Items: validation, immutable versions, review workflow, duplicates, search."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import numpy as np
+from litestar.exceptions import PermissionDeniedException
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from qbank.auth.guards import check_occupation
+from qbank.auth.schemas import Actor
+from qbank.blueprints.schemas import Point
+from qbank.blueprints.services import point_index, require_level
+from qbank.db import utcnow
+from qbank.items.models import Item, ItemVersion
+from qbank.items.schemas import (
+    LABELS,
+    FieldChange,
+    ItemContent,
+    ItemDiff,
+    ItemIn,
+    ItemOut,
+    ItemPage,
+    ItemVersionOut,
+)
+from qbank.items.similarity import near_duplicate_pairs, stem_key, stem_vectors
+from qbank.lib.digest import digest
+from qbank.lib.problems import FieldError, ProblemError, conflict, not_found
+
+CONTENT_FIELDS: tuple[str, ...] = ItemContent.__struct_fields__
+TRANSITIONS = {  # action: (allowed from, to)
+    "submit": ({"draft"}, "in_review"),
+    "approve": ({"in_review"}, "approved"),
+    "reject": ({"in_review"}, "draft"),
+    "retire": ({"draft", "in_review", "approved"}, "retired"),
+}
+
+
+def content_errors(item_type: str, content: ItemContent, points: dict[str, tuple[Point, list[str]]],
+                   prefix: str = "") -> list[FieldError]:
+    """Every reason this content is not a valid item of this type; empty when it is."""
+    errors: list[FieldError] = []
+
+    def err(field: str, reason: str) -> None:
+        errors.append(FieldError(field=prefix + field, reason=reason))
+
+    if not content.stem.strip():
+        err("stem", "the stem is empty")
+    if not points:
+        err("point_code", "this occupation and level has no blueprint yet, so no appraisal point exists")
+    elif content.point_code not in points:
+        err("point_code", f"appraisal point {content.point_code} is not in this level's blueprint")
+    if item_type == "practical_task":
+        if content.practical is None:
+            err("practical", "a practical task needs its preparation notice, tasks, marking sheet and duration")
+        if content.options or content.answer:
+            err("options", "a practical task has no options or answer key")
+        return errors
+    if content.practical is not None:
+        err("practical", f"a {item_type} item has no practical task part")
+    n = len(content.options)
+    if item_type == "true_false" and n != 2:
+        err("options", f"a true/false item has exactly 2 options, got {n}")
+    elif not 2 <= n <= 8:
+        err("options", f"an item has 2 to 8 options, got {n}")
+    for i, option in enumerate(content.options):
+        if not option.strip():
+            err(f"options[{i}]", "the option is empty")
+    if len(set(content.answer)) != len(content.answer):
+        err("answer", "the answer key repeats an option")
+    for label in content.answer:
+        if label not in LABELS[:n]:
+            err("answer", f"answer {label} is not among the options ({', '.join(LABELS[:n]) or 'none'})")
+    correct = len(set(content.answer))
+    if item_type in ("true_false", "single_choice") and correct != 1:
+        err("answer", f"a {item_type} item has exactly one correct option, got {correct}")
+    if item_type == "multiple_choice" and correct < 2:
+        err("answer", f"a multiple_choice item has at least 2 correct options, got {correct}")
+    return errors
+
+
+def raise_if(errors: list[FieldError]) -> None:
+    if errors:
+        raise ProblemError(400, "; ".join(f"{e.field}: {e.reason}" for e in errors), errors=errors)
+
+
+def content_of(data: ItemContent) -> dict[str, Any]:
+    return {f: msgspec.to_builtins(getattr(data, f)) for f in CONTENT_FIELDS}
+
+
+def item_out(item: Item, version: ItemVersion) -> ItemOut:
+    content = msgspec.convert(version.content, ItemContent)
+    return ItemOut(
+        **{f: getattr(content, f) for f in CONTENT_FIELDS},
+        id=item.id, occupation_code=item.occupation_code, level=item.level, type=item.type,  # type: ignore[arg-type]
+        status=item.status, version=item.version, author=item.author,  # type: ignore[arg-type]
+        maintainer=item.maintainer, reviewer=item.reviewer, reject_reason=item.reject_reason,
+        near_duplicates=list(item.near_duplicates), times_used=item.times_used,
+        created_at=item.created_at, updated_at=item.updated_at,
+    )
+
+
+def version_out(row: ItemVersion) -> ItemVersionOut:
+    content = msgspec.convert(row.content, ItemContent)
+    return ItemVersionOut(**{f: getattr(content, f) for f in CONTENT_FIELDS}, item_id=row.item_id,
+                          version=row.version, digest=row.digest, created_at=row.created_at,
+                          created_by=row.created_by)
+
+
+async def exact_duplicate(db: AsyncSession, occupation: str, level: int, key: str, exclude: int | None) -> int | None:
+    query = select(Item.id).where(Item.occupation_code == occupation, Item.level == level, Item.stem_key == key)
+    if exclude is not None:
+        query = query.where(Item.id != exclude)
+    return await db.scalar(query.limit(1))
+
+
+async def refresh_near_duplicates(db: AsyncSession, occupation: str, level: int, changed: list[int]) -> None:
+    """Recompute the near-duplicate marks of the changed items and of the items they resemble."""
+    rows = (await db.execute(select(Item.id, Item.stem, Item.near_duplicates).where(
+        Item.occupation_code == occupation, Item.level == level, Item.status != "retired"))).all()
+    if not rows:
+        return
+    ids = [r[0] for r in rows]
+    position = {item_id: i for i, item_id in enumerate(ids)}
+    candidates = np.array([position[i] for i in changed if i in position], dtype=np.int64)
+    found: dict[int, set[int]] = {i: set() for i in changed}
+    for a, b, _ in near_duplicate_pairs(stem_vectors([r[1] for r in rows]), ids, candidates):
+        found.setdefault(a, set()).add(b)
+        found.setdefault(b, set()).add(a)
+    previous = {r[0]: set(r[2] or []) for r in rows}
+    changed_set = set(changed)
+    for item_id in set(found) | {i for i, prev in previous.items() if prev & changed_set}:
+        marks = found.get(item_id, set())
+        if item_id not in changed_set:  # keep its marks to untouched items, redo those to changed ones
+            marks = (previous.get(item_id, set()) - changed_set) | marks
+        if marks != previous.get(item_id, set()):
+            item = await db.get(Item, item_id)
+            if item is not None:
+                item.near_duplicates = sorted(marks)
+    await db.flush()
+
+
+async def add_item(db: AsyncSession, actor: Actor, data: ItemIn,
+                   points: dict[str, tuple[Point, list[str]]] | None = None) -> tuple[Item, ItemVersion]:
+    """Create an item and its first version, after every check; does not refresh near duplicates."""
+    check_occupation(actor, data.occupation_code)
+    await require_level(db, data.occupation_code, data.level)
+    if points is None:
+        points = await point_index(db, data.occupation_code, data.level)
+    raise_if(content_errors(data.type, data, points))
+    key = stem_key(data.stem)
+    existing = await exact_duplicate(db, data.occupation_code, data.level, key, None)
+    if existing is not None:
+        raise conflict(f"the same stem already exists as item {existing}", existing_item=existing)
+    content = content_of(data)
+    now = utcnow()
+    item = Item(occupation_code=data.occupation_code, level=data.level, type=data.type, status="draft", version=1,
+                stem=data.stem, stem_key=key, point_code=data.point_code, author=actor.name,
+                maintainer=data.maintainer or actor.name, near_duplicates=[], created_at=now, updated_at=now)
+    db.add(item)
+    await db.flush()
+    version = ItemVersion(item_id=item.id, version=1, content=content, digest=digest(content),
+                          created_at=now, created_by=actor.label)
+    db.add(version)
+    await db.flush()
+    return item, version
+
+
+async def create_item(db: AsyncSession, actor: Actor, data: ItemIn) -> tuple[Item, ItemVersion]:
+    item, version = await add_item(db, actor, data)
+    await refresh_near_duplicates(db, item.occupation_code, item.level, [item.id])
+    return item, version
+
+
+async def get_item(db: AsyncSession, actor: Actor, item_id: int) -> Item:
+    item = await db.get(Item, item_id)
+    if item is None:
+        raise not_found("item", item_id)
+    check_occupation(actor, item.occupation_code)
+    return item
+
+
+async def get_version(db: AsyncSession, item_id: int, version: int) -> ItemVersion:
+    row = await db.scalar(select(ItemVersion).where(ItemVersion.item_id == item_id, ItemVersion.version == version))
+    if row is None:
+        raise not_found(f"version {version} of item", item_id)
+    return row
+
+
+async def update_item(db: AsyncSession, actor: Actor, item: Item, data: ItemContent,
+                      maintainer: str | None) -> ItemVersion:
+    """A change makes a new immutable version and sends the item back to draft for review."""
+    if item.status == "retired":
+        raise conflict(f"item {item.id} is retired and cannot be edited")
+    points = await point_index(db, item.occupation_code, item.level)
+    raise_if(content_errors(item.type, data, points))
+    key = stem_key(data.stem)
+    existing = await exact_duplicate(db, item.occupation_code, item.level, key, item.id)
+    if existing is not None:
+        raise conflict(f"the same stem already exists as item {existing}", existing_item=existing)
+    current = await get_version(db, item.id, item.version)
+    content = content_of(data)
+    new_digest = digest(content)
+    if new_digest == current.digest and (maintainer is None or maintainer == item.maintainer):
+        return current
+    now = utcnow()
+    if new_digest != current.digest:
+        current = ItemVersion(item_id=item.id, version=item.version + 1, content=content, digest=new_digest,
+                              created_at=now, created_by=actor.label)
+        db.add(current)
+        item.version += 1
+        item.status, item.reviewer, item.reject_reason = "draft", None, None
+    item.stem, item.stem_key, item.point_code = data.stem, key, data.point_code
+    if maintainer:
+        item.maintainer = maintainer
+    item.updated_at = now
+    await db.flush()
+    await refresh_near_duplicates(db, item.occupation_code, item.level, [item.id])
+    return current
+
+
+async def transition(db: AsyncSession, actor: Actor, item: Item, action: str, reason: str | None = None) -> None:
+    allowed, target = TRANSITIONS[action]
+    if item.status not in allowed:
+        raise conflict(f"item {item.id} is {item.status}; {action} needs it to be {' or '.join(sorted(allowed))}")
+    if action == "approve" and item.author == actor.name:
+        raise PermissionDeniedException(f"{actor.name} wrote item {item.id} and may not approve it")
+    item.status = target
+    if action == "approve":
+        item.reviewer, item.reject_reason = actor.name, None
+    elif action == "reject":
+        item.reviewer, item.reject_reason = actor.name, reason
+    item.updated_at = utcnow()
+    await db.flush()
+    if action == "retire":
+        await refresh_near_duplicates(db, item.occupation_code, item.level, [item.id])
+
+
+async def search_items(
+    db: AsyncSession, actor: Actor, *, occupation: str | None, level: int | None, point: str | None,
+    item_type: str | None, status: str | None, text: str | None, limit: int, offset: int,
+) -> ItemPage:
+    query = select(Item)
+    if occupation:
+        check_occupation(actor, occupation)
+        query = query.where(Item.occupation_code == occupation)
+    elif not actor.may_touch(""):
+        query = query.where(Item.occupation_code.in_(actor.occupations))
+    if level is not None:
+        query = query.where(Item.level == level)
+    if point:
+        query = query.where(Item.point_code == point)
+    if item_type:
+        query = query.where(Item.type == item_type)
+    if status:
+        query = query.where(Item.status == status)
+    if text:
+        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(or_(Item.stem.ilike(f"%{escaped}%", escape="\\")))
+    total = int(await db.scalar(select(func.count()).select_from(query.subquery())) or 0)
+    items = (await db.scalars(query.order_by(Item.id).limit(limit).offset(offset))).all()
+    versions = {}
+    if items:
+        rows = (await db.scalars(select(ItemVersion).where(
+            or_(*[(ItemVersion.item_id == i.id) & (ItemVersion.version == i.version) for i in items])))).all()
+        versions = {v.item_id: v for v in rows}
+    return ItemPage(items=[item_out(i, versions[i.id]) for i in items], total=total, limit=limit, offset=offset)
+
+
+def diff_versions(a: ItemVersion, b: ItemVersion) -> ItemDiff:
+    changes = [FieldChange(field=f, before=a.content.get(f), after=b.content.get(f))
+               for f in CONTENT_FIELDS if a.content.get(f) != b.content.get(f)]
+    return ItemDiff(item_id=a.item_id, from_version=a.version, to_version=b.version, changes=changes)
+

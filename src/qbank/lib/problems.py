@@ -1,0 +1,133 @@
+"""RFC 9457 problem details for every error the API answers."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+import structlog
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+log = structlog.get_logger("qbank.errors")
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class FieldError(msgspec.Struct, kw_only=True):
+    field: str
+    reason: str
+
+
+class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A problem details body (RFC 9457); ``errors`` names each bad field, ``extra`` carries context."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldError] = []
+    extra: dict[str, Any] = {}
+
+
+class ProblemError(HTTPException):
+    """An error the API reports as problem details: raise it from services with the field and reason."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        title: str | None = None,
+        errors: list[FieldError] | None = None,
+        extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail=detail, status_code=status, headers=headers)
+        self.title = title
+        self.errors = errors or []
+        self.problem_extra = extra or {}
+
+
+def bad_request(field: str, reason: str, status: int = 400) -> ProblemError:
+    return ProblemError(status, f"{field}: {reason}", errors=[FieldError(field=field, reason=reason)])
+
+
+def not_found(entity: str, key: object) -> ProblemError:
+    return ProblemError(404, f"{entity} {key} does not exist")
+
+
+def conflict(detail: str, **extra: Any) -> ProblemError:
+    return ProblemError(409, detail, extra=extra)
+
+
+_TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+           409: "Conflict", 413: "Content Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Content",
+           429: "Too Many Requests", 500: "Internal Server Error"}
+
+_AT_PATH = re.compile(r"at `\$\.?([^`]*)`")
+
+
+def _validation_errors(exc: ValidationException) -> list[FieldError]:
+    out: list[FieldError] = []
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    for entry in extra:
+        if not isinstance(entry, dict):
+            continue
+        message = str(entry.get("message", "invalid"))
+        key = entry.get("key")
+        source = entry.get("source")
+        match = _AT_PATH.search(message)
+        if match:
+            field = match.group(1) or "body"
+            message = _AT_PATH.sub("", message).rstrip(" -")
+        else:
+            field = str(key) if key else str(source or "body")
+        if source and source not in ("body",) and key:
+            field = f"{source}.{key}"
+        out.append(FieldError(field=field, reason=message))
+    return out
+
+
+def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> Response[Problem]:
+    return Response(problem, status_code=problem.status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
+    status = exc.status_code
+    if isinstance(exc, ProblemError):
+        problem = Problem(title=exc.title or _TITLES.get(status, "Error"), status=status, detail=exc.detail,
+                          errors=exc.errors, extra=exc.problem_extra)
+    elif isinstance(exc, ValidationException):
+        errors = _validation_errors(exc)
+        detail = "; ".join(f"{e.field}: {e.reason}" for e in errors) or exc.detail
+        problem = Problem(title="Bad Request", status=400, detail=detail, errors=errors)
+    else:
+        detail = exc.detail
+        if isinstance(exc, NotAuthorizedException) and detail == "Unauthorized":
+            detail = "a valid bearer token is required"
+        if isinstance(exc, PermissionDeniedException) and detail == "Forbidden":
+            detail = "this token's role may not do this"
+        problem = Problem(title=_TITLES.get(status, "Error"), status=status, detail=detail)
+    headers = dict(exc.headers or {})
+    if status == 401:
+        headers.setdefault("WWW-Authenticate", "Bearer")
+    return problem_response(problem, headers)
+
+
+def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    log.exception("unhandled error", path=request.url.path, method=request.method)
+    return problem_response(Problem(title="Internal Server Error", status=HTTP_500_INTERNAL_SERVER_ERROR,
+                                    detail="the service failed; the error is in its log"))
+
+
+# Documented on every operation so that responses match the OpenAPI schema.
+def problem_responses(*codes: int) -> dict[int, Any]:
+    from litestar.openapi.datastructures import ResponseSpec
+
+    return {
+        code: ResponseSpec(data_container=Problem, media_type=PROBLEM_JSON, description=_TITLES.get(code, "Error"))
+        for code in codes
+    }

@@ -1,0 +1,8 @@
+"""Every ORM model, for Alembic and the schema check."""
+
+
+def load_all() -> None:
+    import qbank.audit.models
+    import qbank.auth.models
+    import qbank.blueprints.models
+    import qbank.items.models  # noqa: F401

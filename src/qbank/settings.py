@@ -1,0 +1,109 @@
+"""Settings from environment variables with the ``QBANK_`` prefix."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import msgspec
+
+_SECRET_FIELDS = {"s3_secret_key", "token_secret"}
+
+
+class SettingsError(ValueError):
+    """A setting has a value the service cannot use."""
+
+
+class Settings(msgspec.Struct, kw_only=True):
+    data_dir: Path
+    database_url: str
+    s3_endpoint: str  # empty: the service starts its own local S3 server
+    s3_public_endpoint: str
+    s3_access_key: str
+    s3_secret_key: str
+    s3_bucket: str
+    s3_secure: bool
+    token_secret: str
+    timezone: str
+    retention_years: int
+    max_upload_bytes: int
+    max_import_bytes: int
+    log_level: str
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def masked(self) -> dict[str, object]:
+        """The effective settings with secrets masked, for the start-up log."""
+        out: dict[str, object] = {}
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            if name in _SECRET_FIELDS:
+                value = "***" if value else ""
+            elif name == "database_url" and "@" in str(value):
+                scheme, rest = str(value).split("://", 1)
+                creds, host = rest.rsplit("@", 1)
+                user = creds.split(":", 1)[0]
+                value = f"{scheme}://{user}:***@{host}" if ":" in creds else value
+            out[name] = str(value) if isinstance(value, Path) else value
+        return out
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _persistent_secret(data_dir: Path) -> str:
+    """The embedded default keeps one random token secret in the data dir, so tokens survive restarts."""
+    path = data_dir / "token_secret"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(32)
+    path.write_text(value)
+    path.chmod(0o600)
+    return value
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    env = dict(os.environ if env is None else env)
+    data_dir = Path(env.get("QBANK_DATA_DIR", "./var")).resolve()
+    database_url = env.get("QBANK_DATABASE_URL") or f"sqlite+aiosqlite:///{data_dir / 'qbank.db'}"
+    timezone = env.get("QBANK_TIMEZONE", "Asia/Shanghai")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise SettingsError(f"QBANK_TIMEZONE: unknown time zone {timezone!r}") from exc
+    retention_years = _int(env, "QBANK_RETENTION_YEARS", 5)
+    if retention_years < 5:
+        raise SettingsError("QBANK_RETENTION_YEARS must be at least 5 (regulation §22: electronic records ≥ 5 years)")
+    endpoint = env.get("QBANK_S3_ENDPOINT", "")
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        s3_endpoint=endpoint,
+        s3_public_endpoint=env.get("QBANK_S3_PUBLIC_ENDPOINT", ""),
+        s3_access_key=env.get("QBANK_S3_ACCESS_KEY", "qbank"),
+        s3_secret_key=env.get("QBANK_S3_SECRET_KEY", "qbank-local-secret"),
+        s3_bucket=env.get("QBANK_S3_BUCKET", "qbank-evidence"),
+        s3_secure=env.get("QBANK_S3_SECURE", "false").lower() in {"1", "true", "yes"},
+        token_secret=env.get("QBANK_TOKEN_SECRET") or _persistent_secret(data_dir),
+        timezone=timezone,
+        retention_years=retention_years,
+        max_upload_bytes=_int(env, "QBANK_MAX_UPLOAD_BYTES", 20 * 1024 * 1024),
+        max_import_bytes=_int(env, "QBANK_MAX_IMPORT_BYTES", 50 * 1024 * 1024),
+        log_level=env.get("QBANK_LOG_LEVEL", "INFO").upper(),
+    )

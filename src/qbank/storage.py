@@ -1,0 +1,43 @@
+"""Object storage for evidence: the configured S3 server, or a local one the service starts and stops."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import anyio.to_thread
+import structlog
+
+from qbank.settings import Settings
+from videoaudit.s3server import LocalS3Server
+
+log = structlog.get_logger("qbank.storage")
+
+
+@dataclass
+class EvidenceStore:
+    endpoint: str
+    access_key: str
+    secret_key: str
+    secure: bool
+    bucket: str
+
+
+@asynccontextmanager
+async def evidence_store(settings: Settings) -> AsyncIterator[EvidenceStore]:
+    server: LocalS3Server | None = None
+    endpoint = settings.s3_endpoint
+    if not endpoint:
+        server = LocalS3Server(settings.data_dir / "s3", access_key=settings.s3_access_key,
+                               secret_key=settings.s3_secret_key)
+        await anyio.to_thread.run_sync(server.start)
+        endpoint = server.endpoint
+        log.info("started the local S3 server", endpoint=endpoint, pid=server.pid, data_dir=str(server.data_dir))
+    try:
+        yield EvidenceStore(endpoint=endpoint, access_key=settings.s3_access_key, secret_key=settings.s3_secret_key,
+                            secure=settings.s3_secure, bucket=settings.s3_bucket)
+    finally:
+        if server is not None:
+            await anyio.to_thread.run_sync(server.stop)
+            log.info("stopped the local S3 server", endpoint=endpoint)

@@ -1,0 +1,85 @@
+"""Shared fixtures: a real local S3 server per test process, the service on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("QBANK_LOG_LEVEL", "WARNING")
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    from videoaudit.s3server import LocalS3Server
+
+    server = LocalS3Server(tmp_path_factory.mktemp("s3"), access_key="qbanktest", secret_key="qbank-test-secret-1")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def pg_admin_url() -> str | None:
+    return os.environ.get("QBANK_TEST_PG_URL")
+
+
+def _run(coro: Any) -> Any:
+    """Run a coroutine on a fresh loop in a worker thread (safe whatever loop the caller has)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+async def _pg_execute(dsn: dict[str, Any], sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(**dsn)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def postgresql_database_url() -> Iterator[str]:
+    """A PostgreSQL database for this test process, dropped afterwards."""
+    from sqlalchemy.engine import make_url
+
+    admin = pg_admin_url()
+    if not admin:
+        pytest.fail("QBANK_TEST_PG_URL is not set: run the tests through scripts/test, which finds or starts PostgreSQL")
+    url = make_url(admin)
+    name = f"qbank_test_{secrets.token_hex(6)}"
+    dsn = dict(host=url.host, port=url.port or 5432, user=url.username, password=url.password,
+               database=url.database or "postgres")
+    _run(_pg_execute(dsn, f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        _run(_pg_execute(dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def sqlite_database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'qbank.db'}"
+
+
+def service_settings(database_url: str, s3_server: object, data_dir: Path) -> object:
+    from qbank.settings import load_settings
+
+    return load_settings({
+        "QBANK_DATA_DIR": str(data_dir),
+        "QBANK_DATABASE_URL": database_url,
+        "QBANK_S3_ENDPOINT": s3_server.endpoint,  # type: ignore[attr-defined]
+        "QBANK_S3_ACCESS_KEY": s3_server.access_key,  # type: ignore[attr-defined]
+        "QBANK_S3_SECRET_KEY": s3_server.secret_key,  # type: ignore[attr-defined]
+        "QBANK_TOKEN_SECRET": "test-token-secret",
+        "QBANK_LOG_LEVEL": "WARNING",
+    })
