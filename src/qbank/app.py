@@ -27,6 +27,7 @@ from qbank.auth.guards import PUBLIC_PATHS, BearerTokenMiddleware, provide_actor
 from qbank.blueprints.controllers import BlueprintController, LayoutController, OccupationController
 from qbank.db import create_engine
 from qbank.items.controllers import ItemController
+from qbank.items.media import MediaController
 from qbank.lib.problems import http_exception_handler, internal_error_handler
 from qbank.settings import Settings, load_settings
 from qbank.storage import evidence_store
@@ -79,7 +80,7 @@ def create_app(settings: Settings | None = None, *, extra_lifespan: list[Callabl
 
     return Litestar(
         route_handlers=[health, TokenController, AuditController, OccupationController, BlueprintController,
-                        LayoutController, ItemController],
+                        LayoutController, ItemController, MediaController],
         plugins=[SQLAlchemyPlugin(config=db_config)],
         dependencies={"actor": Provide(provide_actor, sync_to_thread=False)},
         middleware=[DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS)],

@@ -10,6 +10,7 @@ import anyio.to_thread
 import structlog
 
 from qbank.settings import Settings
+from videoaudit.archive import RetentionArchive
 from videoaudit.s3server import LocalS3Server
 
 log = structlog.get_logger("qbank.storage")
@@ -22,6 +23,7 @@ class EvidenceStore:
     secret_key: str
     secure: bool
     bucket: str
+    archive: RetentionArchive
 
 
 @asynccontextmanager
@@ -35,8 +37,14 @@ async def evidence_store(settings: Settings) -> AsyncIterator[EvidenceStore]:
         endpoint = server.endpoint
         log.info("started the local S3 server", endpoint=endpoint, pid=server.pid, data_dir=str(server.data_dir))
     try:
+        archive = RetentionArchive(
+            endpoint, settings.s3_access_key, settings.s3_secret_key, settings.s3_bucket, secure=settings.s3_secure,
+            retention_years=settings.retention_years, public_endpoint=settings.s3_public_endpoint or None,
+            spool_dir=settings.data_dir / "spool")
+        (settings.data_dir / "spool").mkdir(parents=True, exist_ok=True)
+        await anyio.to_thread.run_sync(archive.ensure_bucket)
         yield EvidenceStore(endpoint=endpoint, access_key=settings.s3_access_key, secret_key=settings.s3_secret_key,
-                            secure=settings.s3_secure, bucket=settings.s3_bucket)
+                            secure=settings.s3_secure, bucket=settings.s3_bucket, archive=archive)
     finally:
         if server is not None:
             await anyio.to_thread.run_sync(server.stop)

@@ -194,3 +194,32 @@ async def test_practical_task(api: Api) -> None:
     r = await api.client.post("/api/v1/items", json=body | {"stem": "另一题", "practical": None},
                               headers=await author_of(api, bank))
     assert r.status_code == 400 and r.json()["errors"][0]["field"] == "practical"
+
+
+PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
+       b"\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82")
+
+
+async def test_media_through_the_archive(api: Api) -> None:
+    import httpx
+
+    bank = await make_bank(api)
+    author = await author_of(api, bank)
+    r = await api.client.post("/api/v1/media", files={"file": ("circuit.png", PNG, "image/png")}, headers=author)
+    assert r.status_code == 201, r.text
+    media = r.json()
+    assert media["content_type"] == "image/png" and media["size"] == len(PNG)
+    again = await api.client.post("/api/v1/media", files={"file": ("copy.png", PNG, "image/png")}, headers=author)
+    assert again.json()["key"] == media["key"] and again.json()["already_stored"] is True
+    r = await api.client.post("/api/v1/items", json=item_body(bank, "如图所示电路", media=[media["key"]]),
+                              headers=author)
+    assert r.status_code == 201 and r.json()["media"] == [media["key"]]
+    r = await api.client.get("/api/v1/media/link", params={"key": media["key"]}, headers=author)
+    assert r.status_code == 200
+    async with httpx.AsyncClient() as s3:
+        assert (await s3.get(r.json()["url"])).content == PNG
+    r = await api.client.post("/api/v1/media", files={"file": ("x.png", b"not an image", "image/png")},
+                              headers=author)
+    assert r.status_code == 400 and "not an image" in r.json()["detail"]
+    r = await api.client.get("/api/v1/media/link", params={"key": "media/00/" + "0" * 64}, headers=author)
+    assert r.status_code == 404

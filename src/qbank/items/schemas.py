@@ -43,7 +43,8 @@ class ItemContent(msgspec.Struct, kw_only=True):
     enemy_groups: list[Annotated[str, msgspec.Meta(min_length=1, max_length=60)]] = []
     stimulus_set: Annotated[str, msgspec.Meta(max_length=60)] | None = None
     tags: list[Annotated[str, msgspec.Meta(min_length=1, max_length=60)]] = []
-    media: list[Annotated[str, msgspec.Meta(max_length=300)]] = []
+    media: list[Annotated[str, msgspec.Meta(pattern=r"^media/[0-9a-f]{2}/[0-9a-f]{64}$",
+                                            description="key from POST /api/v1/media")]] = []
     practical: PracticalTask | None = None
 
 
