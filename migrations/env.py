@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any, Literal
 
 from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from qbank.db import Base
+from qbank.db import Base, UTCDateTime
 from qbank.models import load_all
 
 load_all()
 target_metadata = Base.metadata
 config = context.config
+
+
+def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[False]:
+    # Migrations must not import the service's types: UTCDateTime is a timezone-aware DateTime in the schema.
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
 
 
 def _configure(connection: Connection) -> None:
@@ -24,6 +32,7 @@ def _configure(connection: Connection) -> None:
         render_as_batch=True,
         compare_type=True,
         compare_server_default=False,
+        render_item=_render_item,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -77,8 +77,9 @@ def token() -> None:
 @click.option("--role", required=True, type=click.Choice([r.value for r in Role]))
 @click.option("--name", required=True, help="who holds the token")
 @click.option("--occupation", "occupations", multiple=True, help="occupation code (authors and reviewers)")
+@click.option("--site", default=None, help="site code (site tokens)")
 @click.option("--json", "as_json", is_flag=True, help="print the whole record as JSON")
-def token_create(role: str, name: str, occupations: tuple[str, ...], as_json: bool) -> None:
+def token_create(role: str, name: str, occupations: tuple[str, ...], site: str | None, as_json: bool) -> None:
     import msgspec
 
     from qbank.audit.services import record
@@ -86,7 +87,8 @@ def token_create(role: str, name: str, occupations: tuple[str, ...], as_json: bo
     from qbank.lib.problems import ProblemError
 
     try:
-        data = msgspec.convert({"name": name, "role": role, "occupations": list(occupations)}, TokenCreate)
+        data = msgspec.convert({"name": name, "role": role, "occupations": list(occupations), "site": site},
+                               TokenCreate)
     except msgspec.ValidationError as exc:
         raise click.ClickException(str(exc)) from exc
 
@@ -134,6 +136,34 @@ def db_upgrade() -> None:
 
     upgrade(_settings().database_url)
     click.echo("migrations applied")
+
+
+@main.group(help="Question banks.")
+def bank() -> None:
+    pass
+
+
+@bank.command("health", help="Bank health of an occupation's level (§17(二)): the same report as the API.")
+@click.option("--occupation", required=True, help="occupation code, e.g. 4-04-05-01")
+@click.option("--level", required=True, type=click.IntRange(1, 5))
+@click.option("--layout-id", type=int, default=None, help="only this layout (default: every layout of the level)")
+@click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
+def bank_health_command(occupation: str, level: int, layout_id: int | None, as_json: bool) -> None:
+    import msgspec
+    from litestar.exceptions import HTTPException
+    from rich.console import Console
+
+    from qbank.banks.report import render_health
+    from qbank.banks.services import bank_health
+
+    try:
+        report = run_in_db(lambda db, _settings: bank_health(db, CLI_ACTOR, occupation, level, layout_id))
+    except HTTPException as exc:
+        raise click.ClickException(exc.detail) from exc
+    if as_json:
+        click.echo(msgspec.json.encode(report).decode())
+    else:
+        render_health(report, Console(width=120, soft_wrap=True))
 
 
 if __name__ == "__main__":  # pragma: no cover

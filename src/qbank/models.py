@@ -5,4 +5,5 @@ def load_all() -> None:
     import qbank.audit.models
     import qbank.auth.models
     import qbank.blueprints.models
-    import qbank.items.models  # noqa: F401
+    import qbank.items.models
+    import qbank.sessions.models  # noqa: F401

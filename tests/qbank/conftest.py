@@ -28,22 +28,24 @@ class Api:
     backend: str
     # The app runs on the test client's own loop; tests reach the database through their own engine.
     db: async_sessionmaker[AsyncSession]
-    _tokens: dict[tuple[str, str, tuple[str, ...]], dict[str, str]] = field(default_factory=dict)
+    _tokens: dict[tuple[str, str, tuple[str, ...], str], dict[str, str]] = field(default_factory=dict)
 
-    async def token(self, role: str, name: str | None = None, occupations: tuple[str, ...] = ()) -> str:
+    async def token(self, role: str, name: str | None = None, occupations: tuple[str, ...] = (),
+                    site: str | None = None) -> str:
         from qbank.auth.schemas import TokenCreate
         from qbank.auth.services import create_token
 
         async with self.db() as db, db.begin():
             data = msgspec.convert({"name": name or f"{role}-{random.randrange(10**9)}", "role": role,
-                                    "occupations": list(occupations)}, TokenCreate)
+                                    "occupations": list(occupations), "site": site}, TokenCreate)
             created, _ = await create_token(db, self.app.state.settings.token_secret, data)
         return created.token
 
-    async def headers(self, role: str, name: str | None = None, occupations: tuple[str, ...] = ()) -> dict[str, str]:
-        key = (role, name or "", occupations)
+    async def headers(self, role: str, name: str | None = None, occupations: tuple[str, ...] = (),
+                      site: str | None = None) -> dict[str, str]:
+        key = (role, name or "", occupations, site or "")
         if key not in self._tokens:
-            self._tokens[key] = {"Authorization": f"Bearer {await self.token(role, name, occupations)}"}
+            self._tokens[key] = {"Authorization": f"Bearer {await self.token(role, name, occupations, site)}"}
         return self._tokens[key]
 
     async def admin(self) -> dict[str, str]:
@@ -119,3 +121,16 @@ def item_body(bank: Bank, stem: str, **over: Any) -> dict[str, Any]:
     }
     body.update(over)
     return body
+
+
+async def make_site(api: Api, code: str | None = None) -> str:
+    code = code or f"S{random.randrange(10**8):08d}"
+    r = await api.client.post("/api/v1/sites", json={"code": code, "name": f"考点{code}"}, headers=await api.admin())
+    assert r.status_code == 201, r.text
+    return code
+
+
+async def site_headers(api: Api, site: str | None = None) -> dict[str, str]:
+    """Headers of a site token (a site is made when none is named)."""
+    site = site or await make_site(api)
+    return await api.headers("site", f"site-{site}", site=site)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from tests.qbank.conftest import Api, make_bank
+from tests.qbank.conftest import Api, make_bank, site_headers
 
 
 async def test_health_and_docs_need_no_token(api: Api) -> None:
@@ -42,7 +42,7 @@ async def test_tokens_are_stored_hashed(api: Api) -> None:
 
 
 async def test_roles_are_enforced(api: Api) -> None:
-    site = await api.headers("site")
+    site = await site_headers(api)
     r = await api.client.post("/api/v1/tokens", json={"name": "x", "role": "admin"}, headers=site)
     assert r.status_code == 403 and "needs: admin" in r.json()["detail"]
     r = await api.client.get("/api/v1/items", headers=site)

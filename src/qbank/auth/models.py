@@ -18,6 +18,7 @@ class ApiToken(Base):
     name: Mapped[str] = mapped_column(String(120))
     role: Mapped[str] = mapped_column(String(20))
     occupations: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    site_code: Mapped[str | None] = mapped_column(String(40), default=None)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)

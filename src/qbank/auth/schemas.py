@@ -28,6 +28,7 @@ class Actor(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     role: Role
     occupations: tuple[str, ...] = ()
+    site: str | None = None
 
     def may_touch(self, occupation: str) -> bool:
         return self.role not in SCOPED_ROLES or occupation in self.occupations
@@ -41,6 +42,7 @@ class TokenCreate(msgspec.Struct, kw_only=True):
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=120, examples=["王老师"])]
     role: Role
     occupations: list[OccupationCode] = []
+    site: Annotated[str, msgspec.Meta(max_length=40, description="the test site a site token acts for")] | None = None
 
 
 class TokenOut(msgspec.Struct, kw_only=True):
@@ -48,6 +50,7 @@ class TokenOut(msgspec.Struct, kw_only=True):
     name: str
     role: Role
     occupations: list[str]
+    site: str | None
     created_at: datetime
     revoked_at: datetime | None
 

@@ -13,6 +13,7 @@ from qbank.auth.models import ApiToken
 from qbank.auth.schemas import SCOPED_ROLES, Actor, Role, TokenCreate, TokenCreated, TokenOut
 from qbank.db import utcnow
 from qbank.lib.problems import bad_request, conflict, not_found
+from qbank.sessions.models import Site
 
 TOKEN_PREFIX = "qb_"
 
@@ -23,11 +24,12 @@ def hash_token(secret: str, token: str) -> str:
 
 def token_out(row: ApiToken) -> TokenOut:
     return TokenOut(id=row.id, name=row.name, role=Role(row.role), occupations=list(row.occupations),
-                    created_at=row.created_at, revoked_at=row.revoked_at)
+                    site=row.site_code, created_at=row.created_at, revoked_at=row.revoked_at)
 
 
 def actor_of(row: ApiToken) -> Actor:
-    return Actor(token_id=row.id, name=row.name, role=Role(row.role), occupations=tuple(row.occupations))
+    return Actor(token_id=row.id, name=row.name, role=Role(row.role), occupations=tuple(row.occupations),
+                 site=row.site_code)
 
 
 async def create_token(db: AsyncSession, secret: str, data: TokenCreate) -> tuple[TokenCreated, ApiToken]:
@@ -35,9 +37,13 @@ async def create_token(db: AsyncSession, secret: str, data: TokenCreate) -> tupl
         raise bad_request("occupations", f"a {data.role} token must name at least one occupation")
     if data.role not in SCOPED_ROLES and data.occupations:
         raise bad_request("occupations", f"a {data.role} token is not scoped to occupations")
+    if (data.role == Role.site) != (data.site is not None):
+        raise bad_request("site", "a site token names its site, and only a site token does")
+    if data.site is not None and await db.get(Site, data.site) is None:
+        raise bad_request("site", f"site {data.site} does not exist")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(name=data.name, role=data.role.value, occupations=sorted(set(data.occupations)),
-                   token_hash=hash_token(secret, token), created_at=utcnow())
+                   site_code=data.site, token_hash=hash_token(secret, token), created_at=utcnow())
     db.add(row)
     await db.flush()
     out = token_out(row)
