@@ -24,11 +24,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from qbank.audit.controllers import AuditController
 from qbank.auth.controllers import TokenController
 from qbank.auth.guards import PUBLIC_PATHS, BearerTokenMiddleware, provide_actor
+from qbank.banks.controllers import BankController
 from qbank.blueprints.controllers import BlueprintController, LayoutController, OccupationController
 from qbank.db import create_engine
 from qbank.items.controllers import ItemController
 from qbank.items.media import MediaController
 from qbank.lib.problems import http_exception_handler, internal_error_handler
+from qbank.sessions.controllers import SessionController, SiteController
 from qbank.settings import Settings, load_settings
 from qbank.storage import evidence_store
 
@@ -80,7 +82,8 @@ def create_app(settings: Settings | None = None, *, extra_lifespan: list[Callabl
 
     return Litestar(
         route_handlers=[health, TokenController, AuditController, OccupationController, BlueprintController,
-                        LayoutController, ItemController, MediaController],
+                        LayoutController, ItemController, MediaController,
+                        SiteController, SessionController, BankController],
         plugins=[SQLAlchemyPlugin(config=db_config)],
         dependencies={"actor": Provide(provide_actor, sync_to_thread=False)},
         middleware=[DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS)],
