@@ -83,9 +83,7 @@ class ObjectLocked(ArchiveError):
     whether a legal hold is on (then the object is kept whatever the date).
     """
 
-    def __init__(
-        self, key: str, locked_until: datetime | None, legal_hold: bool = False, detail: str = ""
-    ) -> None:
+    def __init__(self, key: str, locked_until: datetime | None, legal_hold: bool = False, detail: str = "") -> None:
         until = locked_until.isoformat() if locked_until else "no date"
         hold = " and under legal hold (kept permanently)" if legal_hold else ""
         super().__init__(f"{key} is locked until {until}{hold}" + (f": {detail}" if detail else ""))
@@ -292,9 +290,7 @@ class RetentionArchive:
         self.presign_default = presign_default
         self.presign_max = presign_max
         self.spool_dir = Path(spool_dir) if spool_dir else None
-        self._client = Minio(
-            endpoint, access_key, secret_key, secure=secure, region=region, http_client=http_client
-        )
+        self._client = Minio(endpoint, access_key, secret_key, secure=secure, region=region, http_client=http_client)
         self._public = Minio(
             public_endpoint or endpoint,
             access_key,
@@ -359,9 +355,7 @@ class RetentionArchive:
                     ENABLED,
                     rule_filter=Filter(prefix=""),
                     rule_id="noncurrent-after-retention",
-                    noncurrent_version_expiration=NoncurrentVersionExpiration(
-                        noncurrent_days=self.noncurrent_days
-                    ),
+                    noncurrent_version_expiration=NoncurrentVersionExpiration(noncurrent_days=self.noncurrent_days),
                 ),
                 Rule(
                     ENABLED,
@@ -681,9 +675,7 @@ class RetentionArchive:
         return dest
 
     # ------------------------------------------------------------------ presigned
-    def presigned_get(
-        self, key: str, expires: timedelta | None = None, *, download_name: str | None = None
-    ) -> str:
+    def presigned_get(self, key: str, expires: timedelta | None = None, *, download_name: str | None = None) -> str:
         """A GET link for a browser or video player (range requests work), signed for ``public_endpoint``.
         ``expires`` defaults to ``presign_default`` and may not exceed ``presign_max``."""
         expires = expires or self.presign_default
@@ -695,9 +687,7 @@ class RetentionArchive:
                 "response-content-disposition": "attachment; filename*=UTF-8''"
                 + urllib.parse.quote(download_name, safe="")
             }
-        url: str = self._public.presigned_get_object(
-            self.bucket, key, expires=expires, response_headers=headers
-        )
+        url: str = self._public.presigned_get_object(self.bucket, key, expires=expires, response_headers=headers)
         return url
 
     # ------------------------------------------------------------------ lock management
@@ -740,9 +730,7 @@ class RetentionArchive:
 
         now = datetime.now(UTC)
         versions = [
-            v
-            for v in self._client.list_objects(self.bucket, prefix=key, include_version=True)
-            if v.object_name == key
+            v for v in self._client.list_objects(self.bucket, prefix=key, include_version=True) if v.object_name == key
         ]
         if not versions:
             raise ObjectNotFound(key)

@@ -252,9 +252,7 @@ class LocalS3Server:
             proc = self._proc
             if proc is None or proc.poll() is not None:
                 code = None if proc is None else proc.returncode
-                raise S3ServerError(
-                    f"weed mini exited with code {code} before it accepted a PUT", _tail(self.log_path)
-                )
+                raise S3ServerError(f"weed mini exited with code {code} before it accepted a PUT", _tail(self.log_path))
             try:
                 if not client.bucket_exists(_HEALTH_BUCKET):
                     client.make_bucket(_HEALTH_BUCKET)

@@ -117,9 +117,7 @@ def test_longer_retention_and_legal_hold(archive: RetentionArchive) -> None:
 def test_same_bytes_stored_twice_recognised_and_retention_only_extended(archive: RetentionArchive) -> None:
     data = _unique()
     first = archive.put_bytes("papers", data, exam_date=EXAM)
-    second = archive.put_bytes(
-        "papers", data, exam_date=EXAM - timedelta(days=30)
-    )  # earlier exam: keep later
+    second = archive.put_bytes("papers", data, exam_date=EXAM - timedelta(days=30))  # earlier exam: keep later
     assert second.already_stored and second.key == first.key
     assert second.retain_until == first.retain_until
     third = archive.put_bytes("papers", data, exam_date=EXAM + timedelta(days=400), legal_hold=True)
@@ -224,9 +222,7 @@ def test_seaweedfs_itself_refuses_shorten_and_version_delete(archive: RetentionA
     obj = archive.put_bytes("recordings", _unique(), exam_date=EXAM)
     c = archive.client
     with pytest.raises(S3Error) as e1:
-        c.set_object_retention(
-            archive.bucket, obj.key, Retention(COMPLIANCE, datetime(2029, 1, 1, tzinfo=UTC))
-        )
+        c.set_object_retention(archive.bucket, obj.key, Retention(COMPLIANCE, datetime(2029, 1, 1, tzinfo=UTC)))
     assert e1.value.code == "AccessDenied"
     with pytest.raises(S3Error) as e2:
         c.remove_object(archive.bucket, obj.key, version_id=obj.version_id)

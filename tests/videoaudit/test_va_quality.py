@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from videoaudit import NotAVideo, QualityConfig, analyse, analyse_many
+from videoaudit.errors import AudioOnly, EmptyFile
+
+LOOSE = QualityConfig(min_width=0, min_height=0, min_fps=0, min_bit_rate=0)
+TRUTH = {"black": (5.3, 10.7), "frozen": (15.3, 22.5), "blurred": (26.1, 32.9), "covered": (35.5, 41.2)}
+
+
+def test_defects_found_with_edges_within_two_seconds(defects_clip: Path) -> None:
+    report = analyse(defects_clip, LOOSE)
+    got = {f.kind: f for f in report.findings}
+    assert set(got) == set(TRUTH), report.findings
+    for kind, (a, b) in TRUTH.items():
+        assert abs(got[kind].start - a) <= 2.0, (kind, got[kind])
+        assert abs(got[kind].end - b) <= 2.0, (kind, got[kind])
+    # the still-but-live stretch 44–56 s is not reported
+    assert not [f for f in report.findings if f.end > 43.0]
+    assert report.keyframes_decoded == 30 and report.packets == 1500
+    assert not report.usable
+
+
+def test_clean_clip_with_still_room_has_no_finding(clean_clip: Path) -> None:
+    report = analyse(clean_clip, LOOSE)
+    assert report.findings == [] and report.usable
+
+
+def test_format_minimums(clean_clip: Path) -> None:
+    report = analyse(clean_clip, QualityConfig(min_fps=30, min_bit_rate=50_000_000))
+    kinds = {f.kind for f in report.findings}
+    assert kinds == {"low_resolution", "low_fps", "low_bit_rate"}
+    assert all(f.start == 0 and f.end == pytest.approx(40, abs=0.1) for f in report.findings)
+
+
+def test_truncated_faststart_reported(small_clips: dict[str, Path]) -> None:
+    report = analyse(small_clips["trunc_fast"], LOOSE)
+    assert [f.kind for f in report.findings] == ["truncated"]
+    assert report.findings[0].end == pytest.approx(6.0, abs=0.1)
+
+
+@pytest.mark.parametrize(("name", "error"), [("empty", EmptyFile), ("notes", NotAVideo), ("audio", AudioOnly)])
+def test_bad_files(small_clips: dict[str, Path], name: str, error: type) -> None:
+    with pytest.raises(error):
+        analyse(small_clips[name])
+
+
+def test_gap_in_timestamps(tmp_path: Path, small_clips: dict[str, Path]) -> None:
+    import subprocess
+
+    out = tmp_path / "gap.ts"
+    # 3 s of video, then a 4 s jump in the timestamps, then 3 s more
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=s=320x240:r=25:d=6",
+            "-vf",
+            "setpts='if(gte(N,75),PTS+4/TB,PTS)'",
+            "-c:v",
+            "libx264",
+            "-g",
+            "25",
+            "-f",
+            "mpegts",
+            str(out),
+        ],
+        check=True,
+        timeout=60,
+    )
+    report = analyse(out, LOOSE)
+    gaps = [f for f in report.findings if f.kind == "gap"]
+    assert (
+        len(gaps) == 1 and gaps[0].start == pytest.approx(3.0, abs=0.1) and gaps[0].end == pytest.approx(7.0, abs=0.1)
+    )
+
+
+def test_analyse_many_in_parallel(defects_clip: Path, small_clips: dict[str, Path]) -> None:
+    out = analyse_many([defects_clip, small_clips["notes"], small_clips["ok"]], LOOSE, workers=2)
+    assert isinstance(out[1], NotAVideo)
+    assert not isinstance(out[0], Exception) and len(out[0].findings) == 4
+    assert not isinstance(out[2], Exception) and out[2].findings == []
+
+
+def test_per_camera_baseline_catches_a_wholly_blurred_file(defects_clip: Path) -> None:
+    sharp = analyse(defects_clip, LOOSE).baseline_sharpness
+    # with the camera's baseline from an earlier recording, a recording blurred throughout is caught
+    cfg = QualityConfig(min_width=0, min_height=0, min_fps=0, min_bit_rate=0, baseline_sharpness=sharp * 10)
+    kinds = {f.kind for f in analyse(defects_clip, cfg).findings}
+    assert "blurred" in kinds
