@@ -26,10 +26,14 @@ from qbank.auth.controllers import TokenController
 from qbank.auth.guards import PUBLIC_PATHS, BearerTokenMiddleware, provide_actor
 from qbank.banks.controllers import BankController
 from qbank.blueprints.controllers import BlueprintController, LayoutController, OccupationController
-from qbank.db import create_engine
+from qbank.db import WriteGate, WriteGateMiddleware, create_engine
+from qbank.imports.controllers import ImportController
 from qbank.items.controllers import ItemController
 from qbank.items.media import MediaController
-from qbank.lib.problems import http_exception_handler, internal_error_handler
+from qbank.jobs.controllers import JobController
+from qbank.jobs.services import InProcessRunner, JobEnv, JobRunner, QueueRunner
+from qbank.jobs.worker import service_queue
+from qbank.lib.problems import declare_controller_problems, http_exception_handler, internal_error_handler
 from qbank.sessions.controllers import SessionController, SiteController
 from qbank.settings import Settings, load_settings
 from qbank.storage import evidence_store
@@ -60,6 +64,7 @@ def configure_logging(level: str) -> None:
 def create_app(settings: Settings | None = None, *, extra_lifespan: list[Callable[..., Any]] | None = None) -> Litestar:
     settings = settings or load_settings()
     engine = create_engine(settings.database_url)
+    gate = WriteGate(settings.database_url)
     session_maker = async_sessionmaker(engine, expire_on_commit=False)
     db_config = SQLAlchemyAsyncConfig(
         engine_instance=engine,
@@ -74,21 +79,40 @@ def create_app(settings: Settings | None = None, *, extra_lifespan: list[Callabl
             yield
 
     @asynccontextmanager
+    async def jobs_lifespan(app: Litestar) -> AsyncIterator[None]:
+        env = JobEnv(settings=settings, session_maker=session_maker, store=app.state.store, gate=gate)
+        runner: JobRunner
+        if settings.job_queue_url:
+            queue = service_queue(settings)
+            await queue.connect()
+            runner = QueueRunner(queue)
+        else:
+            runner = InProcessRunner(env, settings.job_concurrency)
+        app.state.job_env, app.state.job_runner = env, runner
+        try:
+            yield
+        finally:
+            await runner.close()
+            if settings.job_queue_url:
+                await queue.disconnect()
+
+    @asynccontextmanager
     async def engine_lifespan(app: Litestar) -> AsyncIterator[None]:
         try:
             yield
         finally:
             await engine.dispose()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[health, TokenController, AuditController, OccupationController, BlueprintController,
                         LayoutController, ItemController, MediaController,
-                        SiteController, SessionController, BankController],
+                        SiteController, SessionController, JobController, BankController, ImportController],
         plugins=[SQLAlchemyPlugin(config=db_config)],
         dependencies={"actor": Provide(provide_actor, sync_to_thread=False)},
-        middleware=[DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS)],
+        middleware=[DefineMiddleware(WriteGateMiddleware, gate=gate),
+                    DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS)],
         exception_handlers={HTTPException: http_exception_handler, Exception: internal_error_handler},
-        lifespan=[engine_lifespan, storage_lifespan, *(extra_lifespan or [])],
+        lifespan=[engine_lifespan, storage_lifespan, jobs_lifespan, *(extra_lifespan or [])],
         state=State({"settings": settings, "session_maker": session_maker}),
         openapi_config=OpenAPIConfig(
             title="qbank: question bank, paper assembly and video audit",
@@ -104,3 +128,5 @@ def create_app(settings: Settings | None = None, *, extra_lifespan: list[Callabl
         ),
         debug=False,
     )
+    declare_controller_problems(app)
+    return app

@@ -68,6 +68,19 @@ def serve(host: str, port: int) -> None:
     uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
 
 
+@main.command(help="Run a job worker: takes jobs from the SAQ queue at QBANK_JOB_QUEUE_URL (Redis) until stopped.")
+def worker() -> None:
+    from qbank.app import configure_logging
+    from qbank.jobs.worker import run_worker
+
+    settings = _settings()
+    if not settings.job_queue_url:
+        raise click.ClickException("QBANK_JOB_QUEUE_URL is empty: set it to the Redis URL the service enqueues to")
+    configure_logging(settings.log_level)
+    click.echo(f"qbank worker: taking jobs from {settings.masked()['job_queue_url']}")
+    asyncio.run(run_worker(settings))
+
+
 @main.group(help="Bearer tokens.")
 def token() -> None:
     pass
@@ -165,6 +178,84 @@ def bank_health_command(occupation: str, level: int, layout_id: int | None, as_j
     else:
         render_health(report, Console(width=120, soft_wrap=True))
 
+
+
+@main.command("import", help="Import items from FILE (xlsx template, QTI 2.1/3.0 zip package or Moodle XML; the "
+                             "format is detected) into one occupation and level: all or nothing. Every bad row is "
+                             "printed and nothing is stored; exit code 1. Columns: docs/import-formats.md.")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True))
+@click.option("--occupation", required=True, help="occupation code, e.g. 4-04-05-01")
+@click.option("--level", required=True, type=click.IntRange(1, 5), help="level 5 (初级工) … 1 (高级技师)")
+@click.option("--format", "fmt", type=click.Choice(["xlsx", "qti", "moodle"]), default=None,
+              help="skip detection")
+@click.option("--author", default="cli", show_default=True, help="name recorded as author of the items")
+def import_file(file: str, occupation: str, level: int, fmt: str | None, author: str) -> None:
+    from pathlib import Path
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from qbank.imports.safety import Limits
+    from qbank.imports.services import import_items
+    from qbank.lib.problems import ProblemError
+
+    path = Path(file)
+    err = Console(stderr=True)
+    actor = Actor(token_id=0, name=author, role=Role.admin)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=False) as bar:
+        task = bar.add_task(f"validating {path.name}", total=None)
+
+        def progress(phase: str, done: int, total: int) -> None:
+            label = {"create": "creating items", "near-duplicates": "near duplicates, audit"}.get(phase, phase)
+            bar.update(task, description=label, completed=done, total=total)
+
+        async def work(db: AsyncSession, settings: Settings) -> Any:
+            data = path.read_bytes()
+            return await import_items(db, actor, data, occupation, level, fmt=fmt, filename=path.name,
+                                      limits=Limits(max_bytes=settings.max_import_bytes), progress=progress)
+
+        try:
+            out = run_in_db(work)
+        except ProblemError as exc:
+            bar.stop()
+            for e in exc.errors:
+                err.print(f"{e.field}: {e.reason}", markup=False, highlight=False)
+            head = exc.detail.split("; ", 1)[0] if exc.errors else exc.detail
+            raise click.ClickException(f"{head} ({len(exc.errors)} error(s) listed above)" if exc.errors
+                                       else head) from exc
+    click.echo(f"imported {out.count} items ({out.format}) into {occupation} level {level}: "
+               f"ids {out.first_id}–{out.last_id}; {out.near_duplicates} flagged as near duplicates; "
+               f"file sha256 {out.sha256}")
+
+
+@main.command("export", help="Export a bank (or a filtered part of it) as a QTI 3.0 package or as the xlsx "
+                             "template; importing the file gives the same items.")
+@click.option("--occupation", required=True, help="occupation code")
+@click.option("--level", required=True, type=click.IntRange(1, 5))
+@click.option("--format", "fmt", type=click.Choice(["qti3", "xlsx"]), default="xlsx", show_default=True)
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, writable=True), help="file to write")
+@click.option("--status", type=click.Choice(["draft", "in_review", "approved", "retired"]), default=None)
+@click.option("--point", default=None, help="appraisal point code")
+@click.option("--type", "item_type", type=click.Choice(["true_false", "single_choice", "multiple_choice",
+                                                        "practical_task"]), default=None)
+def export_file(occupation: str, level: int, fmt: str, output: str, status: str | None, point: str | None,
+                item_type: str | None) -> None:
+    from pathlib import Path
+
+    from qbank.imports.services import export_bytes, select_items
+    from qbank.lib.problems import ProblemError
+
+    async def work(db: AsyncSession, settings: Settings) -> tuple[bytes, int]:
+        rows = await select_items(db, CLI_ACTOR, occupation, level, status=status, point=point, item_type=item_type)
+        return export_bytes(rows, fmt, f"{occupation} level {level}")
+
+    try:
+        body, count = run_in_db(work)
+    except ProblemError as exc:
+        raise click.ClickException(exc.detail) from exc
+    Path(output).write_bytes(body)
+    click.echo(f"exported {count} items to {output} ({len(body)} bytes)")
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -56,10 +59,10 @@ def create_engine(database_url: str) -> AsyncEngine:
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        # One connection: SQLite has one writer, and serialising transactions in-process keeps the
-        # audit chain and read-then-write checks free of SQLITE_BUSY races.
+        # WAL: readers never wait. Writers are serialised in-process by the WriteGate, because a
+        # transaction that read and then writes after another connection committed fails at once in SQLite.
         engine = create_async_engine(
-            database_url, pool_size=1, max_overflow=0, pool_timeout=60, connect_args={"timeout": 30}
+            database_url, pool_size=5, max_overflow=0, pool_timeout=60, connect_args={"timeout": 30}
         )
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -72,6 +75,24 @@ def create_engine(database_url: str) -> AsyncEngine:
 
         return engine
     return create_async_engine(database_url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+class WriteGate:
+    """On SQLite, one writing transaction at a time in this process; on PostgreSQL, no gate at all.
+
+    Requests that may write (every method but GET, HEAD, OPTIONS) and job state updates pass through it."""
+
+    def __init__(self, database_url: str) -> None:
+        self.enabled = make_url(database_url).get_backend_name() == "sqlite"
+        self._lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def hold(self) -> AsyncIterator[None]:
+        if not self.enabled:
+            yield
+            return
+        async with self._lock:
+            yield
 
 
 def alembic_config(database_url: str) -> Any:
@@ -88,3 +109,21 @@ def upgrade(database_url: str) -> None:
     from alembic import command
 
     command.upgrade(alembic_config(database_url), "head")
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class WriteGateMiddleware:
+    """Requests that may write pass the write gate for their whole life, commit included."""
+
+    def __init__(self, app: Any, gate: WriteGate) -> None:
+        self.app = app
+        self.gate = gate
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] in SAFE_METHODS or not self.gate.enabled:
+            await self.app(scope, receive, send)
+            return
+        async with self.gate.hold():
+            await self.app(scope, receive, send)

@@ -6,4 +6,5 @@ def load_all() -> None:
     import qbank.auth.models
     import qbank.blueprints.models
     import qbank.items.models
+    import qbank.jobs.models
     import qbank.sessions.models  # noqa: F401

@@ -31,6 +31,9 @@ class Settings(msgspec.Struct, kw_only=True):
     max_upload_bytes: int
     max_import_bytes: int
     log_level: str
+    job_queue_url: str  # empty: jobs run inside the service; redis://…: through SAQ to `qbank worker`
+    job_concurrency: int
+    job_queue_name: str
 
     @property
     def tz(self) -> ZoneInfo:
@@ -47,7 +50,7 @@ class Settings(msgspec.Struct, kw_only=True):
             value = getattr(self, name)
             if name in _SECRET_FIELDS:
                 value = "***" if value else ""
-            elif name == "database_url" and "@" in str(value):
+            elif name in ("database_url", "job_queue_url") and "@" in str(value):
                 scheme, rest = str(value).split("://", 1)
                 creds, host = rest.rsplit("@", 1)
                 user = creds.split(":", 1)[0]
@@ -106,4 +109,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         max_upload_bytes=_int(env, "QBANK_MAX_UPLOAD_BYTES", 20 * 1024 * 1024),
         max_import_bytes=_int(env, "QBANK_MAX_IMPORT_BYTES", 50 * 1024 * 1024),
         log_level=env.get("QBANK_LOG_LEVEL", "INFO").upper(),
+        job_queue_url=env.get("QBANK_JOB_QUEUE_URL", ""),
+        job_concurrency=_int(env, "QBANK_JOB_CONCURRENCY", 2),
+        job_queue_name=env.get("QBANK_JOB_QUEUE_NAME", "qbank"),
     )

@@ -1,15 +1,18 @@
 from __future__ import annotations
 
-from litestar import Controller, get
+from litestar import Controller, Response, get, post
+from litestar.datastructures import State
 from litestar.params import Parameter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qbank.audit.models import AuditEntry
 from qbank.audit.schemas import AuditEntryOut, AuditPage, AuditVerification
-from qbank.audit.services import count_entries, verify
+from qbank.audit.services import count_entries, record, verify
 from qbank.auth.guards import requires
-from qbank.auth.schemas import Role
+from qbank.auth.schemas import Actor, Role
+from qbank.jobs.schemas import JobOut
+from qbank.jobs.services import accepted, submit
 from qbank.lib.problems import problem_responses
 
 
@@ -39,3 +42,10 @@ class AuditController(Controller):
     @get("/verify", summary="Recompute the hash chain and name the first bad row")
     async def verify_chain(self, db_session: AsyncSession) -> AuditVerification:
         return await verify(db_session)
+
+    @post("/verify-jobs", summary="Recompute the hash chain as a job (for long trails); poll GET /api/v1/jobs/{id}",
+          status_code=202)
+    async def verify_job(self, state: State, actor: Actor, db_session: AsyncSession) -> Response[JobOut]:
+        job = await submit(db_session, actor, "audit_verify", {}, subject="audit")
+        await record(db_session, actor, "job.submit", "job", job.id, after={"kind": job.kind})
+        return accepted(state.job_runner, job)

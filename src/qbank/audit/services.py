@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -63,7 +64,8 @@ async def record(
     return entry
 
 
-async def verify(db: AsyncSession, batch: int = 2000) -> AuditVerification:
+async def verify(db: AsyncSession, batch: int = 2000,
+                 progress: Callable[[int], Awaitable[None]] | None = None) -> AuditVerification:
     """Recompute the chain from the start and name the first row that does not hold."""
     prev, expected_seq, count = GENESIS, 1, 0
     last_seq = 0
@@ -85,6 +87,8 @@ async def verify(db: AsyncSession, batch: int = 2000) -> AuditVerification:
                 return AuditVerification(ok=False, entries=count, first_bad_seq=row.seq,
                                          reason="its content does not match its hash (edited after writing)")
             prev, expected_seq, last_seq = row.hash, row.seq + 1, row.seq
+        if progress is not None:
+            await progress(count)
     head = await db.get(AuditHead, HEAD_ID)
     if head is not None and (head.seq != last_seq or head.hash != prev):
         return AuditVerification(ok=False, entries=count, first_bad_seq=last_seq + 1,

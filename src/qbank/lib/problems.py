@@ -131,3 +131,13 @@ def problem_responses(*codes: int) -> dict[int, Any]:
         code: ResponseSpec(data_container=Problem, media_type=PROBLEM_JSON, description=_TITLES.get(code, "Error"))
         for code in codes
     }
+
+
+def declare_controller_problems(app: Any) -> None:
+    """Litestar reads ``responses`` only from handlers; give each handler its controller's ``responses`` too
+    (the handler's own entries win), so that the 401/403 a controller declares are in the OpenAPI schema."""
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", ()):
+            shared = getattr(getattr(handler, "owner", None), "responses", None)
+            if isinstance(shared, dict) and shared:
+                handler.responses = {**shared, **(handler.responses or {})}
