@@ -138,6 +138,7 @@ def declare_controller_problems(app: Any) -> None:
     (the handler's own entries win), so that the 401/403 a controller declares are in the OpenAPI schema."""
     for route in app.routes:
         for handler in getattr(route, "route_handlers", ()):
-            shared = getattr(getattr(handler, "owner", None), "responses", None)
+            controller = getattr(getattr(handler, "fn", None), "__self__", None)  # a controller's bound method
+            shared = getattr(controller, "responses", None)
             if isinstance(shared, dict) and shared:
                 handler.responses = {**shared, **(handler.responses or {})}
