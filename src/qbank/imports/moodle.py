@@ -102,7 +102,8 @@ def parse_moodle(data: bytes) -> ParseResult:
             fields["answer"] = ["A"] if truth == "true" else ["B"] if truth == "false" else []
             result.items.append(ParsedItem(position=position, type="true_false", fields=fields))
             continue
-        single = (_text(_child(question, "single")) or "true").lower() in ("true", "1")
+        single_el = _child(question, "single")
+        single = ("".join(single_el.itertext()).strip() if single_el is not None else "true").lower() in ("true", "1")
         if len(answers) > len(LABELS):
             err("options", f"an item has 2 to 8 options, got {len(answers)}")
             continue

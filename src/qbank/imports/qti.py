@@ -200,7 +200,7 @@ def item_xml(identifier: str, item_type: str, content: dict[str, Any]) -> bytes:
     for label, option in zip(LABELS, content.get("options") or [], strict=False):
         _sub(interaction, "qti-simple-choice", option, identifier=label)
     _sub(root, "qti-response-processing", template=MATCH_CORRECT)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True))
 
 
 def _resource_metadata(resource: ET.Element, item_type: str, content: dict[str, Any], maintainer: str) -> None:
