@@ -16,6 +16,9 @@ from qbank.models import load_all
 load_all()
 target_metadata = Base.metadata
 config = context.config
+_url_override = context.get_x_argument(as_dictionary=True).get("url")
+if _url_override:
+    config.set_main_option("sqlalchemy.url", _url_override)
 
 
 def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[False]:

@@ -7,4 +7,5 @@ def load_all() -> None:
     import qbank.blueprints.models
     import qbank.items.models
     import qbank.jobs.models
+    import qbank.recordings.models
     import qbank.sessions.models  # noqa: F401
