@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qbank.audit.models import AuditEntry, AuditHead
@@ -150,10 +151,15 @@ async def import_items(db: AsyncSession, actor: Actor, data: bytes, occupation: 
     sha = hashlib.sha256(data).hexdigest()
     created: list[tuple[Item, ItemVersion]] = []
     total = len(good)
-    for n, (_, item_in) in enumerate(good, start=1):
-        created.append(await add_item(db, actor, item_in, points))
-        if progress is not None and (n % 200 == 0 or n == total):
-            progress("create", n, total)
+    try:
+        for n, (_, item_in) in enumerate(good, start=1):
+            created.append(await add_item(db, actor, item_in, points, batch_checked=True))
+            if progress is not None and (n % 200 == 0 or n == total):
+                progress("create", n, total)
+        await db.flush()
+    except IntegrityError as exc:  # a concurrent writer added one of these stems after the check
+        raise ProblemError(409, "another write added one of these stems while the import ran; nothing was "
+                                "imported, try again") from exc
     ids = [item.id for item, _ in created]
     if progress is not None:
         progress("near-duplicates", 0, 1)

@@ -144,15 +144,21 @@ async def refresh_near_duplicates(db: AsyncSession, occupation: str, level: int,
 
 
 async def add_item(db: AsyncSession, actor: Actor, data: ItemIn,
-                   points: dict[str, tuple[Point, list[str]]] | None = None) -> tuple[Item, ItemVersion]:
-    """Create an item and its first version, after every check; does not refresh near duplicates."""
+                   points: dict[str, tuple[Point, list[str]]] | None = None, *,
+                   batch_checked: bool = False) -> tuple[Item, ItemVersion]:
+    """Create an item and its first version, after every check; does not refresh near duplicates.
+
+    ``batch_checked``: the caller (a bulk import) has checked the level and the exact duplicates of the whole
+    batch in this transaction already, so the two per-item queries are skipped and the version row is left
+    for the next flush; the content checks still run."""
     check_occupation(actor, data.occupation_code)
-    await require_level(db, data.occupation_code, data.level)
+    if not batch_checked:
+        await require_level(db, data.occupation_code, data.level)
     if points is None:
         points = await point_index(db, data.occupation_code, data.level)
     raise_if(content_errors(data.type, data, points))
     key = stem_key(data.stem)
-    existing = await exact_duplicate(db, data.occupation_code, data.level, key, None)
+    existing = None if batch_checked else await exact_duplicate(db, data.occupation_code, data.level, key, None)
     if existing is not None:
         raise conflict(f"the same stem already exists as item {existing}", existing_item=existing)
     content = content_of(data)
@@ -165,7 +171,8 @@ async def add_item(db: AsyncSession, actor: Actor, data: ItemIn,
     version = ItemVersion(item_id=item.id, version=1, content=content, digest=digest(content),
                           created_at=now, created_by=actor.label)
     db.add(version)
-    await db.flush()
+    if not batch_checked:
+        await db.flush()
     return item, version
 
 
