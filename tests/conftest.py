@@ -71,6 +71,9 @@ def sqlite_database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'qbank.db'}"
 
 
+TEST_VIDEO_QUALITY = '{"min_width": 320, "min_height": 240, "min_bit_rate": 200000}'
+
+
 def service_settings(database_url: str, s3_server: object, data_dir: Path) -> object:
     from qbank.settings import load_settings
 
@@ -82,4 +85,6 @@ def service_settings(database_url: str, s3_server: object, data_dir: Path) -> ob
         "QBANK_S3_SECRET_KEY": s3_server.secret_key,  # type: ignore[attr-defined]
         "QBANK_TOKEN_SECRET": "test-token-secret",
         "QBANK_LOG_LEVEL": "WARNING",
+        # test clips are small: lower the format minimums (documented defaults: 1280×720, 1 Mb/s)
+        "QBANK_VIDEO_QUALITY": TEST_VIDEO_QUALITY,
     })

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
@@ -34,6 +35,11 @@ class Settings(msgspec.Struct, kw_only=True):
     job_queue_url: str  # empty: jobs run inside the service; redis://…: through SAQ to `qbank worker`
     job_concurrency: int
     job_queue_name: str
+    max_recording_bytes: int
+    recording_start_slack_minutes: int
+    probe_timeout_s: float
+    gap_tolerance_s: float
+    video_quality: dict[str, Any]  # overrides of videoaudit.QualityConfig's documented defaults
 
     @property
     def tz(self) -> ZoneInfo:
@@ -69,6 +75,19 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _json_object(env: dict[str, str], name: str) -> dict[str, Any]:
+    raw = env.get(name, "")
+    if not raw:
+        return {}
+    try:
+        value = msgspec.json.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise SettingsError(f"{name} must be a JSON object: {exc}") from exc
+    if not isinstance(value, dict):
+        raise SettingsError(f"{name} must be a JSON object, e.g. {{\"min_width\": 640}}")
+    return value
+
+
 def _persistent_secret(data_dir: Path) -> str:
     """The embedded default keeps one random token secret in the data dir, so tokens survive restarts."""
     path = data_dir / "token_secret"
@@ -94,6 +113,13 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     if retention_years < 5:
         raise SettingsError("QBANK_RETENTION_YEARS must be at least 5 (regulation §22: electronic records ≥ 5 years)")
     endpoint = env.get("QBANK_S3_ENDPOINT", "")
+    video_quality = _json_object(env, "QBANK_VIDEO_QUALITY")
+    try:
+        from videoaudit import QualityConfig
+
+        msgspec.convert(video_quality, QualityConfig)
+    except msgspec.ValidationError as exc:
+        raise SettingsError(f"QBANK_VIDEO_QUALITY: {exc}") from exc
     return Settings(
         data_dir=data_dir,
         database_url=database_url,
@@ -112,4 +138,9 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         job_queue_url=env.get("QBANK_JOB_QUEUE_URL", ""),
         job_concurrency=_int(env, "QBANK_JOB_CONCURRENCY", 2),
         job_queue_name=env.get("QBANK_JOB_QUEUE_NAME", "qbank"),
+        max_recording_bytes=_int(env, "QBANK_MAX_RECORDING_BYTES", 16 * 1024**3),
+        recording_start_slack_minutes=_int(env, "QBANK_RECORDING_START_SLACK_MINUTES", 120),
+        probe_timeout_s=float(_int(env, "QBANK_PROBE_TIMEOUT_S", 60)),
+        gap_tolerance_s=float(_int(env, "QBANK_GAP_TOLERANCE_S", 2)),
+        video_quality=video_quality,
     )

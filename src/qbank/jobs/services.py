@@ -95,7 +95,8 @@ class JobFailed(Exception):
 
 def load_job_kinds() -> None:
     """Import the modules that register job kinds (the service and every worker call this)."""
-    import qbank.audit.jobs  # noqa: F401
+    import qbank.audit.jobs
+    import qbank.recordings.services  # noqa: F401
 
 
 async def execute(env: JobEnv, job_id: str) -> None:

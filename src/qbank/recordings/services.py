@@ -1,0 +1,275 @@
+"""Recordings: streamed upload into the retention archive, analysis as a job, the session's video audit."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import secrets
+import tempfile
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import msgspec
+import structlog
+from litestar.exceptions import PermissionDeniedException
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+import videoaudit
+from qbank.auth.schemas import Actor, Role
+from qbank.db import utcnow
+from qbank.jobs.services import JobContext, JobFailed, job_kind
+from qbank.lib.problems import ProblemError, bad_request, not_found
+from qbank.recordings.models import Recording
+from qbank.recordings.schemas import RecordingOut, VideoAudit, finding_out
+from qbank.sessions.models import ExamSession, Room
+from qbank.sessions.services import session_rooms
+from qbank.settings import Settings
+
+log = structlog.get_logger("qbank.recordings")
+RECORDINGS_KIND = "recordings"
+SHEETS_KIND = "contact-sheets"
+CHUNK = 1 << 20
+
+
+def room_label(room: Room) -> str:
+    return f"{room.site_code}/{room.code}"
+
+
+def recording_out(row: Recording, room: Room, already_stored: bool = False) -> RecordingOut:
+    return RecordingOut(
+        id=row.id, session_id=row.session_id, room=room_label(room), view=row.view, claimed_start=row.claimed_start,
+        sha256=row.sha256, size=row.size, status=row.status,  # type: ignore[arg-type]
+        corrupt_reason=row.corrupt_reason, duration=row.duration,
+        findings=[finding_out(f) for f in row.findings], retain_until=row.retain_until,
+        has_contact_sheet=row.contact_sheet_key is not None, job_id=row.job_id, uploaded_by=row.uploaded_by,
+        created_at=row.created_at, analysed_at=row.analysed_at, already_stored=already_stored)
+
+
+async def find_room(db: AsyncSession, actor: Actor, session: ExamSession, room_ref: str, view: str) -> Room:
+    """The session's room named ``site/code`` with that camera view; a site only for its own rooms."""
+    site, _, code = room_ref.partition("/")
+    if not code:
+        raise bad_request("room", f"name the room as site/code, e.g. CD-01/T101 (got {room_ref!r})")
+    if actor.role == Role.site and site != actor.site:
+        raise PermissionDeniedException(f"site {actor.site} may not upload for site {site}")
+    room = await db.scalar(select(Room).where(Room.session_id == session.id, Room.site_code == site,
+                                              Room.code == code))
+    if room is None:
+        raise bad_request("room", f"room {room_ref} is not in session {session.id}")
+    if view not in room.camera_views:
+        views = ", ".join(room.camera_views)
+        raise bad_request("view", f"room {room_ref} has no camera view {view!r} (it has {views})")
+    return room
+
+
+def check_claimed_start(settings: Settings, session: ExamSession, start: datetime) -> None:
+    if start.tzinfo is None:
+        raise bad_request("start", "give the time zone, e.g. 2026-12-03T09:00:00+08:00")
+    slack = timedelta(minutes=settings.recording_start_slack_minutes)
+    if not session.starts_at - slack <= start <= session.ends_at:
+        tz = settings.tz
+        raise bad_request("start", (
+            f"claimed start {start.astimezone(tz).isoformat()} is far outside the exam window "
+            f"{session.starts_at.astimezone(tz).isoformat()} – {session.ends_at.astimezone(tz).isoformat()} "
+            f"(a recording may start up to {settings.recording_start_slack_minutes} min early)"))
+
+
+async def spool(stream: AsyncIterator[bytes], directory: Path, limit: int) -> tuple[Path, str, int]:
+    """Write the request body to a file, hashing as it comes: memory stays at one chunk."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"upload-{secrets.token_hex(8)}"
+    digest, size = hashlib.sha256(), 0
+    try:
+        async with await anyio.open_file(path, "wb") as f:
+            async for chunk in stream:
+                size += len(chunk)
+                if size > limit:
+                    raise ProblemError(413, f"file: the recording is larger than {limit} bytes")
+                digest.update(chunk)
+                await f.write(chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path, digest.hexdigest(), size
+
+
+async def upload_recording(db: AsyncSession, actor: Actor, settings: Settings, store: Any, session: ExamSession,
+                           room: Room, view: str, claimed_start: datetime, body: AsyncIterator[bytes],
+                           ) -> tuple[Recording, bool]:
+    """Store the file (or recognise it), probe it; returns the row and whether it was already stored."""
+    path, sha256, size = await spool(body, settings.data_dir / "spool", settings.max_recording_bytes)
+    try:
+        existing = await db.scalar(select(Recording).where(Recording.room_id == room.id, Recording.view == view,
+                                                           Recording.sha256 == sha256))
+        if existing is not None:
+            return existing, True
+        if size == 0:
+            raise bad_request("file", "the file is empty (0 bytes)")
+        corrupt: str | None = None
+        info: videoaudit.VideoInfo | None = None
+        try:
+            info = await anyio.to_thread.run_sync(
+                lambda: videoaudit.probe(path, claimed_start=claimed_start, timeout=settings.probe_timeout_s))
+        except (videoaudit.Truncated, videoaudit.ProbeTimeout) as exc:
+            corrupt = f"{exc.code}: {exc}"  # kept as evidence, marked corrupt, never dropped
+        except videoaudit.VideoError as exc:
+            raise ProblemError(415 if isinstance(exc, videoaudit.NotAVideo) else 400,
+                               f"file: not a usable video ({exc.code}): {exc}",
+                               extra={"code": exc.code}) from exc
+        local_day = session.starts_at.astimezone(settings.tz).date()
+        stored = await anyio.to_thread.run_sync(lambda: store.archive.put(
+            RECORDINGS_KIND, path, size=size, exam_date=local_day, content_type="video/mp4",
+            metadata={"session": str(session.id), "room": room_label(room), "view": view}))
+        if stored.sha256 != sha256:
+            raise ProblemError(500, "the archive stored different bytes than received")
+        row = Recording(
+            session_id=session.id, room_id=room.id, view=view, claimed_start=claimed_start.astimezone(UTC),
+            sha256=sha256, size=size, archive_key=stored.key, retain_until=stored.retain_until,
+            status="corrupt" if corrupt else "uploaded", corrupt_reason=corrupt,
+            duration=info.duration if info else None, probe=msgspec.to_builtins(info) if info else None,
+            findings=[], uploaded_by=actor.label, created_at=utcnow())
+        db.add(row)
+        await db.flush()
+        return row, False
+    finally:
+        path.unlink(missing_ok=True)
+
+
+async def get_recording(db: AsyncSession, actor: Actor, recording_id: int) -> tuple[Recording, Room]:
+    """A recording this caller may see: supervisors and admins all, a site only its own rooms'."""
+    row = await db.get(Recording, recording_id)
+    if row is None:
+        raise not_found("recording", recording_id)
+    room = await db.get(Room, row.room_id)
+    assert room is not None
+    if actor.role == Role.site and room.site_code != actor.site:
+        raise PermissionDeniedException(f"site {actor.site} may not see recordings of site {room.site_code}")
+    if actor.role not in (Role.site, Role.supervisor, Role.admin):
+        raise PermissionDeniedException("only supervisors, admins and the recording's site see footage")
+    return row, room
+
+
+@contextlib.contextmanager
+def scratch_dir(settings: Settings) -> Any:
+    base = settings.data_dir / "scratch"
+    base.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=base) as tmp:
+        yield Path(tmp)
+
+
+def quality_config(settings: Settings) -> videoaudit.QualityConfig:
+    return msgspec.convert(settings.video_quality, videoaudit.QualityConfig)
+
+
+def contact_sheet_every(duration: float | None) -> float:
+    """About 60 tiles over the recording, never closer than 10 s apart."""
+    return max(10.0, round((duration or 600.0) / 60.0))
+
+
+@job_kind("recording_analysis")
+async def analyse_recording(ctx: JobContext, params: dict[str, Any]) -> dict[str, Any]:
+    """Download (digest checked), analyse the picture, make the contact sheet, record the findings."""
+    recording_id = int(params["recording_id"])
+    env = ctx.env
+    async with env.session_maker() as db:
+        row = await db.get(Recording, recording_id)
+        if row is None:
+            raise JobFailed(f"recording {recording_id} does not exist")
+        key, start, duration = row.archive_key, row.claimed_start, row.duration
+        session = await db.get(ExamSession, row.session_id)
+        assert session is not None
+        local_day = session.starts_at.astimezone(env.settings.tz).date()
+    async with env.writing() as db:
+        row = await db.get(Recording, recording_id)
+        if row is not None:
+            row.status = "analysing"
+    archive = env.store.archive
+    with scratch_dir(env.settings) as tmp:
+        path = tmp / "recording.mp4"
+        await ctx.progress(0.05, "downloading from the archive (digest checked)")
+        await ctx.blocking(archive.download, key, path)
+        await ctx.progress(0.3, "analysing the picture")
+        status, reason, findings = "analysed", None, []
+        try:
+            report = await ctx.blocking(videoaudit.analyse, path, quality_config(env.settings))
+            findings = [msgspec.to_builtins(f) for f in report.findings]
+            duration = report.duration
+        except videoaudit.VideoError as exc:
+            status, reason = "corrupt", f"{exc.code}: {exc}"
+        sheet_key: str | None = None
+        if status == "analysed":
+            await ctx.progress(0.8, "making the contact sheet")
+            sheet = tmp / "sheet.jpg"
+            every = contact_sheet_every(duration)
+            await ctx.blocking(lambda: videoaudit.contact_sheet(path, sheet, every=every, start=start))
+            stored = await ctx.blocking(lambda: archive.put(SHEETS_KIND, sheet, exam_date=local_day,
+                                                            content_type="image/jpeg"))
+            sheet_key = stored.key
+    async with env.writing() as db:
+        row = await db.get(Recording, recording_id)
+        if row is not None:
+            row.status, row.corrupt_reason, row.findings = status, reason, findings
+            row.duration, row.contact_sheet_key, row.analysed_at = duration, sheet_key, utcnow()
+    log.info("recording analysed", recording=recording_id, status=status, findings=len(findings))
+    return {"recording_id": recording_id, "status": status, "findings": len(findings), "reason": reason}
+
+
+def coverage_input(rooms: list[Room], recordings: list[Recording]) -> tuple[list[videoaudit.Room],
+                                                                            list[videoaudit.Recording], list[int]]:
+    by_id = {r.id: r for r in rooms}
+    va_rooms = [videoaudit.Room(id=room_label(r), kind=r.kind, views=list(r.camera_views))  # type: ignore[arg-type]
+                for r in rooms]
+    va_recordings: list[videoaudit.Recording] = []
+    pending: list[int] = []
+    for rec in recordings:
+        if rec.status in ("uploaded", "analysing"):
+            pending.append(rec.id)
+            continue
+        duration = rec.duration if rec.duration and rec.duration > 0 else None
+        if duration is None:  # corrupt before we learnt its length: nothing usable, nothing to place
+            continue
+        va_recordings.append(videoaudit.Recording(
+            id=str(rec.id), room=room_label(by_id[rec.room_id]), view=rec.view, start=rec.claimed_start,
+            duration=duration, findings=[msgspec.convert(f, videoaudit.Finding) for f in rec.findings],
+            corrupt=rec.status == "corrupt"))
+    return va_rooms, va_recordings, pending
+
+
+def reasons_in_words(report: videoaudit.CoverageReport, settings: Settings) -> list[str]:
+    tz = settings.tz
+
+    def span(i: videoaudit.Interval) -> str:
+        a, b = i.start.astimezone(tz), i.end.astimezone(tz)
+        return f"{a:%H:%M:%S}–{b:%H:%M:%S} ({(b - a).total_seconds():.0f} s)"
+
+    out: list[str] = []
+    for room in report.rooms:
+        for view in room.views:
+            if view.passes:
+                continue
+            parts = [f"gap {span(g)}" for g in view.gaps]
+            parts += [f"{u.reason or 'unusable'} {span(u)}" for u in view.unusable]
+            if not view.covered:
+                parts = ["no recording"]
+            out.append(f"{room.room} {view.view}: " + "; ".join(parts))
+    return out
+
+
+async def session_video_audit(db: AsyncSession, settings: Settings, session: ExamSession) -> VideoAudit:
+    """The coverage of every required view of every room over the session window, from what is stored now."""
+    rooms = await session_rooms(db, session.id)
+    recordings = list((await db.scalars(select(Recording).where(Recording.session_id == session.id)
+                                        .order_by(Recording.id))).all())
+    va_rooms, va_recordings, pending = coverage_input(rooms, recordings)
+    report = videoaudit.coverage(session.starts_at, session.ends_at, va_rooms, va_recordings,
+                                 gap_tolerance=settings.gap_tolerance_s)
+    reasons = reasons_in_words(report, settings)
+    if pending:
+        reasons.append(f"{len(pending)} recording(s) still being analysed")
+    return VideoAudit(session_id=session.id, passes=report.passes and not pending, reasons=reasons, pending=pending,
+                      recordings=len(recordings), report=report, computed_at=utcnow())

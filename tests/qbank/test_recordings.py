@@ -1,0 +1,157 @@
+"""Recordings through the service: streamed upload, analysis jobs, the session's video audit, links."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+
+from tests.qbank.conftest import Api, make_bank, make_site, site_headers
+from tests.videoaudit.clips import defects_clip
+
+TZ = ZoneInfo("Asia/Shanghai")
+START = datetime(2026, 12, 3, 9, 0, tzinfo=TZ)
+
+
+@pytest.fixture(scope="session")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("service-clips")
+    clean = defects_clip(d / "clean.mp4", duration=60, black=None, frozen=None, blurred=None, covered=None,
+                         still=(20.0, 40.0))
+    black = defects_clip(d / "black.mp4", duration=60, black=(10.0, 20.0), frozen=None, blurred=None, covered=None,
+                         still=None)
+    truncated = d / "truncated.mp4"
+    data = clean.read_bytes()
+    truncated.write_bytes(data[: len(data) // 2])
+    text = d / "notes.mp4"
+    text.write_bytes("这不是视频\n".encode() * 100)
+    return {"clean": clean, "black": black, "truncated": truncated, "text": text}
+
+
+async def wait_analysed(api: Api, recording_id: int, headers: dict[str, str], timeout: float = 90) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        r = await api.client.get(f"/api/v1/recordings/{recording_id}", headers=headers)
+        rec = r.json()
+        if rec["status"] in ("analysed", "corrupt"):
+            return rec  # type: ignore[no-any-return]
+        assert loop.time() < deadline, rec
+        await asyncio.sleep(0.2)
+
+
+async def upload(api: Api, session_id: int, headers: dict[str, str], room: str, view: str, start: datetime,
+                 path: Path) -> httpx.Response:
+    return await api.client.post(f"/api/v1/sessions/{session_id}/recordings",
+                                 params={"room": room, "view": view, "start": start.isoformat()},
+                                 content=path.read_bytes(), headers=headers | {"Content-Type": "video/mp4"})
+
+
+async def make_session(api: Api, site: str) -> int:
+    bank = await make_bank(api)
+    body = {"occupation_code": bank.occupation, "level": 3, "title": "录像审核", "date": "2026-12-03",
+            "start": "09:00:00", "end": "09:02:00", "rooms": [
+                {"site": site, "code": "T101", "kind": "theory", "desks": 2, "camera_views": ["front", "back"]},
+                {"site": site, "code": "P201", "kind": "practical", "desks": 1, "camera_views": ["wide"]}]}
+    r = await api.client.post("/api/v1/sessions", json=body, headers=await api.admin())
+    assert r.status_code == 201, r.text
+    return int(r.json()["id"])
+
+
+async def test_upload_analyse_and_audit_a_session(api: Api, clips: dict[str, Path]) -> None:
+    site = await make_site(api)
+    session_id = await make_session(api, site)
+    mine = await site_headers(api, site)
+    room = f"{site}/T101"
+    r = await upload(api, session_id, mine, room, "front", START, clips["clean"])
+    assert r.status_code == 201, r.text
+    first = r.json()
+    assert first["job_id"] and first["status"] in ("uploaded", "analysing", "analysed")
+    r2 = await upload(api, session_id, mine, room, "front", START + timedelta(seconds=60), clips["black"])
+    r3 = await upload(api, session_id, mine, room, "back", START, clips["clean"])
+    assert r2.status_code == 201 and r3.status_code == 201
+    for rec in (first, r2.json(), r3.json()):
+        done = await wait_analysed(api, rec["id"], mine)
+        assert done["status"] == "analysed" and done["has_contact_sheet"], done
+    black = await wait_analysed(api, r2.json()["id"], mine)
+    assert [f["kind"] for f in black["findings"]] == ["black"]
+    assert abs(black["findings"][0]["start"] - 10) <= 2 and abs(black["findings"][0]["end"] - 20) <= 2
+
+    supervisor = await api.headers("supervisor", "督导员")
+    r = await api.client.get(f"/api/v1/sessions/{session_id}/video-audit", headers=supervisor)
+    assert r.status_code == 200, r.text
+    audit = r.json()
+    assert audit["passes"] is False and audit["pending"] == []
+    views = {(room_["room"], v["view"]): v for room_ in audit["report"]["rooms"] for v in room_["views"]}
+    front, back, wide = views[(room, "front")], views[(room, "back")], views[(f"{site}/P201", "wide")]
+    assert front["gaps"] == [] and len(front["unusable"]) == 1
+    unusable = front["unusable"][0]
+    assert unusable["reason"] == "black"
+    black_start = datetime.fromisoformat(unusable["start"]) - START
+    assert abs(black_start.total_seconds() - 70) <= 2
+    assert len(back["gaps"]) == 1
+    gap = back["gaps"][0]
+    assert abs((datetime.fromisoformat(gap["start"]) - START).total_seconds() - 60) <= 1
+    assert datetime.fromisoformat(gap["end"]) == START + timedelta(seconds=120)
+    assert wide["covered"] == [] and wide["passes"] is False
+    assert any("no recording" in reason for reason in audit["reasons"])
+    assert any(reason.startswith(f"{room} back: gap 09:01:00") for reason in audit["reasons"]), audit["reasons"]
+
+    # the same bytes again are recognised, not stored twice
+    again = await upload(api, session_id, mine, room, "front", START, clips["clean"])
+    assert again.status_code == 200 and again.json()["already_stored"] is True and again.json()["id"] == first["id"]
+    listing = await api.client.get(f"/api/v1/sessions/{session_id}/recordings", headers=supervisor)
+    assert len(listing.json()) == 3
+
+    # a supervisor plays it over a presigned link (range requests work), and the link is in the trail
+    r = await api.client.get(f"/api/v1/recordings/{first['id']}/link", headers=supervisor)
+    assert r.status_code == 200
+    async with httpx.AsyncClient() as s3:
+        part = await s3.get(r.json()["url"], headers={"Range": "bytes=0-1023"})
+        assert part.status_code == 206 and len(part.content) == 1024
+        sheet = await api.client.get(f"/api/v1/recordings/{first['id']}/contact-sheet", headers=supervisor)
+        jpeg = await s3.get(sheet.json()["url"])
+        assert jpeg.content[:3] == b"\xff\xd8\xff"
+    trail = await api.client.get("/api/v1/audit", params={"entity_type": "recording", "entity_id": str(first["id"])},
+                                 headers=await api.admin())
+    assert [e["action"] for e in trail.json()["items"]] == ["recording.upload", "recording.link"]
+
+
+async def test_bad_uploads_change_nothing(api: Api, clips: dict[str, Path]) -> None:
+    site, other = await make_site(api), await make_site(api)
+    session_id = await make_session(api, site)
+    mine, theirs = await site_headers(api, site), await site_headers(api, other)
+    room = f"{site}/T101"
+
+    async def count() -> int:
+        r = await api.client.get(f"/api/v1/sessions/{session_id}/recordings", headers=await api.admin())
+        return len(r.json())
+
+    cases = [
+        (mine, f"{site}/X999", "front", START, clips["clean"], 400, "not in session"),
+        (mine, room, "ceiling", START, clips["clean"], 400, "no camera view"),
+        (mine, room, "front", START - timedelta(hours=5), clips["clean"], 400, "far outside the exam window"),
+        (mine, room, "front", START, clips["text"], 415, "not a usable video"),
+        (theirs, room, "front", START, clips["clean"], 403, ""),
+    ]
+    for headers, room_ref, view, start, path, status, words in cases:
+        r = await upload(api, session_id, headers, room_ref, view, start, path)
+        assert r.status_code == status, (room_ref, view, r.text)
+        assert words in r.json()["detail"]
+    assert await count() == 0
+
+    # a truncated file is stored and marked corrupt, never dropped
+    r = await upload(api, session_id, mine, room, "front", START, clips["truncated"])
+    assert r.status_code == 201, r.text
+    assert r.json()["status"] == "corrupt" and "truncated" in r.json()["corrupt_reason"]
+    assert await count() == 1
+    rec_id = r.json()["id"]
+    assert (await api.client.get(f"/api/v1/recordings/{rec_id}", headers=theirs)).status_code == 403
+    bank = await make_bank(api)
+    author = await api.headers("author", "命题人", (bank.occupation,))
+    assert (await api.client.get(f"/api/v1/recordings/{rec_id}", headers=author)).status_code == 403
