@@ -54,7 +54,8 @@ def postgresql_database_url() -> Iterator[str]:
 
     admin = pg_admin_url()
     if not admin:
-        pytest.fail("QBANK_TEST_PG_URL is not set: run the tests through scripts/test, which finds or starts PostgreSQL")
+        pytest.fail("QBANK_TEST_PG_URL is not set: run the tests through scripts/test, "
+                    "which finds or starts PostgreSQL")
     url = make_url(admin)
     name = f"qbank_test_{secrets.token_hex(6)}"
     dsn = dict(host=url.host, port=url.port or 5432, user=url.username, password=url.password,
