@@ -44,12 +44,12 @@ def blueprint(points: int) -> dict[str, Any]:
 
 async def prepare_database(url: str, points: int) -> None:
     import msgspec
+    from sqlalchemy.ext.asyncio import async_sessionmaker
 
     from qbank.auth.schemas import Actor, Role
     from qbank.blueprints.schemas import BlueprintIn, OccupationIn
     from qbank.blueprints.services import create_blueprint, create_occupation
     from qbank.db import create_engine
-    from sqlalchemy.ext.asyncio import async_sessionmaker
 
     engine = create_engine(url)
     actor = Actor(token_id=0, name="bench", role=Role.admin)
@@ -96,8 +96,9 @@ def bare_read(path: Path) -> tuple[float, int]:
 
 
 async def count_items(url: str) -> int:
-    from qbank.db import create_engine
     from sqlalchemy import text
+
+    from qbank.db import create_engine
 
     engine = create_engine(url)
     async with engine.connect() as conn:
