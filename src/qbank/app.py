@@ -35,6 +35,7 @@ from qbank.jobs.services import InProcessRunner, JobEnv, JobRunner, QueueRunner
 from qbank.jobs.worker import service_queue
 from qbank.lib.problems import declare_controller_problems, http_exception_handler, internal_error_handler
 from qbank.recordings.controllers import RecordingController
+from qbank.reviews.controllers import ReviewController, delete_recording
 from qbank.sessions.controllers import SessionController, SiteController
 from qbank.settings import Settings, load_settings
 from qbank.storage import evidence_store
@@ -108,7 +109,7 @@ def create_app(settings: Settings | None = None, *, extra_lifespan: list[Callabl
         route_handlers=[health, TokenController, AuditController, OccupationController, BlueprintController,
                         LayoutController, ItemController, MediaController,
                         SiteController, SessionController, JobController, RecordingController, BankController,
-                        ImportController],
+                        ImportController, ReviewController, delete_recording],
         plugins=[SQLAlchemyPlugin(config=db_config)],
         dependencies={"actor": Provide(provide_actor, sync_to_thread=False)},
         middleware=[DefineMiddleware(WriteGateMiddleware, gate=gate),

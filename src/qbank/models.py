@@ -8,4 +8,5 @@ def load_all() -> None:
     import qbank.items.models
     import qbank.jobs.models
     import qbank.recordings.models
+    import qbank.reviews.models
     import qbank.sessions.models  # noqa: F401
