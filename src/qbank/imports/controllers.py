@@ -69,12 +69,10 @@ class ImportController(Controller):
                                       fmt=data.format, filename=data.file.filename or None, limits=limits)
 
     @get("/exports", guards=[requires(Role.admin, Role.author, Role.reviewer)],
-         summary="Export a bank or a selection as a QTI 3.0 package or as the xlsx template",
-         response_headers=None)
+         summary="Export a bank or a selection as a QTI 3.0 package or as the xlsx template")
     async def export(
         self, db_session: AsyncSession, actor: Actor,
-        occupation: str = Parameter(pattern=r"^\d-\d{2}-\d{2}-\d{2}$", description="occupation code",
-                                    examples=None),
+        occupation: str = Parameter(pattern=r"^\d-\d{2}-\d{2}-\d{2}$", description="occupation code"),
         level: int = Parameter(ge=1, le=5),
         format: ExportFormat = Parameter(default="xlsx", description="qti3 (zip) or xlsx"),
         status: Status | None = None,
