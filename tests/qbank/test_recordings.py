@@ -8,9 +8,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import anyio.to_thread
 import httpx
 import pytest
+from click.testing import CliRunner
 
+from qbank.cli import main
 from tests.qbank.conftest import Api, make_bank, make_site, site_headers
 from tests.videoaudit.clips import defects_clip
 
@@ -120,6 +123,21 @@ async def test_upload_analyse_and_audit_a_session(api: Api, clips: dict[str, Pat
     trail = await api.client.get("/api/v1/audit", params={"entity_type": "recording", "entity_id": str(first["id"])},
                                  headers=await api.admin())
     assert [e["action"] for e in trail.json()["items"]] == ["recording.upload", "recording.link"]
+
+    # the CLI prints the same verdict, with a timeline per room and view
+    settings = api.app.state.settings
+    env = {"QBANK_DATABASE_URL": settings.database_url, "QBANK_DATA_DIR": str(settings.data_dir),
+           "QBANK_S3_ENDPOINT": settings.s3_endpoint, "QBANK_TOKEN_SECRET": "test-token-secret"}
+    result = await anyio.to_thread.run_sync(lambda: CliRunner().invoke(main, ["video-audit", str(session_id),
+                                                                              "--width", "40"], env=env))
+    assert result.exit_code == 1, result.output
+    lines = result.output.splitlines()
+    assert "verdict: FAIL" in lines
+    front_line = next(line for line in lines if f"{room}" in line and " front " in line)
+    back_line = next(line for line in lines if f"{room}" in line and " back " in line)
+    bar = front_line.split("|")[1]
+    assert len(bar) == 40 and bar[0] == "█" and "▒" in bar[22:25]  # black at 70–80 s of 120 s
+    assert back_line.split("|")[1][20:] == "·" * 20  # the gap is the second minute
 
 
 async def test_bad_uploads_change_nothing(api: Api, clips: dict[str, Path]) -> None:

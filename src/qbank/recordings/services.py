@@ -273,3 +273,25 @@ async def session_video_audit(db: AsyncSession, settings: Settings, session: Exa
         reasons.append(f"{len(pending)} recording(s) still being analysed")
     return VideoAudit(session_id=session.id, passes=report.passes and not pending, reasons=reasons, pending=pending,
                       recordings=len(recordings), report=report, computed_at=utcnow())
+
+
+def timeline(view: videoaudit.ViewCoverage, window: videoaudit.Interval, width: int) -> str:
+    """One character per slice of the window: █ usable, ▒ unusable, · gap, blank not recorded (within tolerance)."""
+    total = (window.end - window.start).total_seconds()
+
+    def hits(spans: list[videoaudit.Interval], a: float, b: float) -> bool:
+        return any((s.start - window.start).total_seconds() < b and (s.end - window.start).total_seconds() > a
+                   for s in spans)
+
+    cells = []
+    for i in range(width):
+        a, b = total * i / width, total * (i + 1) / width
+        if hits(view.unusable, a, b):
+            cells.append("▒")
+        elif hits(view.gaps, a, b):
+            cells.append("·")
+        elif hits(view.usable, a, b):
+            cells.append("█")
+        else:
+            cells.append(" ")
+    return "".join(cells)
