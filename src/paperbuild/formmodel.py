@@ -1,0 +1,253 @@
+"""The one-form model: choose the items of a single form as a MIP (OR-Tools ``pywraplp``).
+
+Every mode is built from this model: parallel and per-candidate forms solve it form by form with the earlier
+forms' items turned into linear overlap rows (one row per earlier form, so nothing grows quadratically), repair
+solves it with a bonus for keeping items, and the infeasibility explainer switches its rows off one by one.
+
+Objective (maximised): coverage with lexicographic weights (one X point beats every Y and Z point together),
+times ``scale``, minus a per-item cost in [0, 1) (exposure, balance, seeded jitter) that only breaks ties.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+from ortools.linear_solver import pywraplp
+
+from paperbuild.errors import SolverError
+from paperbuild.problem import Problem
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+#: Row groups of the one-form model; the explainer can relax each one.
+ROW_KINDS = ("section", "scope", "facility", "point_cap", "enemy", "stimulus", "include", "overlap")
+
+
+@dataclass
+class FormSpec:
+    """Per-solve additions to the problem's one-form constraints."""
+
+    available: BoolArray  # items that may be chosen (usable, uses left)
+    cost: FloatArray  # tie-break cost per item in [0, 1)
+    fac_lo: float | None = None  # override of the facility bounds (scaled sum of points × facility)
+    fac_hi: float | None = None
+    overlap: list[tuple[IntArray, int]] = field(default_factory=list)  # (items of another form, cap)
+    keep_bonus: FloatArray | None = None  # repair: reward per item kept (dominates coverage)
+    must: IntArray | None = None  # items forced in (include)
+    relaxed: frozenset[str] = frozenset()  # row keys switched off (explainer)
+    caps: list[tuple[IntArray, float]] = field(default_factory=list)  # fair-share caps: sum(x[items]) <= cap
+    upper: FloatArray | None = None  # LP relaxation: upper bound of each x (with ``lp``)
+    lp: bool = False  # solve the LP relaxation (for bounds)
+    feasibility_only: bool = False  # no objective (explainer)
+
+
+@dataclass
+class FormSolution:
+    status: str  # "optimal", "feasible", "infeasible", "unknown"
+    items: IntArray
+    objective: float
+    bound: float
+    seconds: float
+
+
+def _status(code: int) -> str:
+    if code == pywraplp.Solver.OPTIMAL:
+        return "optimal"
+    if code == pywraplp.Solver.FEASIBLE:
+        return "feasible"
+    if code == pywraplp.Solver.INFEASIBLE:
+        return "infeasible"
+    if code in (pywraplp.Solver.ABNORMAL, pywraplp.Solver.MODEL_INVALID):
+        raise SolverError(f"MIP solver returned status {code}")
+    return "unknown"
+
+
+def coverage_weights(prob: Problem) -> FloatArray:
+    """Objective weight of covering each point (lexicographic X > Y > Z)."""
+    wx, wy, wz = prob.importance_weights()
+    return np.array([wx, wy, wz], dtype=np.float64)[prob.point_importance]
+
+
+def objective_scale(prob: Problem) -> float:
+    """Weight of one unit of coverage in the MIP objective; tie-break costs (< 1 per item) sum to less than a
+    quarter of it, so a solution within ``mip_gap`` of the bound has the optimal coverage."""
+    return 4.0 * float(prob.items_per_form + 1)
+
+
+def mip_gap(prob: Problem) -> float:
+    """Relative gap that still guarantees optimal coverage (only the tie-break may be off)."""
+    scale = objective_scale(prob)
+    top = scale * float(coverage_weights(prob).sum())
+    return max(1e-9, 0.5 * (scale - prob.items_per_form) / top)
+
+
+def solve_form(prob: Problem, spec: FormSpec, time_limit: float, backend: str = "CBC",
+               hint: IntArray | None = None) -> FormSolution:
+    """Build and solve the one-form MIP. ``spec.relaxed`` may switch off row groups by key
+    (``"section:<t>"``, ``"scope:<code>"``, ``"facility"``, ``"point_cap"``, ``"enemy"``, ``"stimulus"``,
+    ``"include"``, ``"overlap"``)."""
+    t0 = time.perf_counter()
+    model = OneForm(prob, spec, backend)
+    if model.trivially_infeasible:
+        return FormSolution("infeasible", np.zeros(0, np.int64), math.nan, math.nan, time.perf_counter() - t0)
+    sol = model.solve(time_limit, hint)
+    sol.seconds = time.perf_counter() - t0
+    return sol
+
+
+class OneForm:
+    """The one-form MIP, built once and re-solved after changes (costs, availability, overlap rows), which is
+    how the sequential modes avoid rebuilding it for every form."""
+
+    def __init__(self, prob: Problem, spec: FormSpec, backend: str = "CBC") -> None:
+        self.prob = prob
+        self.spec = spec
+        self.trivially_infeasible = False
+        self._build(prob, spec, backend)
+
+    def _build(self, prob: Problem, spec: FormSpec, backend: str) -> None:
+        solver = pywraplp.Solver.CreateSolver(backend)
+        if solver is None:
+            raise SolverError(f"MIP backend {backend} not available")
+        relaxed = spec.relaxed
+        avail = spec.available.copy()
+        cand = np.flatnonzero(avail)
+        if spec.lp:
+            ub = np.ones(prob.n) if spec.upper is None else spec.upper
+            x: dict[int, pywraplp.Variable] = {int(i): solver.NumVar(0.0, float(ub[i]), f"x{i}") for i in cand}
+        else:
+            x = {int(i): solver.BoolVar(f"x{i}") for i in cand}
+        pool = prob.pool
+
+        def lin(items: IntArray, coef: npt.NDArray[np.float64] | npt.NDArray[np.int64] | None = None) -> list[
+                tuple[pywraplp.Variable, float]]:
+            out = []
+            for k, i in enumerate(items.tolist()):
+                v = x.get(i)
+                if v is not None:
+                    out.append((v, 1.0 if coef is None else float(coef[k])))
+            return out
+
+        def row(terms: list[tuple[pywraplp.Variable, float]], lo: float, hi: float) -> None:
+            c = solver.RowConstraint(lo, hi, "")
+            for v, a in terms:
+                c.SetCoefficient(v, a)
+
+        inf = solver.infinity()
+        for t, cnt in prob.type_count.items():
+            if f"section:{t}" in relaxed:
+                continue
+            row(lin(np.flatnonzero(pool.item_type == t)), cnt, cnt)
+        for j, code in enumerate(prob.scope_codes):
+            if f"scope:{code}" in relaxed:
+                continue
+            items = prob.scope_items[j]
+            row(lin(items, prob.item_points[items]), float(prob.scope_lo[j]), float(prob.scope_hi[j]))
+        if "facility" not in relaxed:
+            lo = prob.fac_lo if spec.fac_lo is None else spec.fac_lo
+            hi = prob.fac_hi if spec.fac_hi is None else spec.fac_hi
+            w = prob.item_points[cand] * pool.facility[cand]
+            eps = 1e-6 * prob.total_scaled
+            row(lin(cand, w), lo + eps, hi - eps)
+        wcov = coverage_weights(prob)
+        obj = solver.Objective()
+        scale = objective_scale(prob)
+        for p, items in enumerate(prob.point_items):
+            terms = lin(items)
+            if not terms:
+                continue
+            if "point_cap" not in relaxed and len(terms) > prob.request.max_per_point:
+                row(terms, -inf, prob.request.max_per_point)
+            if spec.feasibility_only:
+                continue
+            y = solver.NumVar(0.0, 1.0, f"y{p}")
+            c = solver.RowConstraint(-inf, 0.0, "")
+            c.SetCoefficient(y, 1.0)
+            for v, _ in terms:
+                c.SetCoefficient(v, -1.0)
+            obj.SetCoefficient(y, float(wcov[p]) * scale)
+        if "enemy" not in relaxed:
+            for g in prob.enemy:
+                terms = lin(g)
+                if len(terms) > 1:
+                    row(terms, -inf, 1.0)
+        if "stimulus" not in relaxed:
+            for s in prob.stimulus_sets:
+                members = s.tolist()
+                if any(i not in x for i in members):
+                    for i in members:  # a set with an unavailable member cannot be used at all
+                        if i in x:
+                            x[i].SetUb(0.0)
+                    continue
+                for a, b in itertools.pairwise(members):
+                    row([(x[a], 1.0), (x[b], -1.0)], 0.0, 0.0)
+        if spec.must is not None and "include" not in relaxed:
+            for i in spec.must.tolist():
+                if i in x:
+                    x[i].SetLb(1.0)
+                else:
+                    self.trivially_infeasible = True
+        if "overlap" not in relaxed:
+            for items, ocap in spec.overlap:
+                terms = lin(items)
+                if len(terms) > ocap:
+                    row(terms, -inf, ocap)
+        for items, fcap in spec.caps:
+            terms = lin(items)
+            if len(terms) > fcap:
+                row(terms, -inf, fcap)
+        for i, v in x.items():
+            if spec.feasibility_only:
+                break
+            c_i = -float(spec.cost[i])
+            if spec.keep_bonus is not None:
+                c_i += float(spec.keep_bonus[i])
+            obj.SetCoefficient(v, c_i)
+        obj.SetMaximization()
+        self.solver = solver
+        self.x = x
+        self.obj = obj
+        self.row = row
+        self.lin = lin
+
+    def set_cost(self, cost: FloatArray) -> None:
+        """New tie-break costs (keep bonuses are not touched)."""
+        for i, v in self.x.items():
+            self.obj.SetCoefficient(v, -float(cost[i]))
+
+    def set_available(self, available: BoolArray) -> None:
+        for i, v in self.x.items():
+            v.SetUb(1.0 if available[i] else 0.0)
+
+    def add_overlap(self, items: IntArray, cap: int) -> None:
+        """At most ``cap`` of ``items`` (an earlier form) in this form."""
+        terms = self.lin(items)
+        if len(terms) > cap:
+            self.row(terms, -self.solver.infinity(), cap)
+
+    def solve(self, time_limit: float, hint: IntArray | None = None) -> FormSolution:
+        t0 = time.perf_counter()
+        solver, x, obj, spec = self.solver, self.x, self.obj, self.spec
+        if hint is not None:
+            hs = set(hint.tolist())
+            solver.SetHint(list(x.values()), [1.0 if i in hs else 0.0 for i in x])
+        solver.SetTimeLimit(max(1, int(time_limit * 1000)))
+        params = pywraplp.MPSolverParameters()
+        if not spec.lp:
+            params.SetDoubleParam(pywraplp.MPSolverParameters.RELATIVE_MIP_GAP, mip_gap(self.prob))
+        code = solver.Solve(params)
+        st = _status(code)
+        secs = time.perf_counter() - t0
+        if st not in ("optimal", "feasible"):
+            return FormSolution(st, np.zeros(0, np.int64), math.nan, math.nan, secs)
+        if spec.lp:
+            return FormSolution(st, np.zeros(0, np.int64), float(obj.Value()), float(obj.Value()), secs)
+        chosen = np.array(sorted(i for i, v in x.items() if v.solution_value() > 0.5), dtype=np.int64)
+        return FormSolution(st, chosen, float(obj.Value()), float(obj.BestBound()), secs)
