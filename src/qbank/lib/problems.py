@@ -117,7 +117,30 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) 
     return problem_response(problem, headers)
 
 
+def storage_refusal(exc: Exception) -> str | None:
+    """Why the database refused a value the request carried, when it did (else None): a number out of its
+    range (SQLite: 64 bits; PostgreSQL: 32 bits for ids) or text with NUL, which PostgreSQL does not store."""
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(exc, OverflowError):
+        return "a number in the request is out of the range the database stores"
+    if not isinstance(exc, DBAPIError):
+        return None
+    sqlstate = str(getattr(exc.orig, "sqlstate", "") or getattr(exc.orig, "pgcode", "") or "")
+    message = str(exc.orig)
+    if not sqlstate.startswith("22"):  # class 22: data exception
+        return None
+    if sqlstate == "22021" or "0x00" in message or "\\u0000" in message:
+        return "text in the request contains a NUL character (U+0000), which cannot be stored"
+    if "range" in message:
+        return "a number in the request is out of the range the database stores"
+    return "a value in the request has a form the database cannot store"
+
+
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    refusal = storage_refusal(exc)
+    if refusal is not None:  # bad input that only the database noticed: a 400, and the transaction rolls back
+        return problem_response(Problem(title="Bad Request", status=400, detail=refusal))
     log.exception("unhandled error", path=request.url.path, method=request.method)
     return problem_response(Problem(title="Internal Server Error", status=HTTP_500_INTERNAL_SERVER_ERROR,
                                     detail="the service failed; the error is in its log"))
