@@ -16,7 +16,7 @@ Inputs: :class:`ItemPool` (numpy arrays; :meth:`ItemPool.from_records` builds on
 
 from paperbuild.assembly import assemble, assemble_per_candidate
 from paperbuild.checker import Violation, check_form, check_forms
-from paperbuild.errors import InvalidInput, PaperbuildError, SolverError
+from paperbuild.errors import Infeasible, InvalidInput, PaperbuildError, SolverError
 from paperbuild.explain import explain_infeasible
 from paperbuild.model import (
     ITEM_TYPES,
@@ -38,6 +38,8 @@ from paperbuild.model import (
     SolveStats,
     Status,
 )
+from paperbuild.practical import pick_practical
+from paperbuild.repair import RepairResult, repair
 
 __all__ = [
     "ITEM_TYPES",
@@ -50,11 +52,13 @@ __all__ = [
     "ExplanationRow",
     "Form",
     "FormReport",
+    "Infeasible",
     "InvalidInput",
     "ItemPool",
     "Layout",
     "PaperbuildError",
     "PracticalSet",
+    "RepairResult",
     "Scope",
     "ScopeReport",
     "Section",
@@ -67,4 +71,6 @@ __all__ = [
     "check_form",
     "check_forms",
     "explain_infeasible",
+    "pick_practical",
+    "repair",
 ]

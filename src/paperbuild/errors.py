@@ -26,3 +26,11 @@ class InvalidInput(PaperbuildError, ValueError):
 
 class SolverError(PaperbuildError, RuntimeError):
     """The solver failed in an unexpected way (model invalid, internal error)."""
+
+
+class Infeasible(PaperbuildError):
+    """The request cannot be met (used where no result object is returned, e.g. practical set picking)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import msgspec
 import numpy as np
 
 from paperbuild.formmodel import FormSpec, solve_form
@@ -93,7 +94,11 @@ def _quickxplain(feasible: Callable[[frozenset[str]], bool], background: frozens
     return qx(background, False, rows)
 
 
-def _describe(prob: Problem, row: str, n_forms: int = 1) -> ExplanationRow:
+def _describe(prob: Problem, row: str) -> ExplanationRow:
+    return msgspec.structs.replace(_describe_row(prob, row), row=row)
+
+
+def _describe_row(prob: Problem, row: str) -> ExplanationRow:
     pool = prob.pool
     sc = prob.scale
     req = prob.request

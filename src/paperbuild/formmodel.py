@@ -204,12 +204,11 @@ class OneForm:
             if len(terms) > fcap:
                 row(terms, -inf, fcap)
         for i, v in x.items():
-            if spec.feasibility_only:
-                break
-            c_i = -float(spec.cost[i])
+            c_i = 0.0 if spec.feasibility_only else -float(spec.cost[i])
             if spec.keep_bonus is not None:
                 c_i += float(spec.keep_bonus[i])
-            obj.SetCoefficient(v, c_i)
+            if c_i:
+                obj.SetCoefficient(v, c_i)
         obj.SetMaximization()
         self.solver = solver
         self.x = x

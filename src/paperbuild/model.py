@@ -300,6 +300,7 @@ class ExplanationRow(msgspec.Struct, frozen=True):
     message: str
     demand: float | None = None
     supply: float | None = None
+    row: str = ""  # the model row group this stands for ("scope:03.02", "section:1", "enemy", ...)
 
 
 class Explanation(msgspec.Struct, frozen=True):
