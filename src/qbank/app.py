@@ -35,6 +35,12 @@ from qbank.jobs.services import InProcessRunner, JobEnv, JobRunner, QueueRunner
 from qbank.jobs.worker import service_queue
 from qbank.lib.problems import declare_controller_problems, http_exception_handler, internal_error_handler
 from qbank.recordings.controllers import RecordingController
+from qbank.review_page.controllers import (
+    REVIEW_PATHS,
+    review_route_handlers,
+    review_stores,
+    review_template_config,
+)
 from qbank.reviews.controllers import ReviewController, delete_recording
 from qbank.sessions.controllers import SessionController, SiteController
 from qbank.settings import Settings, load_settings
@@ -109,14 +115,16 @@ def create_app(settings: Settings | None = None, *, extra_lifespan: list[Callabl
         route_handlers=[health, TokenController, AuditController, OccupationController, BlueprintController,
                         LayoutController, ItemController, MediaController,
                         SiteController, SessionController, JobController, RecordingController, BankController,
-                        ImportController, ReviewController, delete_recording],
+                        ImportController, ReviewController, delete_recording, *review_route_handlers(settings)],
         plugins=[SQLAlchemyPlugin(config=db_config)],
         dependencies={"actor": Provide(provide_actor, sync_to_thread=False)},
         middleware=[DefineMiddleware(WriteGateMiddleware, gate=gate),
-                    DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS)],
+                    DefineMiddleware(BearerTokenMiddleware, exclude=[*PUBLIC_PATHS, *REVIEW_PATHS])],
         exception_handlers={HTTPException: http_exception_handler, Exception: internal_error_handler},
         lifespan=[engine_lifespan, storage_lifespan, jobs_lifespan, *(extra_lifespan or [])],
         state=State({"settings": settings, "session_maker": session_maker}),
+        template_config=review_template_config(),  # the supervisor review page (/review)
+        stores=review_stores(settings),
         openapi_config=OpenAPIConfig(
             title="qbank: question bank, paper assembly and video audit",
             version="0.1.0",

@@ -1,0 +1,1 @@
+"""The supervisor review page: server-rendered HTML under /review."""

@@ -1,0 +1,163 @@
+"""Words of the review page: Chinese by default, English with ``?lang=en``."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Lang = Literal["zh", "en"]
+
+LABELS: dict[str, dict[str, str]] = {
+    "zh": {
+        "title": "录像督导审核",
+        "sign_in": "登录",
+        "sign_out": "退出登录",
+        "token": "督导员令牌",
+        "token_hint": "粘贴评价中心发给您的督导员 (supervisor) 令牌，qb_ 开头",
+        "signed_in_as": "当前督导员",
+        "pending": "待审核的考试场次",
+        "pending_none": "没有待审核的场次。",
+        "newest_first": "按结束时间排列，最新的在前",
+        "session": "场次",
+        "occupation": "职业/等级",
+        "window": "考试时段",
+        "sites": "考点",
+        "incidents": "问题记录",
+        "records": "关键节点材料",
+        "verdict": "录像审核结论",
+        "passes": "通过",
+        "fails": "不通过",
+        "open": "审核",
+        "back": "返回列表",
+        "legend": "图例",
+        "usable": "可用",
+        "gap": "无录像",
+        "unusable": "不可用",
+        "corrupt": "文件损坏",
+        "incident_marker": "问题标记",
+        "timeline_hint": "点击时间轴上任意位置，从该时刻播放覆盖它的录像；悬停显示时间 (Asia/Shanghai)。",
+        "player": "播放",
+        "player_empty": "尚未选择时刻。",
+        "contact_sheet": "缩略图 (每 N 秒一帧)",
+        "no_sheet": "该录像暂无缩略图。",
+        "playing": "正在播放",
+        "mark": "在当前播放时刻记录问题",
+        "at": "时间",
+        "category": "类别 (第二十九至三十一条)",
+        "note": "说明",
+        "save_incident": "记录问题",
+        "incident_saved": "已记录问题",
+        "no_incidents": "暂无问题记录。",
+        "sign_off": "签署督导意见",
+        "summary": "督导意见",
+        "conclusion": "督导结论",
+        "pass": "合格",
+        "fail": "不合格",
+        "sign": "签署并归档质量督导表",
+        "signed": "已签署",
+        "signed_by": "签署人",
+        "form": "质量督导表",
+        "open_form": "打开质量督导表",
+        "form_kept": "质量督导表已作为关键节点材料永久保存 (法定保留)。",
+        "link_expires": "链接有效期至",
+        "no_recording_here": "该时刻没有可播放的录像",
+        "error": "出错了",
+        "nothing_changed": "没有做任何更改。",
+        "room": "考场",
+        "view": "机位",
+        "by": "记录人",
+        "recordings": "录像",
+        "pending_analysis": "录像分析中",
+        "language": "English",
+    },
+    "en": {
+        "title": "Supervisor video review",
+        "sign_in": "Sign in",
+        "sign_out": "Sign out",
+        "token": "Supervisor token",
+        "token_hint": "Paste the supervisor token the evaluation centre gave you (starts with qb_)",
+        "signed_in_as": "Signed in as",
+        "pending": "Sessions waiting for review",
+        "pending_none": "No session is waiting for review.",
+        "newest_first": "by end time, newest first",
+        "session": "Session",
+        "occupation": "Occupation / level",
+        "window": "Exam window",
+        "sites": "Sites",
+        "incidents": "Incidents",
+        "records": "Key-node records",
+        "verdict": "Video audit verdict",
+        "passes": "passes",
+        "fails": "fails",
+        "open": "Review",
+        "back": "Back to the list",
+        "legend": "Legend",
+        "usable": "usable",
+        "gap": "not recorded",
+        "unusable": "unusable",
+        "corrupt": "corrupt file",
+        "incident_marker": "incident",
+        "timeline_hint": "Click anywhere on a timeline to play the recording that covers that moment; "
+                         "hover shows the time (Asia/Shanghai).",
+        "player": "Player",
+        "player_empty": "No moment chosen yet.",
+        "contact_sheet": "Contact sheet (one frame every N s)",
+        "no_sheet": "This recording has no contact sheet yet.",
+        "playing": "Playing",
+        "mark": "Mark an incident at the playing moment",
+        "at": "Time",
+        "category": "Category (§29–§31)",
+        "note": "Note",
+        "save_incident": "Mark incident",
+        "incident_saved": "Incident marked",
+        "no_incidents": "No incidents marked.",
+        "sign_off": "Sign off the review",
+        "summary": "Summary",
+        "conclusion": "Conclusion",
+        "pass": "pass",
+        "fail": "fail",
+        "sign": "Sign off and archive the supervision form",
+        "signed": "Signed off",
+        "signed_by": "Signed by",
+        "form": "Supervision form",
+        "open_form": "Open the supervision form",
+        "form_kept": "The supervision form is kept permanently as a key-node record (legal hold).",
+        "link_expires": "link valid until",
+        "no_recording_here": "No playable recording covers this moment",
+        "error": "Something went wrong",
+        "nothing_changed": "Nothing was changed.",
+        "room": "Room",
+        "view": "View",
+        "by": "by",
+        "recordings": "Recordings",
+        "pending_analysis": "recordings still being analysed",
+        "language": "中文",
+    },
+}
+
+# Finding kinds and coverage reasons in words.
+REASONS: dict[str, dict[str, str]] = {
+    "zh": {"black": "黑屏", "frozen": "画面冻结", "blurred": "画面模糊", "covered": "镜头遮挡", "gap": "录像内中断",
+           "truncated": "文件截断", "decode_error": "解码错误", "low_resolution": "分辨率不足", "low_fps": "帧率不足",
+           "low_bit_rate": "码率不足", "corrupt": "文件损坏", "not recorded": "无录像", "no recording": "整段无录像"},
+    "en": {"black": "black", "frozen": "frozen", "blurred": "blurred", "covered": "covered", "gap": "gap in file",
+           "truncated": "truncated", "decode_error": "decode error", "low_resolution": "resolution too low",
+           "low_fps": "frame rate too low", "low_bit_rate": "bit rate too low", "corrupt": "corrupt file",
+           "not recorded": "not recorded", "no recording": "no recording at all"},
+}
+
+# Headline of an error page by HTTP status, above the service's own words.
+STATUS_HEADLINES: dict[str, dict[int, str]] = {
+    "zh": {400: "输入有误", 401: "需要登录", 403: "无权操作", 404: "找不到", 409: "操作冲突", 500: "服务出错"},
+    "en": {400: "Bad input", 401: "Sign-in needed", 403: "Not allowed", 404: "Not found", 409: "Conflict",
+           500: "Service error"},
+}
+
+
+def lang_of(raw: str | None) -> Lang:
+    return "en" if (raw or "").lower().startswith("en") else "zh"
+
+
+def reason_words(reason: str, lang: Lang) -> str:
+    words = REASONS[lang]
+    return "、".join(words.get(r, r) for r in reason.split(",") if r) if lang == "zh" else \
+        ", ".join(words.get(r, r) for r in reason.split(",") if r)
