@@ -28,6 +28,7 @@ from paperbuild.model import (
     AssemblyRequest,
     AssemblyResult,
     Blueprint,
+    Explanation,
     Form,
     ItemPool,
     Layout,
@@ -263,6 +264,17 @@ def run_assembly(prob: Problem, n_forms: int, method: str, improve: bool = True)
     deadline = t0 + req.time_limit
     spread = req.facility_spread if n_forms > 1 else math.inf
     windows = facility_windows(prob, spread)
+    if n_forms > 1:  # supply against demand across forms: cheap, exact necessary conditions
+        from paperbuild.explain import multi_form_groups
+
+        groups = multi_form_groups(prob, n_forms)
+        if groups:
+            expl = Explanation(groups=tuple(groups), proven_minimal=False,
+                               summary="; ".join(" + ".join(r.message for r in g) for g in groups))
+            return AssemblyResult(status=Status.INFEASIBLE, forms=(),
+                                  stats=SolveStats(Status.INFEASIBLE, math.nan, math.nan,
+                                                   time.perf_counter() - t0, None, method, 0),
+                                  explanation=expl)
     run: _Run | None = None
     w = windows[0]
     messages: list[str] = []

@@ -207,7 +207,7 @@ def _facility_extremes(prob: Problem) -> tuple[float, float]:
     return lo / prob.total_scaled, hi / prob.total_scaled
 
 
-def _multi_form_groups(prob: Problem, n_forms: int) -> list[tuple[ExplanationRow, ...]]:
+def multi_form_groups(prob: Problem, n_forms: int) -> list[tuple[ExplanationRow, ...]]:
     """Supply-against-demand checks across forms (item use and pairwise caps)."""
     req = prob.request
     pool = prob.pool
@@ -289,7 +289,7 @@ def explain_problem(prob: Problem, n_forms: int = 1, time_limit: float = 10.0) -
         relaxed.update(core)
     single_ok = not groups
     if single_ok and n_forms > 1:
-        groups = _multi_form_groups(prob, n_forms)
+        groups = multi_form_groups(prob, n_forms)
     if groups:
         summary = "; ".join(" + ".join(r.message for r in g) for g in groups)
     elif single_ok and n_forms > 1:
