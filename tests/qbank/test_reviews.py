@@ -108,6 +108,7 @@ async def test_records_upload_dedup_legal_hold_and_roles(api: Api) -> None:
         assert (await api.client.get(f"/api/v1/sessions/{sid}/records", headers=headers)).status_code == 403
     for headers in (stranger, await api.headers("supervisor"), await as_role(api, "author")):
         assert (await upload(api, sid, "commitment", pdf(), headers)).status_code == 403
+    assert (await upload(api, sid, "supervision_form", pdf(), site_h)).status_code == 403  # the centre's or sign-off's
     r = await api.client.get(f"/api/v1/sessions/{sid}/records", headers=admin)
     assert len(r.json()) == 3
 

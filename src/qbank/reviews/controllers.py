@@ -7,6 +7,7 @@ from typing import Any
 import anyio.to_thread
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.datastructures import State
+from litestar.exceptions import PermissionDeniedException
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -63,6 +64,9 @@ class ReviewController(Controller):
         category: RecordCategory = Parameter(description="which key-node paper this is"),
         filename: str | None = Parameter(default=None, max_length=200, description="original file name"),
     ) -> Response[RecordOut]:
+        if category == "supervision_form" and actor.role != Role.admin:
+            raise PermissionDeniedException("a supervision form comes from the supervisor's sign-off or the centre; "
+                                            "a site may not upload one")
         session = await check_session_access(db_session, actor, session_id)
         row, created = await svc.upload_record(db_session, actor, state.settings, state.store.archive, session,
                                                category, request.stream(), filename)
