@@ -306,8 +306,9 @@ def run_assembly(prob: Problem, n_forms: int, method: str, improve: bool = True)
         bound = _form_bound(prob, run.sols[0])
     else:
         bound = math.floor(symmetric_bound(prob, n_forms) + 1e-6)
-        if improve and time.perf_counter() < deadline:
-            items, lns_solves = _improve_pairs(prob, items, w, deadline, bound)
+        lns_deadline = t0 + 0.93 * req.time_limit  # leave time to build the reports
+        if improve and time.perf_counter() < lns_deadline:
+            items, lns_solves = _improve_pairs(prob, items, w, lns_deadline, bound)
             solves += lns_solves
     wall = time.perf_counter() - t0
     forms = _build_forms(prob, items, _form_bound(prob, run.sols[0]))

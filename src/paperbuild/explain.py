@@ -213,6 +213,11 @@ def multi_form_groups(prob: Problem, n_forms: int) -> list[tuple[ExplanationRow,
     pool = prob.pool
     out: list[tuple[ExplanationRow, ...]] = []
     u = req.max_item_use
+    if u is not None and u < n_forms and prob.include.size:
+        out.append((_describe(prob, "include"),
+                    ExplanationRow("item_use", "max_item_use",
+                                   f"every one of the {n_forms} forms must hold the included items, but an item may "
+                                   f"be in at most {u} forms", float(n_forms), float(u), row="item_use")))
     if u is not None and u < n_forms:
         for t, cnt in prob.type_count.items():
             have = int(np.sum(prob.usable & (pool.item_type == t)))
@@ -259,7 +264,7 @@ def multi_form_groups(prob: Problem, n_forms: int) -> list[tuple[ExplanationRow,
                                    f"share at least {min_pairs} item pairs in all; a cap of {k} per pair of forms "
                                    f"allows {n_forms * (n_forms - 1) // 2 * k}",
                                    float(min_pairs), float(n_forms * (n_forms - 1) // 2 * k))))
-    return out
+    return [tuple(r if r.row else msgspec.structs.replace(r, row=r.kind) for r in g) for g in out]
 
 
 def explain_problem(prob: Problem, n_forms: int = 1, time_limit: float = 10.0) -> Explanation:

@@ -133,14 +133,14 @@ def test_from_records_roundtrip(bank: Bank, layout: pb.Layout) -> None:
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), forms=st.integers(1, 4), use=st.sampled_from([None, 1, 2, 3]),
        shared=st.sampled_from([None, 0, 10, 25]), tol=st.sampled_from([1.0, 2.0]),
-       k=st.integers(1, 3), stim=st.integers(0, 4))
+       k=st.integers(1, 3), stim=st.integers(0, 4), per_candidate=st.booleans())
 def test_every_form_passes_checker(seed: int, forms: int, use: int | None, shared: int | None, tol: float,
-                                   k: int, stim: int) -> None:
+                                   k: int, stim: int, per_candidate: bool) -> None:
     bank = small_bank(seed % 7, n_stimulus_sets=stim, times_used_max=3)
     layout = small_layout()
     req = pb.AssemblyRequest(forms=forms, max_item_use=use, max_shared=shared, scope_tolerance=tol,
                              max_per_point=k, seed=seed, time_limit=8)
-    res = pb.assemble(bank.pool, bank.blueprint, layout, req)
+    res = (pb.assemble_per_candidate if per_candidate else pb.assemble)(bank.pool, bank.blueprint, layout, req)
     if res.forms:
         assert pb.check_forms(bank.pool, bank.blueprint, layout, req, res.forms) == []
     else:
