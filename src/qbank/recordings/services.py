@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import secrets
 import tempfile
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -24,6 +22,7 @@ from qbank.auth.schemas import Actor, Role
 from qbank.db import utcnow
 from qbank.jobs.services import JobContext, JobFailed, job_kind
 from qbank.lib.problems import ProblemError, bad_request, not_found
+from qbank.lib.uploads import spool_upload
 from qbank.recordings.models import Recording
 from qbank.recordings.schemas import RecordingOut, VideoAudit, finding_out
 from qbank.sessions.models import ExamSession, Room
@@ -79,30 +78,13 @@ def check_claimed_start(settings: Settings, session: ExamSession, start: datetim
             f"(a recording may start up to {settings.recording_start_slack_minutes} min early)"))
 
 
-async def spool(stream: AsyncIterator[bytes], directory: Path, limit: int) -> tuple[Path, str, int]:
-    """Write the request body to a file, hashing as it comes: memory stays at one chunk."""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"upload-{secrets.token_hex(8)}"
-    digest, size = hashlib.sha256(), 0
-    try:
-        async with await anyio.open_file(path, "wb") as f:
-            async for chunk in stream:
-                size += len(chunk)
-                if size > limit:
-                    raise ProblemError(413, f"file: the recording is larger than {limit} bytes")
-                digest.update(chunk)
-                await f.write(chunk)
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
-    return path, digest.hexdigest(), size
-
-
 async def upload_recording(db: AsyncSession, actor: Actor, settings: Settings, store: Any, session: ExamSession,
                            room: Room, view: str, claimed_start: datetime, body: AsyncIterator[bytes],
                            ) -> tuple[Recording, bool]:
     """Store the file (or recognise it), probe it; returns the row and whether it was already stored."""
-    path, sha256, size = await spool(body, settings.data_dir / "spool", settings.max_recording_bytes)
+    spooled = await spool_upload(body, settings.data_dir / "spool", settings.max_recording_bytes,
+                                 "recording (QBANK_MAX_RECORDING_BYTES)")
+    path, sha256, size = spooled.path, spooled.sha256, spooled.size
     try:
         existing = await db.scalar(select(Recording).where(Recording.room_id == room.id, Recording.view == view,
                                                            Recording.sha256 == sha256))

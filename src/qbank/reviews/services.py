@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import html
-import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any, cast
 
 import anyio
@@ -23,6 +20,7 @@ from qbank.auth.schemas import Actor
 from qbank.db import utcnow
 from qbank.lib.digest import canonical_json
 from qbank.lib.problems import FieldError, ProblemError, bad_request, conflict, not_found
+from qbank.lib.uploads import spool_upload
 from qbank.reviews.categories import BY_CODE
 from qbank.reviews.models import Incident, KeyNodeRecord, SignOff
 from qbank.reviews.schemas import (
@@ -80,35 +78,14 @@ def record_out(row: KeyNodeRecord, already_stored: bool = False) -> RecordOut:
         already_stored=already_stored)
 
 
-async def spool_body(body: AsyncIterator[bytes], directory: Path, limit: int) -> tuple[Path, str, int, bytes]:
-    """The request body in a spool file, hashed on the way: (path, sha256, size, first bytes). Memory: one chunk."""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"record-{secrets.token_hex(8)}"
-    digest, size, head = hashlib.sha256(), 0, b""
-    try:
-        async with await anyio.open_file(path, "wb") as f:
-            async for chunk in body:
-                if not chunk:
-                    continue
-                size += len(chunk)
-                if size > limit:
-                    raise ProblemError(413, f"body: the scan is larger than {limit} bytes (QBANK_MAX_UPLOAD_BYTES)")
-                if len(head) < 16:
-                    head += chunk[:16]
-                digest.update(chunk)
-                await f.write(chunk)
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
-    return path, digest.hexdigest(), size, head
-
-
 async def upload_record(db: AsyncSession, actor: Actor, settings: Settings, archive: RetentionArchive,
                         session: ExamSession, category: str, body: AsyncIterator[bytes],
                         filename: str | None) -> tuple[KeyNodeRecord, bool]:
     """Store a scan permanently (legal hold + COMPLIANCE retention); the same bytes again for the same session and
     category are recognised and not stored twice. Returns the row and whether it is new."""
-    path, sha256, size, head = await spool_body(body, settings.data_dir / "spool", settings.max_upload_bytes)
+    spooled = await spool_upload(body, settings.data_dir / "spool", settings.max_upload_bytes,
+                                 "scan (QBANK_MAX_UPLOAD_BYTES)")
+    path, sha256, size, head = spooled.path, spooled.sha256, spooled.size, spooled.head
     try:
         if size == 0:
             raise bad_request("body", "the body is empty: send the scan's bytes (PDF, JPEG or PNG)")

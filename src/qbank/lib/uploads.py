@@ -1,0 +1,46 @@
+"""Request bodies of any size: spooled to disk and hashed as they arrive, so memory stays at one chunk."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+
+from qbank.lib.problems import ProblemError
+
+HEAD_BYTES = 16
+
+
+@dataclass(frozen=True)
+class Spooled:
+    path: Path
+    sha256: str
+    size: int
+    head: bytes  # the first bytes, to tell the file's type
+
+
+async def spool_upload(body: AsyncIterator[bytes], directory: Path, limit: int, what: str) -> Spooled:
+    """Write ``body`` to a new file in ``directory``; 413 (and no file left) once it passes ``limit`` bytes."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"upload-{secrets.token_hex(8)}"
+    digest, size, head = hashlib.sha256(), 0, b""
+    try:
+        async with await anyio.open_file(path, "wb") as f:
+            async for chunk in body:
+                if not chunk:
+                    continue
+                size += len(chunk)
+                if size > limit:
+                    raise ProblemError(413, f"body: the {what} is larger than {limit} bytes")
+                if len(head) < HEAD_BYTES:
+                    head += chunk[:HEAD_BYTES]
+                digest.update(chunk)
+                await f.write(chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return Spooled(path=path, sha256=digest.hexdigest(), size=size, head=head[:HEAD_BYTES])
