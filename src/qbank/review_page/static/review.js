@@ -98,8 +98,19 @@
       if (w) showCursor(video.dataset.room, video.dataset.view, (ms - w.startMs) / 1000);
     });
   }
+  // an incident was stored: clear the note, and let the time follow the player again
+  document.addEventListener("htmx:afterRequest", function (e) {
+    const form = e.target;
+    if (form.id !== "incident-form" || !e.detail.successful) return;
+    form.elements.note.value = "";
+    delete form.elements.at.dataset.edited;
+  });
   htmx.onLoad(function (el) {
     const videos = el.matches && el.matches("video[data-seek]") ? [el] : el.querySelectorAll("video[data-seek]");
     videos.forEach(setupVideo);
+    // one column (phone, narrow window): the player is below the timelines, bring it into view
+    if (videos.length && window.matchMedia("(max-width: 1100px)").matches) {
+      document.getElementById("player-panel").scrollIntoView({behavior: "smooth", block: "start"});
+    }
   });
 })();
