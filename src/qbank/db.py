@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import JSON, DateTime, MetaData, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
@@ -48,6 +48,19 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+M = TypeVar("M", bound=Base)
+
+
+async def get_or_404(db: AsyncSession, model: type[M], key: Any, entity: str) -> M:
+    """The row of ``model`` with primary key ``key``, or a 404 problem naming the ``entity``."""
+    from qbank.lib.problems import not_found
+
+    row = await db.get(model, key)
+    if row is None:
+        raise not_found(entity, key)
+    return row
 
 
 def utcnow() -> datetime:

@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from qbank.auth.models import ApiToken
 from qbank.auth.schemas import SCOPED_ROLES, Actor, Role, TokenCreate, TokenCreated, TokenOut
-from qbank.db import utcnow
-from qbank.lib.problems import bad_request, conflict, not_found
+from qbank.db import get_or_404, utcnow
+from qbank.lib.problems import bad_request, conflict
 from qbank.sessions.models import Site
 
 TOKEN_PREFIX = "qb_"
@@ -58,9 +58,7 @@ async def find_actor(db: AsyncSession, secret: str, token: str) -> Actor | None:
 
 
 async def revoke_token(db: AsyncSession, token_id: int) -> ApiToken:
-    row = await db.get(ApiToken, token_id)
-    if row is None:
-        raise not_found("token", token_id)
+    row = await get_or_404(db, ApiToken, token_id, "token")
     if row.revoked_at is not None:
         raise conflict(f"token {token_id} was already revoked at {row.revoked_at.isoformat()}")
     row.revoked_at = utcnow()

@@ -23,7 +23,8 @@ from qbank.blueprints.schemas import (
     Point,
     Scope,
 )
-from qbank.lib.problems import FieldError, ProblemError, bad_request, conflict, not_found
+from qbank.db import get_or_404
+from qbank.lib.problems import FieldError, ProblemError, bad_request, conflict
 
 WEIGHT_TOLERANCE = 1e-6
 MIN_POINTS = 200
@@ -95,9 +96,7 @@ def occupation_out(row: Occupation) -> OccupationOut:
 
 
 async def get_occupation(db: AsyncSession, code: str) -> Occupation:
-    row = await db.get(Occupation, code)
-    if row is None:
-        raise not_found("occupation", code)
+    row = await get_or_404(db, Occupation, code, "occupation")
     return row
 
 
@@ -157,9 +156,7 @@ async def replace_blueprint(db: AsyncSession, row: Blueprint, data: BlueprintIn)
 
 
 async def get_blueprint(db: AsyncSession, blueprint_id: int) -> Blueprint:
-    row = await db.get(Blueprint, blueprint_id)
-    if row is None:
-        raise not_found("blueprint", blueprint_id)
+    row = await get_or_404(db, Blueprint, blueprint_id, "blueprint")
     return row
 
 
@@ -221,7 +218,5 @@ async def create_layout(db: AsyncSession, actor: Actor, code: str, level: int, d
 
 
 async def get_layout(db: AsyncSession, layout_id: int) -> Layout:
-    row = await db.get(Layout, layout_id)
-    if row is None:
-        raise not_found("layout", layout_id)
+    row = await get_or_404(db, Layout, layout_id, "layout")
     return row

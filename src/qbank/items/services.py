@@ -14,7 +14,7 @@ from qbank.auth.guards import check_occupation
 from qbank.auth.schemas import Actor
 from qbank.blueprints.schemas import Point
 from qbank.blueprints.services import point_index, require_level
-from qbank.db import utcnow
+from qbank.db import get_or_404, utcnow
 from qbank.items.models import Item, ItemVersion
 from qbank.items.schemas import (
     LABELS,
@@ -183,9 +183,7 @@ async def create_item(db: AsyncSession, actor: Actor, data: ItemIn) -> tuple[Ite
 
 
 async def get_item(db: AsyncSession, actor: Actor, item_id: int) -> Item:
-    item = await db.get(Item, item_id)
-    if item is None:
-        raise not_found("item", item_id)
+    item = await get_or_404(db, Item, item_id, "item")
     check_occupation(actor, item.occupation_code)
     return item
 

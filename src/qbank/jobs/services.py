@@ -21,10 +21,10 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from qbank.auth.schemas import Actor
-from qbank.db import WriteGate, utcnow
+from qbank.db import WriteGate, get_or_404, utcnow
 from qbank.jobs.models import Job
 from qbank.jobs.schemas import JobOut
-from qbank.lib.problems import ProblemError, not_found
+from qbank.lib.problems import ProblemError
 from qbank.settings import Settings
 
 log = structlog.get_logger("qbank.jobs")
@@ -96,6 +96,7 @@ class JobFailed(Exception):
 def load_job_kinds() -> None:
     """Import the modules that register job kinds (the service and every worker call this)."""
     import qbank.audit.jobs
+    import qbank.papers.services
     import qbank.recordings.services  # noqa: F401
 
 
@@ -205,7 +206,5 @@ def accepted(runner: JobRunner, job: JobOut) -> Response[JobOut]:
 
 
 async def get_job(db: AsyncSession, job_id: str) -> Job:
-    row = await db.get(Job, job_id)
-    if row is None:
-        raise not_found("job", job_id)
+    row = await get_or_404(db, Job, job_id, "job")
     return row

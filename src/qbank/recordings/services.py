@@ -19,9 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import videoaudit
 from qbank.auth.schemas import Actor, Role
-from qbank.db import utcnow
+from qbank.db import get_or_404, utcnow
 from qbank.jobs.services import JobContext, JobFailed, job_kind
-from qbank.lib.problems import ProblemError, bad_request, not_found
+from qbank.lib.problems import ProblemError, bad_request
 from qbank.lib.uploads import spool_upload
 from qbank.recordings.models import Recording
 from qbank.recordings.schemas import RecordingOut, VideoAudit, finding_out
@@ -124,9 +124,7 @@ async def upload_recording(db: AsyncSession, actor: Actor, settings: Settings, s
 
 async def get_recording(db: AsyncSession, actor: Actor, recording_id: int) -> tuple[Recording, Room]:
     """A recording this caller may see: supervisors and admins all, a site only its own rooms'."""
-    row = await db.get(Recording, recording_id)
-    if row is None:
-        raise not_found("recording", recording_id)
+    row = await get_or_404(db, Recording, recording_id, "recording")
     room = await db.get(Room, row.room_id)
     assert room is not None
     if actor.role == Role.site and room.site_code != actor.site:

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from qbank.audit.services import record
 from qbank.auth.schemas import Actor
-from qbank.db import utcnow
+from qbank.db import get_or_404, utcnow
 from qbank.lib.digest import canonical_json
 from qbank.lib.problems import FieldError, ProblemError, bad_request, conflict, not_found
 from qbank.lib.uploads import spool_upload
@@ -139,9 +139,7 @@ async def list_records(db: AsyncSession, session_id: int) -> list[RecordOut]:
 
 
 async def get_record(db: AsyncSession, record_id: int) -> KeyNodeRecord:
-    row = await db.get(KeyNodeRecord, record_id)
-    if row is None:
-        raise not_found("record", record_id)
+    row = await get_or_404(db, KeyNodeRecord, record_id, "record")
     return row
 
 
@@ -467,9 +465,7 @@ async def delete_recording(db: AsyncSession, actor: Actor, archive: RetentionArc
     """Delete a recording only when the archive no longer locks it (never within its ≥ 5 years)."""
     from qbank.recordings.models import Recording
 
-    row = await db.get(Recording, recording_id)
-    if row is None:
-        raise not_found("recording", recording_id)
+    row = await get_or_404(db, Recording, recording_id, "recording")
     what = f"recording {row.id} ({row.archive_key})"
     await refuse_if_locked(archive, row.archive_key, what=what, action="deleted")
     if row.contact_sheet_key:

@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from qbank.auth.schemas import Actor
 from qbank.blueprints.services import require_level
-from qbank.lib.problems import FieldError, ProblemError, conflict, not_found
+from qbank.db import get_or_404
+from qbank.lib.problems import FieldError, ProblemError, conflict
 from qbank.sessions.models import Candidate, ExamSession, Room, Site
 from qbank.sessions.schemas import RoomOut, SessionIn, SessionOut, SiteIn, SiteOut
 from qbank.settings import Settings
@@ -32,9 +33,7 @@ async def create_site(db: AsyncSession, data: SiteIn) -> Site:
 
 
 async def get_site(db: AsyncSession, code: str) -> Site:
-    row = await db.get(Site, code)
-    if row is None:
-        raise not_found("site", code)
+    row = await get_or_404(db, Site, code, "site")
     return row
 
 
@@ -109,9 +108,7 @@ async def create_session(db: AsyncSession, actor: Actor, settings: Settings, dat
 
 
 async def get_session(db: AsyncSession, session_id: int) -> ExamSession:
-    row = await db.get(ExamSession, session_id)
-    if row is None:
-        raise not_found("session", session_id)
+    row = await get_or_404(db, ExamSession, session_id, "session")
     return row
 
 
