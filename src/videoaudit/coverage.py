@@ -18,7 +18,7 @@ from typing import Literal
 
 import msgspec
 
-from videoaudit.quality import Finding
+from videoaudit.quality import FINDING_KINDS, Finding
 
 __all__ = [
     "CoverageError",
@@ -36,20 +36,8 @@ __all__ = [
 
 Span = tuple[float, float]
 RoomKind = Literal["theory", "practical", "defence"]
-DEFAULT_UNUSABLE = frozenset(
-    {
-        "black",
-        "frozen",
-        "blurred",
-        "covered",
-        "gap",
-        "truncated",
-        "decode_error",
-        "low_resolution",
-        "low_fps",
-        "low_bit_rate",
-    }
-)
+# every finding kind makes a stretch unusable, unless the caller says otherwise
+DEFAULT_UNUSABLE = frozenset(FINDING_KINDS)
 
 
 class CoverageError(ValueError):
