@@ -408,8 +408,13 @@ class RetentionArchive:
         content_type: str = "application/octet-stream",
         metadata: Mapping[str, str] | None = None,
         filename: str | None = None,
+        sha256: str | None = None,
     ) -> ArchivedObject:
         """Store ``source`` (a path or a binary stream) under ``kind`` with COMPLIANCE retention.
+
+        ``sha256``: the digest of a path the caller already hashed (e.g. while receiving it) saves the pre-pass
+        over the file; the upload still hashes what it sends and aborts if it differs, so nothing mislabelled
+        is ever locked.
 
         Retention runs until ``retain_until`` or, by default, the end of the exam day ``retention_years``
         later; a shorter ``retain_until`` raises :class:`RetentionTooShort` (nothing stored). Without
@@ -429,7 +434,9 @@ class RetentionArchive:
                 actual_size = os.fstat(f.fileno()).st_size
                 if size is not None and size != actual_size:
                     raise SourceChanged(f"{path}: size {actual_size} != declared {size}")
-                digest = _hash_stream(f, actual_size)
+                if sha256 is not None and not re.fullmatch(r"[0-9a-f]{64}", sha256):
+                    raise ValueError("sha256 must be 64 lowercase hex digits")
+                digest = sha256 or _hash_stream(f, actual_size)
                 f.seek(0)
                 return self._store(
                     kind,

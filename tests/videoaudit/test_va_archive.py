@@ -189,6 +189,22 @@ def test_source_changed_during_upload_aborts(archive: RetentionArchive, tmp_path
     assert not list(uploads.uploads)
 
 
+def test_caller_digest_skips_the_pre_pass_and_is_still_checked(archive: RetentionArchive, tmp_path: Path) -> None:
+    data = _unique(4096)
+    path = tmp_path / "known.bin"
+    path.write_bytes(data)
+    right = hashlib.sha256(data).hexdigest()
+    stored = archive.put("media", path, exam_date=EXAM, sha256=right)
+    assert stored.sha256 == right and archive.get(stored.key) == data
+    other = _unique(4096)
+    path.write_bytes(other)
+    with pytest.raises(SourceChanged):  # a wrong claimed digest never locks mislabelled bytes
+        archive.put("media", path, exam_date=EXAM, sha256=right.replace(right[0], "0" if right[0] != "0" else "1"))
+    assert archive.exists("media", hashlib.sha256(other).hexdigest()) is None
+    with pytest.raises(ValueError, match="64 lowercase hex"):
+        archive.put("media", path, exam_date=EXAM, sha256="xyz")
+
+
 def test_corruption_detected_on_read(archive: RetentionArchive, s3server: LocalS3Server) -> None:
     # an object whose bytes don't match its recorded digest (as if altered on the storage side)
     data = _unique()

@@ -100,7 +100,8 @@ async def upload_record(db: AsyncSession, actor: Actor, settings: Settings, arch
         name = filename or f"{category}-{session.id}-{sha256[:12]}.{ext}"
         stored = await anyio.to_thread.run_sync(lambda: archive.put(
             KEYNODE_KIND, path, size=size, exam_date=exam_date(settings, session), legal_hold=True,
-            content_type=content_type, metadata={"session": str(session.id), "category": category}, filename=name))
+            content_type=content_type, metadata={"session": str(session.id), "category": category}, filename=name,
+            sha256=sha256))
     finally:
         path.unlink(missing_ok=True)
     row = KeyNodeRecord(session_id=session.id, category=category, archive_key=stored.key, sha256=stored.sha256,
