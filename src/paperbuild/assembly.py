@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -79,8 +80,10 @@ def facility_windows(prob: Problem, spread: float) -> list[tuple[float, float]]:
     return out
 
 
-def _costs(prob: Problem, uses: IntArray, f: int, n_forms: int, seed: int) -> FloatArray:
-    """Tie-break cost per item in [0, 0.95): balance of uses, prior exposure, seeded jitter."""
+def _costs(prob: Problem, uses: IntArray, f: int, n_forms: int, seed: int, slot: int = -1) -> FloatArray:
+    """Tie-break cost per item in [0, 0.95): balance of uses, prior exposure, seeded jitter. ``slot`` 0/1 marks
+    the two forms solved side by side (per-candidate mode), each steered to a different seeded half of the
+    bank so that they rarely collide."""
     u = prob.request.max_item_use
     left = n_forms - f
     if u is not None and u < n_forms:
@@ -91,13 +94,19 @@ def _costs(prob: Problem, uses: IntArray, f: int, n_forms: int, seed: int) -> Fl
     tu = prob.pool.times_used.astype(np.float64)
     exposure = tu / tu.max() if tu.size and tu.max() > 0 else np.zeros(prob.n)
     jitter = np.random.default_rng([seed & 0xFFFFFFFF, f, 7]).random(prob.n)
-    return 0.6 * balance + 0.25 * exposure + 0.1 * jitter
+    if slot < 0:
+        return 0.6 * balance + 0.25 * exposure + 0.1 * jitter
+    half = np.random.default_rng([seed & 0xFFFFFFFF, f // 2, 11]).random(prob.n) < 0.5
+    split = (half if slot == 0 else ~half).astype(np.float64)
+    return 0.5 * balance + 0.2 * exposure + 0.1 * jitter + 0.15 * split
 
 
 def _sequential(prob: Problem, n_forms: int, window: tuple[float, float], deadline: float, t0: float,
-                fixed: list[IntArray] | None = None, eager: bool = False) -> _Run:
-    """Forms one at a time on one incrementally updated MIP. Overlap rows (one per earlier form) are added
-    when a solution breaks the cap (``eager``: for every earlier form at once) and stay for later forms."""
+                fixed: list[IntArray] | None = None, pairs: bool = False) -> _Run:
+    """Forms one at a time on incrementally updated MIPs. Every accepted form becomes one overlap row in the
+    models (no pairwise variables). With ``pairs`` two forms are solved side by side on two threads (CBC
+    releases the GIL); the second is re-solved only if it breaks a cap against the first. The outcome does not
+    depend on thread timing."""
     req = prob.request
     run = _Run()
     prior = list(fixed or [])
@@ -107,52 +116,86 @@ def _sequential(prob: Problem, n_forms: int, window: tuple[float, float], deadli
     member = np.zeros((n_forms + len(prior), prob.n), dtype=np.bool_)
     for k, g in enumerate(prior):
         member[k, g] = True
-    n_prior = len(prior)
     fac = (window[0] * prob.total_scaled, window[1] * prob.total_scaled)
-    spec = FormSpec(available=prob.usable.copy(), cost=np.zeros(prob.n), fac_lo=fac[0], fac_hi=fac[1],
-                    must=prob.include if prob.include.size else None)
-    model = OneForm(prob, spec, BACKEND)
-    if model.trivially_infeasible:
+    models = []
+    for _ in range(2 if pairs and n_forms > 1 else 1):
+        spec = FormSpec(available=prob.usable.copy(), cost=np.zeros(prob.n), fac_lo=fac[0], fac_hi=fac[1],
+                        must=prob.include if prob.include.size else None)
+        models.append(OneForm(prob, spec, BACKEND))
+    if models[0].trivially_infeasible:
         run.failed_at, run.failed_status = 0, "infeasible"
         return run
     k_cap = req.max_shared
-    has_row: set[int] = set()
-    if k_cap is not None:
-        for gi in range(n_prior):
-            model.add_overlap(prior[gi], k_cap)
-            has_row.add(gi)
-    for f in range(n_forms):
+    accepted: list[IntArray] = list(prior)
+    has_row: list[set[int]] = [set() for _ in models]
+
+    def add_rows(g: int) -> None:
+        if k_cap is None:
+            return
+        for m, rows in zip(models, has_row, strict=True):
+            if g not in rows:
+                m.add_overlap(accepted[g], k_cap)
+                rows.add(g)
+
+    for gi in range(len(prior)):
+        add_rows(gi)
+
+    def prepare(slot: int, f: int) -> None:
         avail = prob.usable.copy()
         if req.max_item_use is not None:
             avail &= uses < req.max_item_use
-        model.set_available(avail)
-        model.set_cost(_costs(prob, uses, f, n_forms, req.seed))
-        while True:
-            left = max(0.05, deadline - time.perf_counter())
-            per_form = max(0.2, left / max(1, n_forms - f))
-            sol = model.solve(min(per_form * 2, left))
-            run.solves += 1
-            if sol.status not in ("optimal", "feasible"):
-                run.failed_at = f
-                run.failed_status = sol.status
-                return run
-            if k_cap is None or n_prior + f == 0:
-                break
-            shared = member[: n_prior + f, :][:, sol.items].sum(axis=1)
-            bad = [int(g) for g in np.flatnonzero(shared > k_cap) if int(g) not in has_row]
-            if not bad:
-                break
-            all_prev = prior + run.forms
-            for gi in bad:
-                model.add_overlap(all_prev[gi], k_cap)
-                has_row.add(gi)
-        run.forms.append(sol.items)
-        run.sols.append(sol)
-        uses[sol.items] += 1
-        member[n_prior + f, sol.items] = True
-        if eager and k_cap is not None:
-            model.add_overlap(sol.items, k_cap)
-            has_row.add(n_prior + f)
+        models[slot].set_available(avail)
+        models[slot].set_cost(_costs(prob, uses, f, n_forms, req.seed, slot if len(models) > 1 else -1))
+
+    def limit(f: int) -> float:
+        left = max(0.05, deadline - time.perf_counter())
+        return min(2 * max(0.2, left / max(1, n_forms - f)), left)
+
+    executor = ThreadPoolExecutor(max_workers=2) if len(models) > 1 else None
+    try:
+        f = 0
+        while f < n_forms:
+            batch = [f, f + 1] if executor is not None and f + 1 < n_forms else [f]
+            for slot, ff in enumerate(batch):
+                prepare(slot, ff)
+            if len(batch) == 2 and executor is not None:
+                futs = [executor.submit(models[k].solve, limit(f)) for k in range(2)]
+                sols = [fu.result() for fu in futs]
+            else:
+                sols = [models[0].solve(limit(f))]
+            run.solves += len(sols)
+            for slot, ff in enumerate(batch):
+                sol = sols[slot]
+                while True:
+                    if sol.status not in ("optimal", "feasible"):
+                        run.failed_at, run.failed_status = ff, sol.status
+                        return run
+                    ok = True
+                    if req.max_item_use is not None and np.any(uses[sol.items] >= req.max_item_use):
+                        ok = False
+                        prepare(slot, ff)
+                    if k_cap is not None and accepted:
+                        shared = member[: len(accepted), :][:, sol.items].sum(axis=1)
+                        bad = [int(g) for g in np.flatnonzero(shared > k_cap)]
+                        for gi in bad:
+                            if gi not in has_row[slot]:
+                                models[slot].add_overlap(accepted[gi], k_cap)
+                                has_row[slot].add(gi)
+                        ok = ok and not bad
+                    if ok:
+                        break
+                    sol = models[slot].solve(limit(ff))
+                    run.solves += 1
+                run.forms.append(sol.items)
+                run.sols.append(sol)
+                uses[sol.items] += 1
+                member[len(accepted), sol.items] = True
+                accepted.append(sol.items)
+                add_rows(len(accepted) - 1)
+            f += len(batch)
+    finally:
+        if executor is not None:
+            executor.shutdown(wait=True)
     return run
 
 
@@ -201,7 +244,7 @@ def _build_forms(prob: Problem, forms: list[IntArray], form_bound: float, start_
 
 
 def _improve_pairs(prob: Problem, forms: list[IntArray], window: tuple[float, float], deadline: float,
-                   bound: float) -> tuple[list[IntArray], int]:
+                   bound: float, timed_out: list[bool]) -> tuple[list[IntArray], int]:
     """Large-neighbourhood search: re-solve the weakest form jointly with another form (all others fixed)
     until the summed objective reaches the bound, a full round brings nothing, or time runs out."""
     req = prob.request
@@ -212,7 +255,9 @@ def _improve_pairs(prob: Problem, forms: list[IntArray], window: tuple[float, fl
     solves = 0
     stale = 0
     step = 0
-    while sum(scores) < bound - 1e-9 and stale < n - 1 and time.perf_counter() < deadline - 0.05:
+    max_steps = 4 * n  # a work limit, not only a time limit, keeps the result reproducible
+    while (sum(scores) < bound - 1e-9 and stale < n - 1 and step < max_steps
+           and time.perf_counter() < deadline - 0.05):
         order = sorted(range(n), key=lambda k: (scores[k], k))
         worst = order[0]
         partner = order[-1 - (step % (n - 1))]
@@ -230,6 +275,8 @@ def _improve_pairs(prob: Problem, forms: list[IntArray], window: tuple[float, fl
                           max(0.05, min(left, 5.0)), BACKEND, hint=[forms[worst], forms[partner]],
                           use_left=use_left, fixed_forms=others)
         solves += 1
+        if sol.status != "optimal":
+            timed_out.append(True)
         if sol.status not in ("optimal", "feasible"):
             stale += 1
             continue
@@ -257,7 +304,8 @@ def _pair_stats(prob: Problem, forms: list[IntArray]) -> tuple[int, int]:
     return int(ov.max()), use
 
 
-def run_assembly(prob: Problem, n_forms: int, method: str, improve: bool = True) -> AssemblyResult:
+def run_assembly(prob: Problem, n_forms: int, method: str, improve: bool = True,
+                 pairs: bool = False) -> AssemblyResult:
     """Assemble ``n_forms`` forms of a compiled problem (shared by the parallel and per-candidate modes)."""
     t0 = time.perf_counter()
     req = prob.request
@@ -280,7 +328,7 @@ def run_assembly(prob: Problem, n_forms: int, method: str, improve: bool = True)
     messages: list[str] = []
     solves = 0
     for w in windows:
-        run = _sequential(prob, n_forms, w, deadline, t0)
+        run = _sequential(prob, n_forms, w, deadline, t0, pairs=pairs)
         solves += run.solves
         if run.failed_at is None:
             break
@@ -302,13 +350,14 @@ def run_assembly(prob: Problem, n_forms: int, method: str, improve: bool = True)
             explanation=expl, messages=tuple(messages),
         )
     items = run.forms
+    cut = [True for s in run.sols if s.status != "optimal"]
     if n_forms == 1:
         bound = _form_bound(prob, run.sols[0])
     else:
         bound = math.floor(symmetric_bound(prob, n_forms) + 1e-6)
         lns_deadline = t0 + 0.93 * req.time_limit  # leave time to build the reports
         if improve and time.perf_counter() < lns_deadline:
-            items, lns_solves = _improve_pairs(prob, items, w, lns_deadline, bound)
+            items, lns_solves = _improve_pairs(prob, items, w, lns_deadline, bound, cut)
             solves += lns_solves
     wall = time.perf_counter() - t0
     forms = _build_forms(prob, items, _form_bound(prob, run.sols[0]))
@@ -316,6 +365,9 @@ def run_assembly(prob: Problem, n_forms: int, method: str, improve: bool = True)
     optimal = objective >= bound - 1e-9 and (n_forms > 1 or run.sols[0].status == "optimal")
     status = Status.OPTIMAL if optimal else Status.FEASIBLE
     ov, use = _pair_stats(prob, items)
+    if cut or time.perf_counter() > deadline:
+        messages.append("the time limit cut a solve short: the forms are valid, but another run (or machine) "
+                        "may give different ones; raise time_limit for reproducible results")
     return AssemblyResult(
         status=status, forms=forms,
         stats=SolveStats(status, objective, float(bound), wall, run.first_time, method, solves),
@@ -341,4 +393,5 @@ def assemble_per_candidate(pool: ItemPool, blueprint: Blueprint, layout: Layout,
     at most ``request.max_shared`` items. Forms are made one by one; each earlier form becomes one linear row
     in the next form's model only when needed, so N = 200 stays fast. The checker proves the cap holds."""
     prob = compile_problem(pool, blueprint, layout, request)
-    return run_assembly(prob, request.forms, "per-candidate-sequential-mip", improve=False)
+    return run_assembly(prob, request.forms, "per-candidate-sequential-mip-2-threads", improve=False,
+                        pairs=True)
