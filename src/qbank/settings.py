@@ -40,6 +40,7 @@ class Settings(msgspec.Struct, kw_only=True):
     probe_timeout_s: float
     gap_tolerance_s: float
     video_quality: dict[str, Any]  # overrides of videoaudit.QualityConfig's documented defaults
+    centre_key_file: str = ""  # the centre's Ed25519 signing key (PEM); empty: generated once into the data dir
 
     @property
     def tz(self) -> ZoneInfo:
@@ -143,4 +144,5 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         probe_timeout_s=float(_int(env, "QBANK_PROBE_TIMEOUT_S", 60)),
         gap_tolerance_s=float(_int(env, "QBANK_GAP_TOLERANCE_S", 2)),
         video_quality=video_quality,
+        centre_key_file=env.get("QBANK_CENTRE_KEY_FILE", ""),
     )

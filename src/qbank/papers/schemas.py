@@ -1,0 +1,227 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from qbank.reviews.schemas import RecordOut
+
+Mode = Literal["parallel", "per_candidate"]
+CandidateNumber = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9-]{1,40}$", examples=["2026120301001"])]
+Score100 = Annotated[float, msgspec.Meta(ge=0, le=100, examples=[78.5])]
+
+
+class SiteKeyIn(msgspec.Struct, kw_only=True):
+    public_key: Annotated[str, msgspec.Meta(
+        min_length=40, max_length=48, description="the site's raw X25519 public key (32 bytes), base64",
+        examples=["Cz3Yq0y6Ff2p0WbM3Vx9Jm8Qp3s2WcQm1rPp8oTQbVQ="])]
+
+
+class SiteKeyOut(msgspec.Struct, kw_only=True):
+    site: str
+    public_key: str
+    key_id: str
+
+
+class CentreKeyOut(msgspec.Struct, kw_only=True):
+    algorithm: str
+    public_key: str  # raw Ed25519 public key, base64
+    key_id: str
+
+
+class AssemblyIn(msgspec.Struct, kw_only=True):
+    layout_id: Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1, examples=[1])]
+    mode: Mode = "parallel"
+    forms: Annotated[int, msgspec.Meta(ge=1, le=50, description="parallel forms (mode parallel)")] = 2
+    max_shared: Annotated[int, msgspec.Meta(ge=0, le=1000)] | None = None
+    max_item_use: Annotated[int, msgspec.Meta(ge=1, le=1000)] | None = None
+    seed: Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)] = 0
+    time_limit_s: Annotated[float, msgspec.Meta(ge=1, le=3600)] = 30.0
+
+
+class ExplanationRowOut(msgspec.Struct, kw_only=True):
+    group: int
+    kind: str
+    key: str
+    message: str
+    demand: float | None = None
+    supply: float | None = None
+
+
+class FormOut(msgspec.Struct, kw_only=True):
+    index: int
+    version_ids: list[int]
+    candidates: int
+    total_points: float
+    mean_facility: float | None
+    counts: dict[str, int]
+
+
+class AssignmentOut(msgspec.Struct, kw_only=True):
+    candidate: str
+    site: str
+    room: str
+    desk: int
+    form: int
+
+
+class PaperOut(msgspec.Struct, kw_only=True):
+    id: int
+    session_id: int
+    layout_id: int
+    blueprint_id: int | None
+    mode: Mode
+    status: str
+    request: dict[str, Any]
+    report: dict[str, Any]
+    forms: list[FormOut]
+    assignments: list[AssignmentOut]
+    sealed_at: datetime | None
+    created_by: str
+    created_at: datetime
+
+
+class SealedSiteOut(msgspec.Struct, kw_only=True):
+    site: str
+    package_id: str
+    sha256: str
+    size: int
+    candidates: int
+    key: str
+    retain_until: datetime | None
+
+
+class SealOut(msgspec.Struct, kw_only=True):
+    session_id: int
+    paper_id: int
+    sealed_at: datetime
+    packages: list[SealedSiteOut]
+    release_opens_at: str  # local time
+    release_closes_at: str
+
+
+class ReleaseOut(msgspec.Struct, kw_only=True):
+    session_id: int
+    site: str
+    package_id: str
+    package_sha256: str
+    centre_share: str  # base64, 32 bytes
+    closes_at: str
+
+
+class CandidateAnswers(msgspec.Struct, kw_only=True):
+    candidate: CandidateNumber
+    answers: Annotated[dict[str, Annotated[list[Annotated[int, msgspec.Meta(ge=0, le=7)]], msgspec.Meta(
+        max_length=8)]], msgspec.Meta(
+        description="item version id → the places chosen as shown to the candidate (0 = first option shown)",
+        examples=[{"101": [0], "102": [1, 3]}])]
+
+
+class ResponsesIn(msgspec.Struct, kw_only=True):
+    responses: Annotated[list[CandidateAnswers], msgspec.Meta(min_length=1, max_length=5000)]
+
+
+class ScoredOut(msgspec.Struct, kw_only=True):
+    candidate: str
+    form: int
+    answered: int
+    score: float
+
+
+class ResponsesOut(msgspec.Struct, kw_only=True):
+    session_id: int
+    accepted: int
+    scores: list[ScoredOut]
+
+
+class EvaluatorScore(msgspec.Struct, kw_only=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=120, examples=["王考评员"])]
+    score: Score100
+
+
+class PracticalIn(msgspec.Struct, kw_only=True):
+    candidate: CandidateNumber
+    evaluators: Annotated[list[EvaluatorScore], msgspec.Meta(min_length=3, max_length=15)]
+    leader: Annotated[str, msgspec.Meta(min_length=1, max_length=120, description="the panel leader (one of them)",
+                                        examples=["王考评员"])]
+    final_score: Score100
+
+
+class PracticalScoresIn(msgspec.Struct, kw_only=True):
+    scores: Annotated[list[PracticalIn], msgspec.Meta(min_length=1, max_length=5000)]
+
+
+class PracticalScoresOut(msgspec.Struct, kw_only=True):
+    session_id: int
+    accepted: int
+
+
+class ResultOut(msgspec.Struct, kw_only=True):
+    candidate: str
+    name: str
+    site: str
+    theory: float | None
+    practical: float | None
+    passes: bool | None  # None: a score is missing or the results are void
+    void: bool
+
+
+class ResultsOut(msgspec.Struct, kw_only=True):
+    session_id: int
+    void: bool
+    void_reason: str | None
+    results: list[ResultOut]
+
+
+class ScoreSheetOut(msgspec.Struct, kw_only=True):
+    session_id: int
+    record: RecordOut
+    already_stored: bool
+    results: list[ResultOut]
+
+
+class LeakedItemIn(msgspec.Struct, kw_only=True):
+    stem: Annotated[str, msgspec.Meta(min_length=1, max_length=10_000, examples=["电流的单位是（ ）。"])]
+    options: Annotated[list[Annotated[str, msgspec.Meta(max_length=5000)]], msgspec.Meta(
+        max_length=8, description="the options in the order seen (may be empty)",
+        examples=[["欧姆", "安培", "瓦特", "伏特"]])] = []
+
+
+class LeakIn(msgspec.Struct, kw_only=True):
+    source: Annotated[str, msgspec.Meta(max_length=2000, examples=["网络论坛截图"])] = ""
+    items: Annotated[list[LeakedItemIn], msgspec.Meta(min_length=1, max_length=500)]
+
+
+class ResolvedItem(msgspec.Struct, kw_only=True):
+    index: int
+    version_id: int | None
+    item_id: int | None
+    option_order: list[int]
+    reason: str = ""
+
+
+class LeakMatchOut(msgspec.Struct, kw_only=True):
+    rank: int
+    session_id: int
+    candidate: str
+    site: str
+    form: int
+    score: float
+    items_present: int
+    option_orders_matching: int
+    evidence: list[str]
+
+
+class LeakOut(msgspec.Struct, kw_only=True):
+    id: int
+    source: str
+    status: Literal["reported", "confirmed"]
+    resolved: list[ResolvedItem]
+    matches: list[LeakMatchOut]
+    reported_by: str
+    reported_at: datetime
+    confirmed_by: str | None
+    confirmed_at: datetime | None
+    retired_items: list[int] = []
+    voided_sessions: list[int] = []
