@@ -330,13 +330,22 @@ def run_assembly(prob: Problem, n_forms: int, method: str, improve: bool = True,
     for w in windows:
         run = _sequential(prob, n_forms, w, deadline, t0, pairs=pairs)
         solves += run.solves
-        if run.failed_at is None:
+        if run.failed_at is None or run.failed_status == "unknown":
             break
         messages.append(f"facility window {w[0]:.4f}-{w[1]:.4f}: form {run.failed_at} {run.failed_status}")
         if time.perf_counter() > deadline:
             break
     assert run is not None
     run.first_time = time.perf_counter() - t0
+    if run.failed_at is not None and run.failed_status == "unknown" and run.forms:
+        done = _build_forms(prob, run.forms, _form_bound(prob, run.sols[0]))
+        ov, use = _pair_stats(prob, run.forms)
+        messages.append(f"time limit reached after {len(done)} of {n_forms} forms; raise time_limit")
+        return AssemblyResult(
+            status=Status.PARTIAL, forms=done,
+            stats=SolveStats(Status.PARTIAL, float(sum(f.objective for f in done)), math.nan,
+                             time.perf_counter() - t0, run.first_time, method, solves),
+            max_pairwise_shared=ov, max_item_use=use, messages=tuple(messages))
     if run.failed_at is not None:
         from paperbuild.explain import explain_problem
 

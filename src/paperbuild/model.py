@@ -242,6 +242,7 @@ class Status(enum.StrEnum):
     OPTIMAL = "optimal"  # every form proven best for the objective
     FEASIBLE = "feasible"  # forms meet every constraint; optimality not proven
     INFEASIBLE = "infeasible"  # proven impossible; see ``explanation``
+    PARTIAL = "partial"  # time ran out: ``forms`` holds the valid forms made so far, fewer than asked
     UNKNOWN = "unknown"  # time ran out before any form was found
 
 
