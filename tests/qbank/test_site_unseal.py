@@ -1,0 +1,164 @@
+"""End to end: a test site against the service as a real HTTP server (`qbank serve`, SQLite, the test S3): make a
+site key, register it, fetch the sealed package, and `qbank site unseal` it in the window; refusals for a
+tampered package, a foreign package and a session whose window has not opened."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import anyio.to_thread
+import httpx
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from qbank.cli import main
+from tests.qbank.conftest import Api, site_headers
+from tests.qbank.test_papers import assemble, make_exam, make_paper_bank, time_travel
+
+SECRET = "site-unseal-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(s3_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
+    data = tmp_path_factory.mktemp("site-unseal")
+    port = free_port()
+    env = {**os.environ, "QBANK_DATA_DIR": str(data), "QBANK_DATABASE_URL": f"sqlite+aiosqlite:///{data / 'q.db'}",
+           "QBANK_S3_ENDPOINT": s3_server.endpoint, "QBANK_S3_ACCESS_KEY": s3_server.access_key,
+           "QBANK_S3_SECRET_KEY": s3_server.secret_key, "QBANK_TOKEN_SECRET": SECRET, "QBANK_LOG_LEVEL": "WARNING"}
+    qbank = str(Path(sys.executable).with_name("qbank"))
+    log = (data / "serve.log").open("wb")
+    proc = subprocess.Popen([qbank, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 40
+        while True:
+            assert proc.poll() is None, (data / "serve.log").read_text()
+            try:
+                if httpx.get(url + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, (data / "serve.log").read_text()
+            time.sleep(0.2)
+        yield url, env
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+@pytest.fixture
+async def live(server: tuple[str, dict[str, str]]) -> AsyncIterator[Api]:
+    """The test helpers' Api, over real HTTP to the server, with the server's own database for set-up."""
+    from qbank.db import create_engine
+
+    url, env = server
+    engine = create_engine(env["QBANK_DATABASE_URL"])
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        state = SimpleNamespace(settings=SimpleNamespace(token_secret=SECRET))
+        yield Api(client=client, app=SimpleNamespace(state=state), backend="sqlite",  # type: ignore[arg-type]
+                  db=async_sessionmaker(engine, expire_on_commit=False))
+    await engine.dispose()
+
+
+async def cli(*args: str) -> Result:
+    return await anyio.to_thread.run_sync(lambda: CliRunner().invoke(main, list(args)))
+
+
+async def test_a_site_unseals_its_papers_in_the_window(live: Api, server: tuple[str, dict[str, str]],
+                                                       tmp_path: Path) -> None:
+    url, _ = server
+    bank, layout_id = await make_paper_bank(live)
+    now_exam = await make_exam(live, bank, per_site=3, n_sites=2, register_keys=False)
+    later = await make_exam(live, bank, per_site=2, n_sites=1, register_keys=False)
+    a, b = now_exam.sites
+    keys: dict[str, Path] = {}
+    for site in [a, b, later.sites[0]]:
+        keys[site] = tmp_path / f"{site}.key"
+        made = await cli("site", "keygen", "-o", str(keys[site]))
+        assert made.exit_code == 0, made.output
+        assert oct(keys[site].stat().st_mode & 0o777) == "0o600"
+        public = Path(f"{keys[site]}.pub").read_text().strip()
+        r = await live.client.put(f"/api/v1/sites/{site}/public-key", json={"public_key": public},
+                                  headers=await site_headers(live, site))
+        assert r.status_code == 200, r.text
+    admin = await live.admin()
+    for exam in (now_exam, later):
+        job = await assemble(live, exam, layout_id)
+        assert job["status"] == "succeeded", job
+        r = await live.client.post(f"/api/v1/sessions/{exam.session_id}/seal", headers=admin)
+        assert r.status_code == 200, r.text
+    await time_travel(live, now_exam.session_id, timedelta(minutes=5))
+    await time_travel(live, later.session_id, timedelta(days=30))
+
+    async def download(session_id: int, site: str) -> Path:
+        r = await live.client.get(f"/api/v1/sessions/{session_id}/package", headers=await site_headers(live, site))
+        assert r.status_code == 200, r.text
+        path = tmp_path / f"package-{session_id}-{site}.json"
+        path.write_bytes(r.content)
+        return path
+
+    token_a = (await site_headers(live, a))["Authorization"].split()[1]
+    package_a = await download(now_exam.session_id, a)
+    out = tmp_path / "out-a"
+    done = await cli("site", "unseal", str(package_a), "--key", str(keys[a]), "--url", url, "--token", token_a,
+                     "-o", str(out))
+    assert done.exit_code == 0, done.output
+    papers = json.loads((out / "papers.json").read_text())
+    assert papers["site"] == a and len(papers["candidates"]) == 3
+    assert len(list((out / "candidates").glob("*.json"))) == 3
+    first = papers["candidates"][0]["questions"][0]
+    assert first["stem"] and "answer" not in first
+
+    # a tampered package: refused, nothing written
+    data = bytearray(package_a.read_bytes())
+    at = data.index(b'"ciphertext":"') + 20
+    data[at] = ord("A") if data[at] != ord("A") else ord("B")
+    tampered = tmp_path / "tampered.json"
+    tampered.write_bytes(bytes(data))
+    refused = await cli("site", "unseal", str(tampered), "--key", str(keys[a]), "--url", url, "--token", token_a,
+                        "-o", str(tmp_path / "out-t"))
+    assert refused.exit_code != 0 and "tampered" in refused.output, refused.output
+    assert not (tmp_path / "out-t").exists()
+
+    # another site's package with our key: refused as foreign
+    package_b = await download(now_exam.session_id, b)
+    refused = await cli("site", "unseal", str(package_b), "--key", str(keys[a]), "--url", url, "--token", token_a,
+                        "-o", str(tmp_path / "out-f"))
+    assert refused.exit_code != 0 and "another site" in refused.output, refused.output
+
+    # a session far in the future: the package verifies, the share is not released yet (403, saying when)
+    site_c = later.sites[0]
+    token_c = (await site_headers(live, site_c))["Authorization"].split()[1]
+    package_c = await download(later.session_id, site_c)
+    refused = await cli("site", "unseal", str(package_c), "--key", str(keys[site_c]), "--url", url,
+                        "--token", token_c, "--session", str(later.session_id), "-o", str(tmp_path / "out-c"))
+    assert refused.exit_code != 0 and "403" in refused.output and "released from" in refused.output, refused.output
+
+    trail = await live.client.get("/api/v1/audit", params={"limit": 500}, headers=admin)
+    actions = [e["action"] for e in trail.json()["items"]]
+    assert actions.count("paper.package_fetch") >= 3 and "paper.release" in actions
+    assert "paper.release_refused" in actions
