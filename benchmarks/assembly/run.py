@@ -107,15 +107,18 @@ def run_cbc(case: str, bank: pb.synthetic.Bank, layout: pb.Layout, req: pb.Assem
                    f"plain model would need {req.forms * (req.forms - 1) // 2 * int(prob.usable.sum()):,} "
                    "pairwise overlap variables")
     c0 = _children_cpu()
+    p0 = time.process_time()
     r = plain_cbc(prob, req.forms, req.max_item_use, req.max_shared, req.facility_spread, time_limit)
-    cpu = _children_cpu() - c0
+    cpu = _children_cpu() - c0 + time.process_time() - p0  # CBC process + building the model in Python
     viol = None
     x = obj = None
     if r.forms:
         forms = [_ordered(prob, f) for f in r.forms]
         viol = len(pb.check_forms(bank.pool, bank.blueprint, layout, req, forms))
         x, obj = _score(prob, r.forms)
-    return Row(case, "pulp+cbc (plain)", r.status, r.first, r.wall, cpu, viol, x, obj, r.bound, None)
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
+    return Row(case, "pulp+cbc (plain)", r.status, r.first, r.wall, cpu, viol, x, obj, r.bound, peak,
+               "peak MiB: largest CBC process so far")
 
 
 def run_draw(case: str, bank: pb.synthetic.Bank, layout: pb.Layout, req: pb.AssemblyRequest, seed: int) -> Row:
@@ -156,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--markdown", type=Path, help="also write the table to this file")
     args = ap.parse_args(argv)
 
+    import os
+
+    print(f"machine: {os.cpu_count()} cpus, load average {os.getloadavg()[0]:.1f} at start", flush=True)
     layout = level3_layout()
     bank = generate_bank(args.seed)
     starved = generate_bank(args.seed, starve=True)
@@ -203,6 +209,11 @@ def main(argv: list[str] | None = None) -> int:
             lines.append(f"| {case} | {r.method} | {r.status} | {_fmt(r.first)} | {_fmt(r.final)} | {_fmt(r.cpu)} | "
                          f"{_fmt(r.violations)} | {_fmt(r.x_cov)} | {_fmt(r.objective, 0)} | {_fmt(r.bound, 0)} | "
                          f"{t_ratio} | {o_ratio} | {d_ratio} | {_fmt(r.peak_mib, 0)} | {note.replace('|', '/')} |")
+    import os
+
+    lines.append("")
+    lines.append(f"load average at the end: {os.getloadavg()[0]:.1f} (2 cpus); 'cpu s' is process CPU time "
+                 "(all threads; for CBC its process plus building the model in Python)")
     table = "\n".join(lines)
     print()
     print(table)
