@@ -110,6 +110,7 @@ class OneForm:
         self.prob = prob
         self.spec = spec
         self.trivially_infeasible = False
+        self.blocked: set[int] = set()  # items that can never be chosen (shared-stimulus set incomplete)
         self._build(prob, spec, backend)
 
     def _build(self, prob: Problem, spec: FormSpec, backend: str) -> None:
@@ -185,6 +186,7 @@ class OneForm:
                     for i in members:  # a set with an unavailable member cannot be used at all
                         if i in x:
                             x[i].SetUb(0.0)
+                            self.blocked.add(i)
                     continue
                 for a, b in itertools.pairwise(members):
                     row([(x[a], 1.0), (x[b], -1.0)], 0.0, 0.0)
@@ -223,7 +225,7 @@ class OneForm:
 
     def set_available(self, available: BoolArray) -> None:
         for i, v in self.x.items():
-            v.SetUb(1.0 if available[i] else 0.0)
+            v.SetUb(1.0 if available[i] and i not in self.blocked else 0.0)
 
     def add_overlap(self, items: IntArray, cap: int) -> None:
         """At most ``cap`` of ``items`` (an earlier form) in this form."""

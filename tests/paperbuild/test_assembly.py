@@ -167,3 +167,16 @@ def test_time_limit_gives_partial_valid_forms(bank: Bank, layout: pb.Layout) -> 
         assert 0 < len(res.forms) < 400
         assert any("time limit" in m for m in res.messages)
     assert pb.check_forms(bank.pool, bank.blueprint, layout, req, res.forms) == []
+
+
+def test_stimulus_set_with_excluded_member_stays_out(bank: Bank, layout: pb.Layout) -> None:
+    sets = {int(s) for s in bank.pool.stimulus if s >= 0}
+    assert sets
+    members = {s: [int(x) for x in bank.pool.ids[bank.pool.stimulus == s]] for s in sets}
+    excl = tuple(m[0] for m in members.values())
+    req = pb.AssemblyRequest(forms=3, exclude=excl, max_shared=30, time_limit=20)
+    res = pb.assemble_per_candidate(bank.pool, bank.blueprint, layout, req)
+    assert pb.check_forms(bank.pool, bank.blueprint, layout, req, res.forms) == []
+    partners = {x for m in members.values() for x in m[1:]}
+    for f in res.forms:
+        assert not partners & set(f.items)
