@@ -34,6 +34,7 @@ from datetime import date, datetime
 from typing import Annotated, Literal
 
 import msgspec
+import numpy as np
 from ortools.sat.python import cp_model
 
 from paperbuild.errors import InvalidInput, PaperbuildError
@@ -88,12 +89,22 @@ class PreviousPanel(msgspec.Struct, frozen=True, kw_only=True):
     members: list[str]
 
 
+class Busy(msgspec.Struct, frozen=True, kw_only=True):
+    """A person already somewhere (a panel or a supervision outside this request) from ``start`` to ``end``."""
+
+    person: str
+    start: datetime
+    end: datetime
+    what: str = ""
+
+
 class PanelRequest(msgspec.Struct, kw_only=True):
     sessions: list[Session]
     rooms: list[PracticalRoom]
     evaluators: list[Evaluator]
     supervisors: list[Supervisor] = []
     previous: list[PreviousPanel] = []
+    busy: list[Busy] = []
     time_limit_s: float = 10.0
     seed: int = 0
     workers: int = 2
@@ -171,7 +182,7 @@ def rotation_limit(n: int) -> int:
     return n - math.ceil(n / 3)
 
 
-def overlaps(a: Session, b: Session) -> bool:
+def overlaps(a: Session | Busy | DrawSession, b: Session | Busy | DrawSession) -> bool:
     return a.start < b.end and b.start < a.end
 
 
@@ -193,21 +204,29 @@ class _Index:
         self.certified_count: dict[str, int] = {}
         self.conflicted_count: dict[str, int] = {}
         self.barred_count: dict[str, int] = {}
+        self.busy_count: dict[str, int] = {}
+        self.busy: dict[str, list[Busy]] = defaultdict(list)
+        for b in req.busy:
+            self.busy[b.person].append(b)
         for r in self.room_order:
-            day = self.sessions[r.session].start.date()
+            sess = self.sessions[r.session]
+            day = sess.start.date()
             cands = set(r.candidates)
             cert = [e for e in req.evaluators if certified(e, r.occupation, r.level, day)]
             barred = [e for e in cert if e.barred]
             clean = [e for e in cert if not e.barred]
-            free = [e for e in clean if not cands.intersection(e.conflicts)]
+            unconflicted = [e for e in clean if not cands.intersection(e.conflicts)]
+            free = [e for e in unconflicted if not any(overlaps(sess, b) for b in self.busy[e.id])]
             self.eligible[r.id] = sorted(e.id for e in free)
             self.certified_count[r.id] = len(clean)
-            self.conflicted_count[r.id] = len(clean) - len(free)
+            self.conflicted_count[r.id] = len(clean) - len(unconflicted)
             self.barred_count[r.id] = len(barred)
+            self.busy_count[r.id] = len(unconflicted) - len(free)
         self.sup_eligible: dict[str, list[str]] = {}
         for s in req.sessions:
             cands = set(s.candidates)
-            self.sup_eligible[s.id] = sorted(p.id for p in req.supervisors if not cands.intersection(p.conflicts))
+            self.sup_eligible[s.id] = sorted(p.id for p in req.supervisors if not cands.intersection(p.conflicts)
+                                             and not any(overlaps(s, b) for b in self.busy[p.id]))
         self.cliques = self._cliques()
         self.batches = self._batches()
 
@@ -249,8 +268,9 @@ class _Index:
     def room_shortage(self, rid: str) -> str:
         r = self.rooms[rid]
         barred = f", {self.barred_count[rid]} barred" if self.barred_count[rid] else ""
+        busy = f", {self.busy_count[rid]} busy elsewhere at that time" if self.busy_count[rid] else ""
         return (f"{self.room_words(rid)}: {self.certified_count[rid]} certified evaluators, "
-                f"{self.conflicted_count[rid]} conflicted{barred}, {r.panel_size} needed")
+                f"{self.conflicted_count[rid]} conflicted{barred}{busy}, {r.panel_size} needed")
 
 
 def validate(req: PanelRequest) -> None:
@@ -748,6 +768,14 @@ def check_assignment(req: PanelRequest, assignment: Assignment, rooms: Iterable[
             continue
         seen_sup[slot.session].append(slot.supervisor)
         places[slot.supervisor].append((slot.session, None))
+    for busy in req.busy:
+        for sid, where_room in places.get(busy.person, []):
+            if overlaps(sessions[sid], busy):
+                what = f"room {where_room}" if where_room else f"supervising session {sid}"
+                out.append(Violation(rule="overlap", person=busy.person, room=where_room, session=sid,
+                                     rooms=[where_room] if where_room else [], message=(
+                    f"{busy.person} is in two places at once: {what} and {busy.what or 'elsewhere'} "
+                    f"({busy.start.strftime('%Y-%m-%d %H:%M')}–{busy.end.strftime('%H:%M')})")))
     for person, where in places.items():
         for i in range(len(where)):
             for j in range(i + 1, len(where)):
@@ -810,3 +838,84 @@ def check_assignment(req: PanelRequest, assignment: Assignment, rooms: Iterable[
         out = [v for v in out if v.room in keep or keep.intersection(v.rooms)
                or (v.room is None and v.session in keep_sessions)]
     return out
+
+
+# ------------------------------------------------------------------------------- external supervisors: the draw
+DRAW_ALGORITHM = "pcg64-raw-fisher-yates-v1"
+
+
+class DrawSession(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    start: datetime
+    end: datetime
+    excluded: list[str] = []  # supervisors with a conflict with this session's candidates or its site
+
+
+class DrawRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything a draw depends on: publish it with the result and anyone can re-run it."""
+
+    seed: Annotated[int, msgspec.Meta(ge=0, lt=2**63)]
+    sessions: list[DrawSession]
+    pool: list[str]
+    inspect: int | None = None  # how many sessions to inspect (None: all)
+    per_session: Annotated[int, msgspec.Meta(ge=1, le=10)] = 1
+
+
+class DrawnSession(msgspec.Struct, kw_only=True):
+    session: str
+    supervisors: list[str]
+    short: int = 0  # places left empty: too few supervisors free of conflicts
+
+
+class DrawResult(msgspec.Struct, kw_only=True):
+    algorithm: str
+    seed: int
+    inspected: list[str]
+    drawn: list[DrawnSession]
+
+
+def _below(bits: np.random.PCG64, n: int) -> int:
+    """A uniform integer in [0, n) from the raw 64-bit PCG64 stream (rejection, no modulo bias). Only the bit
+    generator's stream is used, which NumPy keeps stable across versions (NEP 19), not Generator methods."""
+    limit = 2**64 - (2**64 % n)
+    while True:
+        u = int(bits.random_raw())
+        if u < limit:
+            return u % n
+
+
+def _sample(bits: np.random.PCG64, items: Sequence[str], k: int) -> list[str]:
+    """k of the items without replacement: the first k steps of a Fisher–Yates shuffle."""
+    pool = list(items)
+    for i in range(min(k, len(pool))):
+        j = i + _below(bits, len(pool) - i)
+        pool[i], pool[j] = pool[j], pool[i]
+    return pool[:k]
+
+
+def draw_supervisors(req: DrawRequest) -> DrawResult:
+    """Double random draw (§26): which sessions to inspect, then who inspects each, excluding conflicts and
+    nobody in two overlapping sessions. Sessions are taken in (start, id) order and the pool in id order, so
+    the result depends only on the published request."""
+    if len({s.id for s in req.sessions}) != len(req.sessions):
+        raise InvalidInput("sessions", "session ids repeat")
+    if len(set(req.pool)) != len(req.pool):
+        raise InvalidInput("pool", "supervisor ids repeat")
+    if req.inspect is not None and not 0 <= req.inspect <= len(req.sessions):
+        raise InvalidInput("inspect", f"between 0 and the {len(req.sessions)} sessions")
+    bits = np.random.PCG64(req.seed)
+    ordered = sorted(req.sessions, key=lambda s: (s.start, s.id))
+    n = len(ordered) if req.inspect is None else req.inspect
+    chosen_ids = set(_sample(bits, [s.id for s in ordered], n))
+    inspected = [s for s in ordered if s.id in chosen_ids]
+    pool = sorted(req.pool)
+    taken: dict[str, list[DrawSession]] = defaultdict(list)
+    drawn: list[DrawnSession] = []
+    for s in inspected:
+        excluded = set(s.excluded)
+        free = [p for p in pool if p not in excluded and not any(overlaps(s, t) for t in taken[p])]
+        picked = sorted(_sample(bits, free, req.per_session))
+        for p in picked:
+            taken[p].append(s)
+        drawn.append(DrawnSession(session=s.id, supervisors=picked, short=req.per_session - len(picked)))
+    return DrawResult(algorithm=DRAW_ALGORITHM, seed=req.seed, inspected=[s.id for s in inspected], drawn=drawn)

@@ -11,7 +11,10 @@ from hypothesis import strategies as st
 from paperbuild.errors import InvalidInput
 from paperbuild.panels import (
     Assignment,
+    Busy,
     Certificate,
+    DrawRequest,
+    DrawSession,
     Evaluator,
     Panel,
     PanelRequest,
@@ -23,6 +26,7 @@ from paperbuild.panels import (
     SupervisorSlot,
     assign_panels,
     check_assignment,
+    draw_supervisors,
     greedy_panels,
     precheck,
 )
@@ -245,3 +249,33 @@ def test_every_assignment_returned_passes_the_checker(req: PanelRequest) -> None
         return
     assert check_assignment(req, result.assignment) == []
     assert result.stats.max_load >= result.stats.lower_bound
+
+
+def test_busy_elsewhere_is_counted_and_checked() -> None:
+    s = session("S1")
+    busy = [Busy(person="e00", start=s.start + timedelta(hours=1), end=s.end + timedelta(hours=2), what="room X9")]
+    req = request([s], [room("R1", "S1")], [ev(i) for i in range(3)], busy=busy)
+    with pytest.raises(PanelsInfeasible, match="3 certified evaluators, 0 conflicted, 1 busy elsewhere"):
+        assign_panels(req)
+    bad = Assignment(panels=[Panel(room="R1", members=["e00", "e01", "e02"], leader="e01")],
+                     supervisors=[SupervisorSlot(session="S1", supervisor="s0")])
+    [v] = check_assignment(req, bad)
+    assert v.rule == "overlap" and "room X9" in v.message
+
+
+def test_draw_is_reproducible_and_excludes_conflicts() -> None:
+    sessions = [DrawSession(id=f"S{i}", start=datetime(2026, 12, 3 + i // 2, 9), end=datetime(2026, 12, 3 + i // 2, 12),
+                            excluded=["x1"] if i == 0 else []) for i in range(6)]
+    req = DrawRequest(seed=20261203, sessions=sessions, pool=[f"x{i}" for i in range(5)], inspect=4, per_session=2)
+    a, b = draw_supervisors(req), draw_supervisors(req)
+    assert a == b and len(a.inspected) == 4
+    assert draw_supervisors(DrawRequest(seed=1, sessions=sessions, pool=req.pool, inspect=4, per_session=2)) != a
+    by = {d.session: d.supervisors for d in a.drawn}
+    assert "x1" not in by.get("S0", [])
+    for d in a.drawn:
+        assert len(d.supervisors) == 2 and d.short == 0
+    for day in (3, 4, 5):  # sessions on one day overlap: nobody twice
+        same = [p for sid, ps in by.items() for p in ps if sessions[int(sid[1:])].start.day == day]
+        assert len(same) == len(set(same))
+    short = draw_supervisors(DrawRequest(seed=3, sessions=sessions[:2], pool=["x0", "x1", "x2"], per_session=2))
+    assert sum(d.short for d in short.drawn) == 1  # two overlapping sessions, three people, four places
