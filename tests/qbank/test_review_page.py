@@ -343,6 +343,12 @@ def test_review_page_in_a_browser(service: Service, seeded: Seeded, browser: Any
     assert stat.legal_hold is True and stat.retain_until is not None
     document = httpx.get(form_url).text
     assert "质量督导表" in document and "29.2" in document
+    with page.expect_popup() as popup:  # later visits: a fresh short-lived link (in the trail)
+        page.click("#open-form")
+    popup.value.wait_for_load_state()
+    assert popup.value.url.startswith(f"http://{svc.env['QBANK_S3_ENDPOINT']}/")
+    assert "质量督导表" in popup.value.content()
+    popup.value.close()
 
     # bad input: signing off twice (the stale tab) — a message, the first sign-off stands
     stale.fill("#summary", "第二次签署")
@@ -367,13 +373,14 @@ def test_review_page_in_a_browser(service: Service, seeded: Seeded, browser: Any
     page.goto(f"{base}/review/sessions/{sid}?lang=en")
     assert "Video audit verdict" in page.inner_text("#verdict") and "black 09:00:" in page.inner_text("#reasons")
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 1366
-    phone = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True,
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=1, is_mobile=True,
                                 has_touch=True, storage_state=context.storage_state())
     mobile = phone.new_page()
     mobile.goto(f"{base}/review/sessions/{sid}")
     assert mobile.evaluate("() => document.documentElement.scrollWidth") <= 390
     mobile.locator(f".track[data-room='{room}'][data-view='back']").click(position={"x": 40, "y": 10})
     mobile.locator("video#video").wait_for()
+    assert mobile.locator("#incident-closed").is_visible()  # signed off: no more incidents
     mobile.wait_for_function("() => { const v = document.querySelector('video#video');"
                              " return v && v.currentTime > 1; }")
     shots(mobile, "phone-390")

@@ -49,7 +49,7 @@ from qbank.settings import Settings
 log = structlog.get_logger("qbank.review_page")
 
 HERE = Path(__file__).parent
-REVIEW_PATHS = ["^/review"]  # not behind the bearer-token middleware: the page signs in with a cookie
+REVIEW_PATHS = ["^/review(/|$)"]  # not behind the bearer-token middleware: the page signs in with a cookie
 SESSION_COOKIE = "qbank_review_session"
 CSRF_COOKIE = "qbank_review_csrf"
 STORE_NAME = "qbank_review_sessions"
@@ -280,7 +280,8 @@ class ReviewPageController(Controller):
         if room is None:
             raise bad_request("room", f"room {room_ref} is not in session {session.id}")
         ctx = context(request, actor, session=session, room_ref=room_ref, view=view,
-                      moment_local=page.local_hms(moment, settings.tz), categories=category_options(lang))
+                      moment_local=page.local_hms(moment, settings.tz), categories=category_options(lang),
+                      signed=await reviews.get_sign_off_row(db_session, session.id))
         playable = [r for r in covering if r.status != "corrupt"]
         if not playable:
             reason = covering[0].corrupt_reason if covering else ""
