@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 from litestar.stores.base import Store
+from litestar.stores.file import FileStore
+from litestar.stores.memory import MemoryStore
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -44,6 +46,8 @@ class SignInRefused(Exception):
 
 async def start_session(store: Store, token_id: int, now: datetime) -> str:
     """A new random session id (a fresh one at every sign-in: no fixation)."""
+    if isinstance(store, FileStore | MemoryStore):  # sign-in is rare: a good moment to drop expired sessions
+        await store.delete_expired()
     sid = secrets.token_urlsafe(32)
     await store.set(sid, msgspec.json.encode(PageSession(token_id=token_id, signed_in_at=now)),
                     expires_in=SESSION_TTL)
