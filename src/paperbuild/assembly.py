@@ -244,7 +244,8 @@ def _build_forms(prob: Problem, forms: list[IntArray], form_bound: float, start_
 
 
 def _improve_pairs(prob: Problem, forms: list[IntArray], window: tuple[float, float], deadline: float,
-                   bound: float, timed_out: list[bool]) -> tuple[list[IntArray], int]:
+                   bound: float, timed_out: list[bool], trajectory: list[tuple[float, float]],
+                   t0: float) -> tuple[list[IntArray], int]:
     """Large-neighbourhood search: re-solve the weakest form jointly with another form (all others fixed)
     until the summed objective reaches the bound, a full round brings nothing, or time runs out."""
     req = prob.request
@@ -284,6 +285,7 @@ def _improve_pairs(prob: Problem, forms: list[IntArray], window: tuple[float, fl
         if sum(new) > scores[worst] + scores[partner]:
             forms[worst], forms[partner] = sol.forms[0], sol.forms[1]
             scores[worst], scores[partner] = new
+            trajectory.append((time.perf_counter() - t0, float(sum(scores))))
             stale = 0
         else:
             stale += 1
@@ -360,13 +362,15 @@ def run_assembly(prob: Problem, n_forms: int, method: str, improve: bool = True,
         )
     items = run.forms
     cut = [True for s in run.sols if s.status != "optimal"]
+    assert run.first_time is not None
+    trajectory = [(run.first_time, float(sum(coverage_score(prob, f) for f in run.forms)))]
     if n_forms == 1:
         bound = _form_bound(prob, run.sols[0])
     else:
         bound = math.floor(symmetric_bound(prob, n_forms) + 1e-6)
         lns_deadline = t0 + 0.93 * req.time_limit  # leave time to build the reports
         if improve and time.perf_counter() < lns_deadline:
-            items, lns_solves = _improve_pairs(prob, items, w, lns_deadline, bound, cut)
+            items, lns_solves = _improve_pairs(prob, items, w, lns_deadline, bound, cut, trajectory, t0)
             solves += lns_solves
     wall = time.perf_counter() - t0
     forms = _build_forms(prob, items, _form_bound(prob, run.sols[0]))
@@ -379,7 +383,8 @@ def run_assembly(prob: Problem, n_forms: int, method: str, improve: bool = True,
                         "may give different ones; raise time_limit for reproducible results")
     return AssemblyResult(
         status=status, forms=forms,
-        stats=SolveStats(status, objective, float(bound), wall, run.first_time, method, solves),
+        stats=SolveStats(status, objective, float(bound), wall, run.first_time, method, solves,
+                         tuple(trajectory)),
         max_pairwise_shared=ov, max_item_use=use, messages=tuple(messages),
     )
 

@@ -323,6 +323,7 @@ class SolveStats(msgspec.Struct, frozen=True):
     time_to_first: float | None
     method: str
     solves: int = 0
+    trajectory: tuple[tuple[float, float], ...] = ()  # (seconds, summed objective) at each improvement
 
 
 class AssemblyResult(msgspec.Struct, frozen=True):
