@@ -117,11 +117,13 @@ class PaperController(Controller):
         session = await check_session_access(db_session, actor, session_id)
         code = svc.site_for(actor, site)
         row = await svc.site_package(db_session, session, code)
-        await audit_apart(state, actor, "paper.package_fetch", "sealed_paper", row.id,
-                          {"session": session.id, "site": code, "sha256": row.sha256})
-        return Stream(svc.package_chunks(state.store.archive, row.archive_key), media_type="application/json",
-                      headers={"Content-Length": str(row.size), "X-Package-SHA256": row.sha256,
-                               "Content-Disposition": f'attachment; filename="papers-{session.id}-{code}.json"'})
+        row_id, key, size, sha256 = row.id, row.archive_key, row.size, row.sha256
+        await db_session.rollback()  # read only: give the connection back before the trail write and the stream
+        await audit_apart(state, actor, "paper.package_fetch", "sealed_paper", row_id,
+                          {"session": session_id, "site": code, "sha256": sha256})
+        return Stream(svc.package_chunks(state.store.archive, key), media_type="application/json",
+                      headers={"Content-Length": str(size), "X-Package-SHA256": sha256,
+                               "Content-Disposition": f'attachment; filename="papers-{session_id}-{code}.json"'})
 
     @get("/api/v1/sessions/{session_id:int}/release", guards=[requires(Role.site)],
          summary="The centre's key share of the site's package: only from 15 minutes before the start to the end",
@@ -135,10 +137,12 @@ class PaperController(Controller):
             out = await svc.release_share(db_session, state.settings, session, code)
         except ProblemError as exc:
             if exc.status_code == 403:
-                await audit_apart(state, actor, "paper.release_refused", "session", session.id,
+                await db_session.rollback()
+                await audit_apart(state, actor, "paper.release_refused", "session", session_id,
                                   {"site": code, "reason": exc.detail})
             raise
-        await audit_apart(state, actor, "paper.release", "session", session.id,
+        await db_session.rollback()  # read only: give the connection back before the trail write
+        await audit_apart(state, actor, "paper.release", "session", session_id,
                           {"site": code, "package": out.package_id})
         return out
 

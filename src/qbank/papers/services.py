@@ -570,7 +570,7 @@ async def release_share(db: AsyncSession, settings: Settings, session: ExamSessi
                       centre_share=b64(bytes.fromhex(row.centre_share)), closes_at=local(settings, closes))
 
 
-async def package_chunks(archive: Any, key: str, chunk: int = 1 << 18) -> AsyncIterator[bytes]:
+async def package_chunks(archive: Any, key: str, chunk: int = 1 << 20) -> AsyncIterator[bytes]:
     """The archived package, digest checked as it streams, read in a worker thread."""
     reader = await anyio.to_thread.run_sync(archive.open, key)
     try:
