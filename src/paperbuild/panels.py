@@ -854,7 +854,7 @@ class DrawSession(msgspec.Struct, frozen=True, kw_only=True):
 class DrawRequest(msgspec.Struct, frozen=True, kw_only=True):
     """Everything a draw depends on: publish it with the result and anyone can re-run it."""
 
-    seed: Annotated[int, msgspec.Meta(ge=0, lt=2**63)]
+    seed: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
     sessions: list[DrawSession]
     pool: list[str]
     inspect: int | None = None  # how many sessions to inspect (None: all)

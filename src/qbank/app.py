@@ -34,6 +34,13 @@ from qbank.jobs.controllers import JobController
 from qbank.jobs.services import InProcessRunner, JobEnv, JobRunner, QueueRunner
 from qbank.jobs.worker import service_queue
 from qbank.lib.problems import declare_controller_problems, http_exception_handler, internal_error_handler
+from qbank.panels.controllers import (
+    ConflictController,
+    DrawController,
+    EvaluatorController,
+    PanelController,
+    SupervisorController,
+)
 from qbank.papers.controllers import PaperController
 from qbank.recordings.controllers import RecordingController
 from qbank.review_page.controllers import (
@@ -117,7 +124,8 @@ def create_app(settings: Settings | None = None, *, extra_lifespan: list[Callabl
                         LayoutController, ItemController, MediaController,
                         SiteController, SessionController, JobController, RecordingController, BankController,
                         ImportController, ReviewController, delete_recording, *review_route_handlers(settings),
-                        PaperController],
+                        PaperController, EvaluatorController, SupervisorController, ConflictController,
+                        PanelController, DrawController],
         plugins=[SQLAlchemyPlugin(config=db_config)],
         dependencies={"actor": Provide(provide_actor, sync_to_thread=False)},
         middleware=[DefineMiddleware(WriteGateMiddleware, gate=gate),

@@ -7,6 +7,7 @@ def load_all() -> None:
     import qbank.blueprints.models
     import qbank.items.models
     import qbank.jobs.models
+    import qbank.panels.models
     import qbank.papers.models
     import qbank.recordings.models
     import qbank.reviews.models

@@ -96,6 +96,7 @@ class JobFailed(Exception):
 def load_job_kinds() -> None:
     """Import the modules that register job kinds (the service and every worker call this)."""
     import qbank.audit.jobs
+    import qbank.panels.services
     import qbank.papers.services
     import qbank.recordings.services  # noqa: F401
 
