@@ -489,3 +489,10 @@ def site_unseal(package: str, key_file: str, url: str, token: str, session_id: i
     for cand in content.get("candidates", []):
         (out / "candidates" / f"{cand['number']}.json").write_text(json.dumps(cand, ensure_ascii=False, indent=1))
     click.echo(f"{len(content.get('candidates', []))} candidate paper(s) written to {out}")
+
+
+# ------------------------------------------------------------------------------- panels, supervisors, draws
+from qbank.panels.cli import assignments, draw  # noqa: E402
+
+main.add_command(assignments)
+main.add_command(draw)

@@ -271,3 +271,31 @@ async def test_external_supervisor_draw_published_and_verified(api: Api) -> None
     assert r.json()["same"] is False and "edited after publishing" in r.json()["reason"]
     r = await api.client.post("/api/v1/draws", headers=admin, json={**body, "inspect": 9})
     assert r.status_code == 400 and r.json()["errors"][0]["field"] == "inspect"
+
+
+async def test_cli_assignments_run_and_draw_verify(api: Api, database_url: str) -> None:
+    import anyio.to_thread
+    from click.testing import CliRunner
+
+    from qbank.cli import main
+
+    bank = await make_bank(api)
+    site = await make_site(api)
+    s = await make_session(api, bank.occupation, site, date="2026-12-21", rooms=1)
+    for _ in range(3):
+        await make_evaluator(api, bank.occupation)
+    await make_supervisor(api)
+    x = await make_supervisor(api, "external")
+    r = await api.client.post("/api/v1/draws", headers=await api.admin(),
+                              json={"sessions": [s["id"]], "pool": [x["id"]]})
+    assert r.status_code == 201, r.text
+    env = {"QBANK_DATABASE_URL": database_url, "QBANK_TOKEN_SECRET": "test-token-secret",
+           "QBANK_DATA_DIR": str(api.app.state.settings.data_dir), "QBANK_LOG_LEVEL": "WARNING"}
+    runner = CliRunner()
+    out = await anyio.to_thread.run_sync(lambda: runner.invoke(
+        main, ["assignments", "run", "--session", str(s["id"]), "--time-limit", "3"], env=env))
+    assert out.exit_code == 0, out.output
+    assert "1 panel(s)" in out.output
+    assert len((await panels_of(api, s["id"]))["panels"][0]["members"]) == 3
+    out = await anyio.to_thread.run_sync(lambda: runner.invoke(main, ["draw", "verify", str(r.json()["id"])], env=env))
+    assert out.exit_code == 0 and '"same": true' in out.output, out.output

@@ -1,0 +1,112 @@
+"""`qbank assignments run` and `qbank draw verify` (registered on the `qbank` command in qbank.cli)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Any
+
+import click
+
+
+@click.group(help="Evaluator panels and internal supervisors of exam sessions.")
+def assignments() -> None:
+    pass
+
+
+@assignments.command("run", help="Assign panels and internal supervisors to sessions (the same job as POST "
+                                 "/api/v1/assignments, run here with a progress bar).")
+@click.option("--session", "sessions", multiple=True, required=True, type=int, help="session id (repeat for more)")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--time-limit", "time_limit_s", default=20.0, show_default=True, type=float, help="seconds")
+def assignments_run(sessions: tuple[int, ...], seed: int, time_limit_s: float) -> None:
+    import msgspec
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    from qbank.cli import CLI_ACTOR, _settings
+    from qbank.db import WriteGate, create_engine, upgrade
+    from qbank.jobs.models import Job
+    from qbank.jobs.services import JobEnv, execute
+    from qbank.lib.problems import ProblemError
+    from qbank.panels.schemas import AssignmentIn
+    from qbank.panels.services import request_assignment
+
+    try:
+        data = msgspec.convert({"sessions": list(sessions), "seed": seed, "time_limit_s": time_limit_s}, AssignmentIn)
+    except msgspec.ValidationError as exc:
+        raise click.ClickException(str(exc)) from exc
+    settings = _settings()
+    upgrade(settings.database_url)
+    console = Console(stderr=True)
+
+    async def go() -> Job:
+        engine = create_engine(settings.database_url)
+        maker = async_sessionmaker(engine, expire_on_commit=False)
+        try:
+            async with maker() as db, db.begin():
+                job = await request_assignment(db, CLI_ACTOR, data)
+            env = JobEnv(settings=settings, session_maker=maker, gate=WriteGate(settings.database_url))
+            task = asyncio.ensure_future(execute(env, job.id))
+            with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                          TimeElapsedColumn(), console=console) as bar:
+                tid = bar.add_task("assigning", total=1.0)
+                while True:
+                    done = task.done()
+                    async with maker() as db:
+                        row = await db.get(Job, job.id)
+                    assert row is not None
+                    bar.update(tid, completed=row.progress, description=row.message or "assigning")
+                    if done:
+                        break
+                    await asyncio.wait({task}, timeout=0.3)
+            task.result()
+            return row
+        finally:
+            await engine.dispose()
+
+    try:
+        row = asyncio.run(go())
+    except ProblemError as exc:
+        raise click.ClickException(exc.detail) from exc
+    if row.status != "succeeded":
+        error: dict[str, Any] = row.error or {}
+        click.echo(f"no assignment: {error.get('detail', 'the job failed')}", err=True)
+        for reason in error.get("reasons") or []:
+            click.echo(f"  - {reason.get('message')}", err=True)
+        sys.exit(1)
+    result = row.result or {}
+    stats = result.get("stats", {})
+    click.echo(f"{len(result.get('panels', {}).get('panels', []))} panel(s), {result.get('status')}, "
+               f"first assignment {result.get('time_to_feasible_s')} s, best {result.get('wall_time_s')} s; "
+               f"largest load {stats.get('max_load')} (bound {stats.get('lower_bound')}), stdev {stats.get('stdev')}")
+
+
+@click.group(help="Draws of external supervisors (§26).")
+def draw() -> None:
+    pass
+
+
+@draw.command("verify", help="Re-run a draw from the seed and request published in the audit trail and compare.")
+@click.argument("draw_id", type=int)
+def draw_verify(draw_id: int) -> None:
+    import msgspec
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from qbank.cli import run_in_db
+    from qbank.lib.problems import ProblemError
+    from qbank.panels.schemas import DrawVerification
+    from qbank.panels.services import verify_draw
+    from qbank.settings import Settings
+
+    async def work(db: AsyncSession, settings: Settings) -> DrawVerification:
+        return await verify_draw(db, draw_id)
+
+    try:
+        out = run_in_db(work)
+    except ProblemError as exc:
+        raise click.ClickException(exc.detail) from exc
+    click.echo(json.dumps(msgspec.to_builtins(out), ensure_ascii=False))
+    sys.exit(0 if out.same else 1)
