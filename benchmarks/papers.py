@@ -244,7 +244,7 @@ def run(args: argparse.Namespace) -> None:
             return r.json()
 
         t = time.perf_counter()
-        bank = generate_bank(args.seed, type_counts=tuple(args.type_counts))  # type: ignore[arg-type]
+        bank = generate_bank(args.seed, type_counts=tuple(args.type_counts))
         body, codes = blueprint_json(bank)
         ok(http.post("/api/v1/occupations", json={"code": OCCUPATION, "name": "电工", "levels": [3]}, headers=admin))
         ok(http.post(f"/api/v1/occupations/{OCCUPATION}/levels/3/blueprints", json=body, headers=admin))
