@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
+import anyio.to_process
 import anyio.to_thread
 import structlog
 from litestar import Response
@@ -70,6 +71,11 @@ class JobContext:
     async def blocking(self, fn: Callable[..., T], *args: Any) -> T:
         """Run blocking work (a solver, ffmpeg) in a worker thread, off the event loop."""
         return await anyio.to_thread.run_sync(lambda: fn(*args))
+
+    async def isolated(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run heavy work in a worker process: the memory it takes (decoded video) goes back to the system
+        instead of staying in the service. ``fn`` and its arguments must pickle (module-level functions)."""
+        return await anyio.to_process.run_sync(fn, *args, cancellable=True)
 
 
 Handler = Callable[[JobContext, dict[str, Any]], Awaitable[dict[str, Any]]]

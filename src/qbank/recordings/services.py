@@ -144,6 +144,11 @@ def quality_config(settings: Settings) -> videoaudit.QualityConfig:
     return msgspec.convert(settings.video_quality, videoaudit.QualityConfig)
 
 
+def make_contact_sheet(path: Path, out: Path, every: float, start: datetime | None) -> Path:
+    """Module-level so that it runs in a worker process (JobContext.isolated)."""
+    return videoaudit.contact_sheet(path, out, every=every, start=start)
+
+
 def contact_sheet_every(duration: float | None) -> float:
     """About 60 tiles over the recording, never closer than 10 s apart."""
     return max(10.0, round((duration or 600.0) / 60.0))
@@ -174,7 +179,7 @@ async def analyse_recording(ctx: JobContext, params: dict[str, Any]) -> dict[str
         await ctx.progress(0.3, "analysing the picture")
         status, reason, findings = "analysed", None, []
         try:
-            report = await ctx.blocking(videoaudit.analyse, path, quality_config(env.settings))
+            report = await ctx.isolated(videoaudit.analyse, path, quality_config(env.settings))
             findings = [msgspec.to_builtins(f) for f in report.findings]
             duration = report.duration
         except videoaudit.VideoError as exc:
@@ -184,7 +189,7 @@ async def analyse_recording(ctx: JobContext, params: dict[str, Any]) -> dict[str
             await ctx.progress(0.8, "making the contact sheet")
             sheet = tmp / "sheet.jpg"
             every = contact_sheet_every(duration)
-            await ctx.blocking(lambda: videoaudit.contact_sheet(path, sheet, every=every, start=start))
+            await ctx.isolated(make_contact_sheet, path, sheet, every, start)
             stored = await ctx.blocking(lambda: archive.put(SHEETS_KIND, sheet, exam_date=local_day,
                                                             content_type="image/jpeg"))
             sheet_key = stored.key
