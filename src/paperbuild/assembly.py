@@ -43,6 +43,7 @@ from paperbuild.report import coverage_score, delivery_order, form_report, optio
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 BACKEND = "CBC"
+LNS_STEP_LIMIT = 1.5  # seconds per pair re-solve; many short steps beat a few long ones
 
 
 @dataclass
@@ -273,7 +274,7 @@ def _improve_pairs(prob: Problem, forms: list[IntArray], window: tuple[float, fl
         pairs = [(0, 1)] if req.max_shared is not None else []
         left = deadline - time.perf_counter()
         sol = solve_joint(prob, 2, avail, None, fw, None, np.zeros(prob.n), pairs, req.max_shared,
-                          max(0.05, min(left, 5.0)), BACKEND, hint=[forms[worst], forms[partner]],
+                          max(0.05, min(left, LNS_STEP_LIMIT)), BACKEND, hint=[forms[worst], forms[partner]],
                           use_left=use_left, fixed_forms=others)
         solves += 1
         if sol.status != "optimal":
