@@ -184,7 +184,9 @@ async def test_assemble_seal_release_respond_and_score(api: Api) -> None:
 
     # the blueprint is now immutable; items used gained exposure
     bp = (await api.client.get(f"/api/v1/occupations/{bank.occupation}/levels/3/blueprints", headers=admin)).json()
-    assert bp[0]["used_at"] is not None if isinstance(bp, list) else True
+    assert bp[0]["used_at"] is not None
+    r = await api.client.put(f"/api/v1/blueprints/{bp[0]['id']}", json=blueprint_body(48), headers=admin)
+    assert r.status_code == 409, r.text
     used = paper["forms"][0]["version_ids"][0]
     from qbank.items.models import Item, ItemVersion
 
