@@ -134,3 +134,11 @@ async def site_headers(api: Api, site: str | None = None) -> dict[str, str]:
     """Headers of a site token (a site is made when none is named)."""
     site = site or await make_site(api)
     return await api.headers("site", f"site-{site}", site=site)
+
+
+def id_number(rng: random.Random | None = None) -> str:
+    """A resident id number (GB 11643) with a valid check character."""
+    rng = rng or random.Random()
+    body = "".join(str(rng.randrange(10)) for _ in range(17))
+    weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+    return body + "10X98765432"[sum(int(d) * w for d, w in zip(body, weights, strict=True)) % 11]

@@ -10,15 +10,8 @@ from typing import Any
 from openpyxl import load_workbook
 from sqlalchemy import select, text
 
-from tests.qbank.conftest import Api, make_bank, make_site
+from tests.qbank.conftest import Api, id_number, make_bank, make_site
 from tests.qbank.test_jobs import wait_for_job
-
-
-def id_number(rng: random.Random | None = None) -> str:
-    rng = rng or random.Random()
-    body = "".join(str(rng.randrange(10)) for _ in range(17))
-    weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
-    return body + "10X98765432"[sum(int(d) * w for d, w in zip(body, weights, strict=True)) % 11]
 
 
 async def make_evaluator(api: Api, occupation: str, level: int = 3, until: str = "2028-12-31",

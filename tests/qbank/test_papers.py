@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 from paperbuild import sealing
 from qbank.auth.schemas import Actor, Role
 from qbank.cli import main
-from tests.qbank.conftest import Api, Bank, blueprint_body, make_site, new_occupation_code, site_headers
+from tests.qbank.conftest import Api, Bank, blueprint_body, id_number, make_site, new_occupation_code, site_headers
 
 LAYOUT = {"name": "small theory", "duration_minutes": 60, "facility_min": 0.55, "facility_max": 0.70,
           "sections": [{"type": "single_choice", "count": 30, "points_per_item": 2},
@@ -82,6 +82,8 @@ async def make_exam(api: Api, bank: Bank, per_site: int = 4, n_sites: int = 2, r
     admin = await api.admin()
     sites = [await make_site(api) for _ in range(n_sites)]
     rooms = [{"site": s, "code": "T1", "kind": "theory", "desks": per_site, "camera_views": ["front"]} for s in sites]
+    # the practical exam's room, whose assigned panel alone may give practical scores (§20)
+    rooms.append({"site": sites[0], "code": "P1", "kind": "practical", "desks": per_site, "camera_views": ["wide"]})
     candidates = []
     owner: dict[str, str] = {}
     for k, s in enumerate(sites):
@@ -273,20 +275,39 @@ async def test_assemble_seal_release_respond_and_score(api: Api) -> None:
                               json={"responses": [{"candidate": rest[0], "answers": {}}]}, headers=mine)
     assert r.status_code == 403 and "grace" in r.json()["detail"], r.text
 
-    # practical scores: ≥ 3 distinct evaluators and a leader among them
+    # practical scores: only from the session's assigned panel (≥ 3, final score by its leader)
+    r = await api.client.post(f"/api/v1/sessions/{exam.session_id}/practical-scores", headers=mine, json={
+        "scores": [{"candidate": perfect, "evaluators": [{"name": n, "score": 80} for n in ("甲", "乙", "丙")],
+                    "leader": "甲", "final_score": 80}]})
+    assert r.status_code == 400 and "no assigned evaluator panel" in r.text, r.text
+    evaluators = []
+    for name in ("甲", "乙", "丙", "丁"):
+        r = await api.client.post("/api/v1/evaluators", headers=admin, json={
+            "name": name, "id_number": id_number(), "employer": "成都技师学院",
+            "certificates": [{"occupation_code": bank.occupation, "level": 3, "valid_until": "2030-12-31"}]})
+        assert r.status_code == 201, r.text
+        evaluators.append(r.json()["id"])
+    session = (await api.client.get(f"/api/v1/sessions/{exam.session_id}", headers=admin)).json()
+    practical_room = next(room["id"] for room in session["rooms"] if room["kind"] == "practical")
+    r = await api.client.put(f"/api/v1/sessions/{exam.session_id}/rooms/{practical_room}/panel", headers=admin,
+                             json={"members": evaluators[:3], "leader": evaluators[0]})
+    assert r.status_code == 200, r.text
     panel = [{"name": "甲", "score": 80}, {"name": "乙", "score": 82}, {"name": "丙", "score": 79}]
     bad = [
         {"candidate": perfect, "evaluators": panel[:2], "leader": "甲", "final_score": 80},
         {"candidate": perfect, "evaluators": [*panel[:2], {"name": "甲", "score": 1}], "leader": "甲",
          "final_score": 80},
         {"candidate": perfect, "evaluators": panel, "leader": "丁", "final_score": 80},
+        {"candidate": perfect, "evaluators": [*panel[:2], {"name": "丁", "score": 80}], "leader": "甲",
+         "final_score": 80},  # 丁 is certified but not on this session's panel
+        {"candidate": perfect, "evaluators": panel, "leader": "乙", "final_score": 80},  # 乙 is not its leader
     ]
     for entry in bad:
         r = await api.client.post(f"/api/v1/sessions/{exam.session_id}/practical-scores",
                                   json={"scores": [entry]}, headers=mine)
         assert r.status_code == 400, (entry, r.text)
     good = {"scores": [{"candidate": perfect, "evaluators": panel, "leader": "甲", "final_score": 80},
-                       {"candidate": blank, "evaluators": panel, "leader": "乙", "final_score": 90}]}
+                       {"candidate": blank, "evaluators": panel, "leader": "甲", "final_score": 90}]}
     r = await api.client.post(f"/api/v1/sessions/{exam.session_id}/practical-scores", json=good, headers=mine)
     assert r.status_code == 201, r.text
     r = await api.client.post(f"/api/v1/sessions/{exam.session_id}/practical-scores", json=good, headers=mine)

@@ -690,8 +690,7 @@ async def accept_practical(db: AsyncSession, actor: Actor, session: ExamSession,
                                      reason=f"the leader {s.leader!r} is not one of the evaluators"))
         from qbank.panels.services import check_practical_scorers  # §20: only the assigned panel, final by its leader
 
-        for reason in await check_practical_scorers(db, session.id, seats[s.candidate].room.id, names, s.leader,
-                                                    require_panel=False):  # sessions without panels: not checked
+        for reason in await check_practical_scorers(db, session.id, seats[s.candidate].room.id, names, s.leader):
             errors.append(FieldError(field=f"scores[{i}].evaluators", reason=reason))
     if errors:
         raise ProblemError(400, "; ".join(f"{e.field}: {e.reason}" for e in errors[:5]), errors=errors)
