@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import os
 import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 os.environ.setdefault("QBANK_LOG_LEVEL", "WARNING")
@@ -89,3 +96,41 @@ def service_settings(database_url: str, s3_server: object, data_dir: Path) -> ob
         # test clips are small: lower the format minimums (documented defaults: 1280×720, 1 Mb/s)
         "QBANK_VIDEO_QUALITY": TEST_VIDEO_QUALITY,
     })
+
+
+@contextlib.contextmanager
+def running_service(data: Path, s3_server: Any, **overrides: str) -> Iterator[tuple[str, dict[str, str]]]:
+    """`qbank serve` as a real HTTP server on a free loopback port (SQLite in ``data``, the tests' S3 server);
+    yields its URL and environment, and stops it by its pid."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    env = {**os.environ, "QBANK_DATA_DIR": str(data), "QBANK_DATABASE_URL": f"sqlite+aiosqlite:///{data / 'q.db'}",
+           "QBANK_S3_ENDPOINT": s3_server.endpoint, "QBANK_S3_ACCESS_KEY": s3_server.access_key,
+           "QBANK_S3_SECRET_KEY": s3_server.secret_key, "QBANK_TOKEN_SECRET": "test-token-secret",
+           "QBANK_LOG_LEVEL": "WARNING", "QBANK_VIDEO_QUALITY": TEST_VIDEO_QUALITY, **overrides}
+    qbank = str(Path(sys.executable).with_name("qbank"))
+    log_path = data / "serve.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen([qbank, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 40
+            while True:
+                assert proc.poll() is None, log_path.read_text()
+                try:
+                    if httpx.get(url + "/health", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.2)
+            yield url, env
+        finally:
+            os.kill(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()

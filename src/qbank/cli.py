@@ -320,13 +320,10 @@ def papers_assemble(session_id: int, layout_id: int, mode: str, forms: int, max_
                     max_item_use: int | None, seed: int, time_limit_s: float) -> None:
     import msgspec
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from qbank.db import WriteGate, create_engine, upgrade
-    from qbank.jobs.models import Job
-    from qbank.jobs.services import JobEnv, execute
-    from qbank.lib.problems import ProblemError
+    from qbank.jobs.local import run_job_here
+    from qbank.jobs.schemas import JobOut
     from qbank.papers.schemas import AssemblyIn
     from qbank.papers.services import request_assembly
     from qbank.sessions.services import get_session
@@ -336,39 +333,10 @@ def papers_assemble(session_id: int, layout_id: int, mode: str, forms: int, max_
                                 "max_item_use": max_item_use, "seed": seed, "time_limit_s": time_limit_s}, AssemblyIn)
     except msgspec.ValidationError as exc:
         raise click.ClickException(str(exc)) from exc
-    settings = _settings()
-    upgrade(settings.database_url)
-    console = Console(stderr=True)
+    async def request(db: AsyncSession) -> JobOut:
+        return await request_assembly(db, CLI_ACTOR, await get_session(db, session_id), data)
 
-    async def go() -> Job:
-        engine = create_engine(settings.database_url)
-        maker = async_sessionmaker(engine, expire_on_commit=False)
-        try:
-            async with maker() as db, db.begin():
-                job = await request_assembly(db, CLI_ACTOR, await get_session(db, session_id), data)
-            env = JobEnv(settings=settings, session_maker=maker, gate=WriteGate(settings.database_url))
-            task = asyncio.ensure_future(execute(env, job.id))
-            with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                          TimeElapsedColumn(), console=console) as bar:
-                tid = bar.add_task("assembling", total=1.0)
-                while True:
-                    done = task.done()
-                    async with maker() as db:
-                        row = await db.get(Job, job.id)
-                    assert row is not None
-                    bar.update(tid, completed=row.progress, description=row.message or "assembling")
-                    if done:
-                        break
-                    await asyncio.wait({task}, timeout=0.3)
-            task.result()
-            return row
-        finally:
-            await engine.dispose()
-
-    try:
-        row = asyncio.run(go())
-    except ProblemError as exc:
-        raise click.ClickException(exc.detail) from exc
+    row = run_job_here(_settings(), request, "assembling")
     if row.status != "succeeded":
         error = row.error or {}
         click.echo(f"no paper: {error.get('detail', 'the job failed')}", err=True)

@@ -7,8 +7,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +20,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from tests.conftest import TEST_VIDEO_QUALITY
+from tests.conftest import running_service
 from tests.qbank.conftest import new_occupation_code
 from tests.videoaudit.clips import defects_clip
 
@@ -35,12 +33,6 @@ TZ = ZoneInfo("Asia/Shanghai")
 # A past exam (sign-off needs an ended session): one minute, room T101 with two camera views.
 START = datetime(2025, 6, 14, 9, 0, tzinfo=TZ)
 OLDER_START = datetime(2025, 6, 13, 9, 0, tzinfo=TZ)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -60,42 +52,15 @@ class Service:
 
 @pytest.fixture(scope="module")
 def service(s3_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    data = tmp_path_factory.mktemp("review-page")
-    port = free_port()
-    env = {**os.environ, "QBANK_DATA_DIR": str(data), "QBANK_DATABASE_URL": f"sqlite+aiosqlite:///{data / 'q.db'}",
-           "QBANK_S3_ENDPOINT": s3_server.endpoint, "QBANK_S3_ACCESS_KEY": s3_server.access_key,
-           "QBANK_S3_SECRET_KEY": s3_server.secret_key, "QBANK_TOKEN_SECRET": "review-page-secret",
-           "QBANK_LOG_LEVEL": "WARNING", "QBANK_VIDEO_QUALITY": TEST_VIDEO_QUALITY}
-    qbank = str(Path(sys.executable).with_name("qbank"))
-    log = (data / "serve.log").open("wb")
-    proc = subprocess.Popen([qbank, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 40
-        while True:
-            assert proc.poll() is None, (data / "serve.log").read_text()
-            try:
-                if httpx.get(url + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, (data / "serve.log").read_text()
-            time.sleep(0.2)
+    with running_service(tmp_path_factory.mktemp("review-page"), s3_server,
+                         QBANK_TOKEN_SECRET="review-page-secret") as (url, env):
+        qbank = str(Path(sys.executable).with_name("qbank"))
         created = subprocess.run([qbank, "token", "create", "--role", "admin", "--name", "评价中心", "--json"],
                                  env=env, capture_output=True, text=True, check=True)
         with httpx.Client(base_url=url, timeout=30) as http:
             svc = Service(url=url, env=env, http=http)
             svc.tokens["admin"] = json.loads(created.stdout)["token"]
             yield svc
-    finally:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
 
 
 def make_token(svc: Service, who: str, role: str, **extra: Any) -> None:

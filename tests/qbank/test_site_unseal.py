@@ -5,12 +5,6 @@ tampered package, a foreign package and a session whose window has not opened.""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -24,51 +18,17 @@ from click.testing import CliRunner, Result
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from qbank.cli import main
+from tests.conftest import running_service
 from tests.qbank.conftest import Api, site_headers
 from tests.qbank.test_papers import assemble, make_exam, make_paper_bank, time_travel
 
 SECRET = "site-unseal-secret"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(s3_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
-    data = tmp_path_factory.mktemp("site-unseal")
-    port = free_port()
-    env = {**os.environ, "QBANK_DATA_DIR": str(data), "QBANK_DATABASE_URL": f"sqlite+aiosqlite:///{data / 'q.db'}",
-           "QBANK_S3_ENDPOINT": s3_server.endpoint, "QBANK_S3_ACCESS_KEY": s3_server.access_key,
-           "QBANK_S3_SECRET_KEY": s3_server.secret_key, "QBANK_TOKEN_SECRET": SECRET, "QBANK_LOG_LEVEL": "WARNING"}
-    qbank = str(Path(sys.executable).with_name("qbank"))
-    log = (data / "serve.log").open("wb")
-    proc = subprocess.Popen([qbank, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 40
-        while True:
-            assert proc.poll() is None, (data / "serve.log").read_text()
-            try:
-                if httpx.get(url + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, (data / "serve.log").read_text()
-            time.sleep(0.2)
-        yield url, env
-    finally:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
-
+    with running_service(tmp_path_factory.mktemp("site-unseal"), s3_server, QBANK_TOKEN_SECRET=SECRET) as started:
+        yield started
 
 @pytest.fixture
 async def live(server: tuple[str, dict[str, str]]) -> AsyncIterator[Api]:

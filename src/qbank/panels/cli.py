@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from typing import Any
@@ -22,15 +21,11 @@ def assignments() -> None:
 @click.option("--time-limit", "time_limit_s", default=20.0, show_default=True, type=float, help="seconds")
 def assignments_run(sessions: tuple[int, ...], seed: int, time_limit_s: float) -> None:
     import msgspec
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-    from sqlalchemy.ext.asyncio import async_sessionmaker
+    from sqlalchemy.ext.asyncio import AsyncSession
 
     from qbank.cli import CLI_ACTOR, _settings
-    from qbank.db import WriteGate, create_engine, upgrade
-    from qbank.jobs.models import Job
-    from qbank.jobs.services import JobEnv, execute
-    from qbank.lib.problems import ProblemError
+    from qbank.jobs.local import run_job_here
+    from qbank.jobs.schemas import JobOut
     from qbank.panels.schemas import AssignmentIn
     from qbank.panels.services import request_assignment
 
@@ -38,39 +33,10 @@ def assignments_run(sessions: tuple[int, ...], seed: int, time_limit_s: float) -
         data = msgspec.convert({"sessions": list(sessions), "seed": seed, "time_limit_s": time_limit_s}, AssignmentIn)
     except msgspec.ValidationError as exc:
         raise click.ClickException(str(exc)) from exc
-    settings = _settings()
-    upgrade(settings.database_url)
-    console = Console(stderr=True)
+    async def request(db: AsyncSession) -> JobOut:
+        return await request_assignment(db, CLI_ACTOR, data)
 
-    async def go() -> Job:
-        engine = create_engine(settings.database_url)
-        maker = async_sessionmaker(engine, expire_on_commit=False)
-        try:
-            async with maker() as db, db.begin():
-                job = await request_assignment(db, CLI_ACTOR, data)
-            env = JobEnv(settings=settings, session_maker=maker, gate=WriteGate(settings.database_url))
-            task = asyncio.ensure_future(execute(env, job.id))
-            with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                          TimeElapsedColumn(), console=console) as bar:
-                tid = bar.add_task("assigning", total=1.0)
-                while True:
-                    done = task.done()
-                    async with maker() as db:
-                        row = await db.get(Job, job.id)
-                    assert row is not None
-                    bar.update(tid, completed=row.progress, description=row.message or "assigning")
-                    if done:
-                        break
-                    await asyncio.wait({task}, timeout=0.3)
-            task.result()
-            return row
-        finally:
-            await engine.dispose()
-
-    try:
-        row = asyncio.run(go())
-    except ProblemError as exc:
-        raise click.ClickException(exc.detail) from exc
+    row = run_job_here(_settings(), request, "assigning")
     if row.status != "succeeded":
         error: dict[str, Any] = row.error or {}
         click.echo(f"no assignment: {error.get('detail', 'the job failed')}", err=True)

@@ -36,6 +36,7 @@ from qbank.audit.models import AuditEntry
 from qbank.audit.services import record
 from qbank.auth.schemas import Actor, Role
 from qbank.db import utcnow
+from qbank.jobs.schemas import JobOut
 from qbank.jobs.services import JobContext, JobFailed, job_kind
 from qbank.lib.problems import FieldError, ProblemError, bad_request, conflict, not_found
 from qbank.panels.models import (
@@ -354,7 +355,7 @@ def _int_id(pid: str) -> int:
 
 
 # ----------------------------------------------------------------------------------------- assignment job
-async def request_assignment(db: AsyncSession, actor: Actor, data: AssignmentIn) -> Any:
+async def request_assignment(db: AsyncSession, actor: Actor, data: AssignmentIn) -> JobOut:
     from qbank.jobs.services import submit
 
     ids = sorted(set(data.sessions))

@@ -31,6 +31,7 @@ from qbank.db import utcnow
 from qbank.items.models import Item, ItemVersion
 from qbank.items.schemas import LABELS
 from qbank.items.similarity import normalise_stem, stem_key
+from qbank.jobs.schemas import JobOut
 from qbank.jobs.services import JobContext, JobFailed, job_kind
 from qbank.lib.problems import FieldError, ProblemError, bad_request, conflict, not_found
 from qbank.papers.keys import b64, centre_key, parse_site_key
@@ -264,7 +265,7 @@ async def check_assembly(db: AsyncSession, session: ExamSession, data: AssemblyI
     return layout, forms
 
 
-async def request_assembly(db: AsyncSession, actor: Actor, session: ExamSession, data: AssemblyIn) -> Any:
+async def request_assembly(db: AsyncSession, actor: Actor, session: ExamSession, data: AssemblyIn) -> JobOut:
     """Check the request, store the job (kind ``paper_assembly``) in the caller's transaction, record it."""
     from qbank.jobs.services import submit
 

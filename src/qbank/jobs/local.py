@@ -1,0 +1,55 @@
+"""Run one job in this process with a progress bar: what the CLI does for long work (assembly, assignments)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from qbank.db import WriteGate, create_engine, upgrade
+from qbank.jobs.models import Job
+from qbank.jobs.schemas import JobOut
+from qbank.jobs.services import JobEnv, execute
+from qbank.lib.problems import ProblemError
+from qbank.settings import Settings
+
+
+def run_job_here(settings: Settings, request: Callable[[AsyncSession], Awaitable[JobOut]], label: str) -> Job:
+    """Store the job ``request`` makes (one transaction), run it here, show its progress; returns the finished row.
+    A refusal before the job exists (a ProblemError) becomes a click error."""
+    upgrade(settings.database_url)
+    console = Console(stderr=True)
+
+    async def go() -> Job:
+        engine = create_engine(settings.database_url)
+        maker = async_sessionmaker(engine, expire_on_commit=False)
+        try:
+            async with maker() as db, db.begin():
+                job = await request(db)
+            env = JobEnv(settings=settings, session_maker=maker, gate=WriteGate(settings.database_url))
+            task = asyncio.ensure_future(execute(env, job.id))
+            with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                          TimeElapsedColumn(), console=console) as bar:
+                tid = bar.add_task(label, total=1.0)
+                while True:
+                    done = task.done()
+                    async with maker() as db:
+                        row = await db.get(Job, job.id)
+                    assert row is not None
+                    bar.update(tid, completed=row.progress, description=row.message or label)
+                    if done:
+                        break
+                    await asyncio.wait({task}, timeout=0.3)
+            task.result()
+            return row
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(go())
+    except ProblemError as exc:
+        raise click.ClickException(exc.detail) from exc
