@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 from litestar import Controller, get, patch, post
-from litestar.params import Parameter
+from litestar.params import Parameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qbank.audit.services import record
@@ -75,8 +77,8 @@ class ItemController(Controller):
 
     @get("/{item_id:int}/diff", guards=[READERS], summary="What changed between two versions")
     async def diff(self, item_id: int, db_session: AsyncSession, actor: Actor,
-                   from_version: int = Parameter(query="from", ge=1),
-                   to_version: int = Parameter(query="to", ge=1)) -> ItemDiff:
+                   from_version: Annotated[int, QueryParameter(name="from", ge=1)],
+                   to_version: Annotated[int, QueryParameter(name="to", ge=1)]) -> ItemDiff:
         item = await svc.get_item(db_session, actor, item_id)
         a = await svc.get_version(db_session, item.id, from_version)
         b = await svc.get_version(db_session, item.id, to_version)

@@ -149,7 +149,7 @@ class ConflictController(Controller):
             query = query.where(PanelConflict.supervisor_id == supervisor_id)
         if session_id is not None:
             query = query.where(Candidate.session_id == session_id)
-        rows = (await db_session.execute(query.order_by(PanelConflict.id).limit(5000))).tuples().all()
+        rows = (await db_session.execute(query.order_by(PanelConflict.id).limit(5000))).all()
         return [svc.conflict_out(k, c) for k, c in rows]
 
     @delete("/{conflict_id:int}", summary="Remove a conflict recorded by mistake (kept in the trail)",

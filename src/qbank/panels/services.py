@@ -321,14 +321,14 @@ async def build_request(db: AsyncSession, settings: Settings, session_ids: list[
                                           ExamSession.ends_at > lo)
         for sess, member in (await db.execute(select(ExamSession, PanelMember).join(
                 PanelMember, PanelMember.session_id == ExamSession.id).where(
-                ExamSession.id.in_(other.with_only_columns(ExamSession.id))))).tuples():
+                ExamSession.id.in_(other.with_only_columns(ExamSession.id))))):
             busy.append(pp.Busy(person=_ev(member.evaluator_id), start=sess.starts_at.astimezone(tz),
                                 end=sess.ends_at.astimezone(tz), what=f"the panel of room {member.room_id} "
                                 f"(session {sess.id})"))
         for sess, sup in (await db.execute(select(ExamSession, Supervisor).join(
                 SessionSupervisor, SessionSupervisor.session_id == ExamSession.id).join(
                 Supervisor, Supervisor.id == SessionSupervisor.supervisor_id).where(
-                ExamSession.id.in_(other.with_only_columns(ExamSession.id))))).tuples():
+                ExamSession.id.in_(other.with_only_columns(ExamSession.id))))):
             busy.append(pp.Busy(person=_sup_pid(sup), start=sess.starts_at.astimezone(tz),
                                 end=sess.ends_at.astimezone(tz), what=f"supervising session {sess.id}"))
     previous: list[pp.PreviousPanel] = []
@@ -452,7 +452,7 @@ async def session_panels(db: AsyncSession, settings: Settings, session: ExamSess
                               .order_by(Room.id))).all()
     members = (await db.execute(select(PanelMember, Evaluator).join(Evaluator, Evaluator.id == PanelMember.evaluator_id)
                                 .where(PanelMember.session_id == session.id)
-                                .order_by(PanelMember.leader.desc(), Evaluator.id))).tuples().all()
+                                .order_by(PanelMember.leader.desc(), Evaluator.id))).all()
     by_room: dict[int, list[tuple[PanelMember, Evaluator]]] = defaultdict(list)
     for m, e in members:
         by_room[m.room_id].append((m, e))
@@ -466,7 +466,7 @@ async def session_panels(db: AsyncSession, settings: Settings, session: ExamSess
             leader_id=next((e.id for m, e in ms if m.leader), None), source=ms[0][0].source if ms else None))
     sups = (await db.execute(select(SessionSupervisor, Supervisor).join(
         Supervisor, Supervisor.id == SessionSupervisor.supervisor_id).where(
-        SessionSupervisor.session_id == session.id).order_by(SessionSupervisor.kind.desc(), Supervisor.id))).tuples()
+        SessionSupervisor.session_id == session.id).order_by(SessionSupervisor.kind.desc(), Supervisor.id)))
     return SessionPanelsOut(
         session_id=session.id, occupation_code=session.occupation_code, level=session.level,
         local_start=session.starts_at.astimezone(tz).isoformat(), local_end=session.ends_at.astimezone(tz).isoformat(),
@@ -488,7 +488,7 @@ async def current_assignment(db: AsyncSession, built: Built) -> pp.Assignment:
     sups = (await db.execute(select(SessionSupervisor, Supervisor).join(
         Supervisor, Supervisor.id == SessionSupervisor.supervisor_id).where(
         SessionSupervisor.session_id.in_([int(s) for s in built.sessions]),
-        SessionSupervisor.kind == "internal"))).tuples().all()
+        SessionSupervisor.kind == "internal"))).all()
     return pp.Assignment(panels=list(panels.values()),
                          supervisors=[pp.SupervisorSlot(session=str(ss.session_id), supervisor=_sup_pid(s))
                                       for ss, s in sups])
@@ -544,7 +544,7 @@ async def check_practical_scorers(db: AsyncSession, session_id: int, room_id: in
     all the scorers. A session without any assigned panel accepts no scores, unless ``require_panel`` is False
     (then the check passes: for flows that record panels elsewhere)."""
     rows = (await db.execute(select(PanelMember, Evaluator).join(Evaluator, Evaluator.id == PanelMember.evaluator_id)
-                             .where(PanelMember.session_id == session_id))).tuples().all()
+                             .where(PanelMember.session_id == session_id))).all()
     panels: dict[int, dict[str, bool]] = defaultdict(dict)
     for m, e in rows:
         panels[m.room_id][e.name.strip()] = m.leader
@@ -589,7 +589,7 @@ async def _draw_request(db: AsyncSession, settings: Settings, data: DrawIn) -> p
         raise bad_request("pool", "no external supervisors to draw from; add some (POST /api/v1/supervisors)")
     conf = (await db.execute(select(PanelConflict.supervisor_id, Candidate.session_id).join(
         Candidate, Candidate.id == PanelConflict.candidate_id).where(
-        Candidate.session_id.in_(ids), PanelConflict.supervisor_id.is_not(None)))).tuples().all()
+        Candidate.session_id.in_(ids), PanelConflict.supervisor_id.is_not(None)))).all()
     excluded: dict[int, set[str]] = defaultdict(set)
     for sup_id, sid in conf:
         excluded[sid].add(f"x{sup_id}")

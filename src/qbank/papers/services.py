@@ -100,7 +100,7 @@ class Seat:
 async def session_seats(db: AsyncSession, session_id: int) -> list[Seat]:
     """Every candidate of the session with their room, by site, room, desk, number."""
     rows = (await db.execute(select(Candidate, Room).join(Room, Room.id == Candidate.room_id)
-                             .where(Candidate.session_id == session_id))).tuples().all()
+                             .where(Candidate.session_id == session_id))).all()
     seats = [Seat(c, r) for c, r in rows]
     seats.sort(key=lambda s: (s.room.site_code, s.room.code, s.candidate.desk, s.candidate.number))
     return seats
@@ -167,11 +167,11 @@ async def load_paper(db: AsyncSession, paper: Paper) -> LoadedPaper:
     item_ids: dict[int, int] = {}
     for start in range(0, len(ids), 500):
         rows = (await db.execute(select(ItemVersion, Item.type).join(Item, Item.id == ItemVersion.item_id)
-                                 .where(ItemVersion.id.in_(ids[start:start + 500])))).tuples().all()
+                                 .where(ItemVersion.id.in_(ids[start:start + 500])))).all()
         for version, item_type in rows:
             contents[version.id], types[version.id], item_ids[version.id] = version.content, item_type, version.item_id
     assignment = dict((await db.execute(select(PaperAssignment.candidate_id, PaperAssignment.form_index)
-                                        .where(PaperAssignment.paper_id == paper.id))).tuples().all())
+                                        .where(PaperAssignment.paper_id == paper.id))).all())
     return LoadedPaper(paper=paper, forms={f.form_index: content_items(contents, types, f.items) for f in forms},
                        contents=contents, item_ids=item_ids, assignment=assignment)
 
@@ -208,7 +208,7 @@ async def load_bank(db: AsyncSession, session: ExamSession) -> BankInput:
         .join(ItemVersion, (ItemVersion.item_id == Item.id) & (ItemVersion.version == Item.version))
         .where(Item.occupation_code == session.occupation_code, Item.level == session.level,
                Item.status == "approved", Item.type.in_(list(ENGINE_TYPES)))
-        .order_by(ItemVersion.id))).tuples().all()
+        .order_by(ItemVersion.id))).all()
     stimuli: dict[str, int] = {}
     records: list[dict[str, Any]] = []
     skipped = 0
@@ -379,7 +379,7 @@ async def assemble_paper(ctx: JobContext, params: dict[str, Any]) -> dict[str, A
                 bp.used_at = utcnow()
                 await record(db, actor, "blueprint.used", "blueprint", bp.id, detail={"paper": paper.id})
             item_ids = dict((await db.execute(select(ItemVersion.id, ItemVersion.item_id).where(
-                ItemVersion.id.in_(list(uses))))).tuples().all())
+                ItemVersion.id.in_(list(uses))))).all())
             by_item: dict[int, int] = defaultdict(int)
             for vid, n in uses.items():
                 by_item[item_ids[vid]] += n
@@ -405,7 +405,7 @@ async def paper_out(db: AsyncSession, paper: Paper) -> Any:
                                    .order_by(PaperForm.form_index))).all())
     seats = {s.candidate.id: s for s in await session_seats(db, paper.session_id)}
     rows = (await db.execute(select(PaperAssignment.candidate_id, PaperAssignment.form_index)
-                             .where(PaperAssignment.paper_id == paper.id))).tuples().all()
+                             .where(PaperAssignment.paper_id == paper.id))).all()
     assignments = sorted((AssignmentOut(candidate=seats[c].candidate.number, site=seats[c].room.site_code,
                                         room=seats[c].room.code, desk=seats[c].candidate.desk, form=f)
                           for c, f in rows if c in seats), key=lambda a: (a.site, a.room, a.desk, a.candidate))
@@ -716,9 +716,9 @@ async def accept_practical(db: AsyncSession, actor: Actor, session: ExamSession,
 async def session_results(db: AsyncSession, session: ExamSession) -> ResultsOut:
     seats = await session_seats(db, session.id)
     theory = dict((await db.execute(select(TheoryResponse.candidate_id, TheoryResponse.score).where(
-        TheoryResponse.session_id == session.id))).tuples().all())
+        TheoryResponse.session_id == session.id))).all())
     practical = dict((await db.execute(select(PracticalScore.candidate_id, PracticalScore.score).where(
-        PracticalScore.session_id == session.id))).tuples().all())
+        PracticalScore.session_id == session.id))).all())
     void = await db.get(VoidedResult, session.id)
     results = []
     for s in seats:

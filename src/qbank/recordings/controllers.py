@@ -80,7 +80,7 @@ class RecordingController(Controller):
             Recording.session_id == session_id).order_by(Recording.id)
         if actor.role == Role.site:
             query = query.where(Room.site_code == actor.site)
-        return [svc.recording_out(rec, room) for rec, room in (await db_session.execute(query)).tuples().all()]
+        return [svc.recording_out(rec, room) for rec, room in (await db_session.execute(query)).all()]
 
     @get("/api/v1/recordings/{recording_id:int}", guards=[FOOTAGE_READERS], summary="One recording")
     async def read(self, recording_id: int, db_session: AsyncSession, actor: Actor) -> RecordingOut:

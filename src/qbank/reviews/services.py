@@ -454,9 +454,9 @@ async def pending_reviews(db: AsyncSession, limit: int = 500) -> list[PendingRev
     for sid, code in (await db.execute(select(Room.session_id, Room.site_code).where(Room.session_id.in_(ids)))):
         sites.setdefault(sid, set()).add(code)
     incidents = dict((await db.execute(select(Incident.session_id, func.count()).where(
-        Incident.session_id.in_(ids)).group_by(Incident.session_id))).tuples().all())
+        Incident.session_id.in_(ids)).group_by(Incident.session_id))).all())
     records = dict((await db.execute(select(KeyNodeRecord.session_id, func.count()).where(
-        KeyNodeRecord.session_id.in_(ids)).group_by(KeyNodeRecord.session_id))).tuples().all())
+        KeyNodeRecord.session_id.in_(ids)).group_by(KeyNodeRecord.session_id))).all())
     return [PendingReview(session_id=r.id, title=r.title, occupation_code=r.occupation_code, level=r.level,
                           starts_at=r.starts_at, ends_at=r.ends_at, sites=sorted(sites.get(r.id, ())),
                           incidents=incidents.get(r.id, 0), records=records.get(r.id, 0)) for r in rows]

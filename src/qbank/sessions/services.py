@@ -119,7 +119,7 @@ async def session_rooms(db: AsyncSession, session_id: int) -> list[Room]:
 async def session_out(db: AsyncSession, settings: Settings, row: ExamSession) -> SessionOut:
     rooms = await session_rooms(db, row.id)
     counts = dict((await db.execute(select(Candidate.room_id, func.count()).where(
-        Candidate.session_id == row.id).group_by(Candidate.room_id))).tuples().all())
+        Candidate.session_id == row.id).group_by(Candidate.room_id))).all())
     tz = settings.tz
     return SessionOut(
         id=row.id, occupation_code=row.occupation_code, level=row.level, title=row.title,
