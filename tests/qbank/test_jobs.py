@@ -48,15 +48,17 @@ async def test_in_process_job_with_progress_and_result(api: Api) -> None:
 
 def redis_available() -> bool:
     import socket
+    from urllib.parse import urlparse
 
+    url = urlparse(REDIS_URL)
     try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
+        socket.create_connection((url.hostname or "127.0.0.1", url.port or 6379), timeout=1).close()
         return True
     except OSError:
         return False
 
 
-@pytest.mark.skipif(not redis_available() and not os.environ.get("CI"), reason="no Redis on 127.0.0.1:6379")
+@pytest.mark.skipif(not redis_available() and not os.environ.get("CI"), reason=f"no Redis at {REDIS_URL}")
 async def test_jobs_through_saq_and_a_worker_process(database_url: str, s3_server: Any,
                                                     tmp_path_factory: pytest.TempPathFactory) -> None:
     from qbank.app import create_app
