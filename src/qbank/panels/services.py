@@ -35,7 +35,7 @@ from paperbuild.errors import InvalidInput
 from qbank.audit.models import AuditEntry
 from qbank.audit.services import record
 from qbank.auth.schemas import Actor, Role
-from qbank.db import utcnow
+from qbank.db import get_or_404, utcnow
 from qbank.jobs.schemas import JobOut
 from qbank.jobs.services import JobContext, JobFailed, job_kind
 from qbank.lib.problems import FieldError, ProblemError, bad_request, conflict, not_found
@@ -160,9 +160,7 @@ async def create_evaluator(db: AsyncSession, settings: Settings, actor: Actor, d
 
 
 async def get_evaluator(db: AsyncSession, evaluator_id: int) -> Evaluator:
-    row = await db.get(Evaluator, evaluator_id)
-    if row is None:
-        raise not_found("evaluator", evaluator_id)
+    row = await get_or_404(db, Evaluator, evaluator_id, "evaluator")
     return row
 
 
@@ -203,9 +201,7 @@ async def create_supervisor(db: AsyncSession, actor: Actor, data: SupervisorIn) 
 
 
 async def get_supervisor(db: AsyncSession, supervisor_id: int) -> Supervisor:
-    row = await db.get(Supervisor, supervisor_id)
-    if row is None:
-        raise not_found("supervisor", supervisor_id)
+    row = await get_or_404(db, Supervisor, supervisor_id, "supervisor")
     return row
 
 
@@ -633,9 +629,7 @@ async def make_draw(db: AsyncSession, settings: Settings, actor: Actor, data: Dr
 
 async def verify_draw(db: AsyncSession, draw_id: int) -> DrawVerification:
     """Re-run a draw from what the trail published (not from the draw's own row) and compare."""
-    row = await db.get(SupervisorDraw, draw_id)
-    if row is None:
-        raise not_found("draw", draw_id)
+    row = await get_or_404(db, SupervisorDraw, draw_id, "draw")
     entry = await db.scalar(select(AuditEntry).where(AuditEntry.action == "supervisors.draw",
                                                      AuditEntry.entity_id == str(draw_id)))
     if entry is None:

@@ -27,7 +27,7 @@ from qbank.blueprints.models import Blueprint as BlueprintRow
 from qbank.blueprints.models import Layout as LayoutRow
 from qbank.blueprints.schemas import BlueprintIn, LayoutIn
 from qbank.blueprints.services import current_blueprint, walk
-from qbank.db import utcnow
+from qbank.db import get_or_404, utcnow
 from qbank.items.models import Item, ItemVersion
 from qbank.items.schemas import LABELS
 from qbank.items.similarity import normalise_stem, stem_key
@@ -909,9 +909,7 @@ def leak_out(row: Leak, retired: list[int] | None = None, voided: list[int] | No
 
 
 async def get_leak(db: AsyncSession, leak_id: int) -> Leak:
-    row = await db.get(Leak, leak_id)
-    if row is None:
-        raise not_found("leak", leak_id)
+    row = await get_or_404(db, Leak, leak_id, "leak")
     return row
 
 
