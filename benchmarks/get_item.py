@@ -15,53 +15,19 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from serving import ROOT, start_qbank, stop
 
 
 def qbank(*args: str, env: dict[str, str]) -> str:
     return subprocess.run([sys.executable, "-m", "qbank", *args], env=env, check=True, capture_output=True,
                           text=True, cwd=ROOT).stdout.strip()
-
-
-def wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"qbank serve exited with {proc.returncode}")
-        try:
-            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise SystemExit("qbank serve did not answer /health in time")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def seed(base: str, headers: dict[str, str], items: int) -> int:
@@ -156,12 +122,8 @@ def main() -> None:
         qbank("db", "upgrade", env=env)
         token = qbank("token", "create", "--role", "admin", "--name", "bench", env=env).splitlines()[-1]
         headers = {"Authorization": f"Bearer {token}"}
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        proc = subprocess.Popen([sys.executable, "-m", "qbank", "serve", "--port", str(port)], env=env, cwd=ROOT,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        proc, base = start_qbank(env)
         try:
-            wait_ready(base, proc)
             item_id = seed(base, headers, args.items)
             item_url = f"{base}/api/v1/items/{item_id}"
             assert httpx.get(item_url, headers=headers).status_code == 200

@@ -24,8 +24,6 @@ import asyncio
 import json
 import os
 import random
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,30 +33,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from serving import start_qbank, stop
 
-ROOT = Path(__file__).resolve().parents[1]
 TOKEN_SECRET = "bench-papers-secret"
 OCCUPATION = "6-31-01-03"
 LEVEL3 = {"name": "三级理论", "duration_minutes": 90, "facility_min": 0.60, "facility_max": 0.65, "sections": [
     {"type": "true_false", "count": 40, "points_per_item": 0.5},
     {"type": "single_choice", "count": 140, "points_per_item": 0.5},
     {"type": "multiple_choice", "count": 10, "points_per_item": 1.0}]}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 # ------------------------------------------------------------------------------------------- load client
@@ -213,28 +195,13 @@ def run(args: argparse.Namespace) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-papers-"))
     s3 = LocalS3Server(tmp / "s3", access_key="benchkey", secret_key="bench-secret-1")
     s3.start()
-    port = free_port()
     database_url = args.database_url or f"sqlite+aiosqlite:///{tmp / 'q.db'}"
     env = {**os.environ, "QBANK_DATA_DIR": str(tmp / "data"), "QBANK_DATABASE_URL": database_url,
            "QBANK_S3_ENDPOINT": s3.endpoint, "QBANK_S3_ACCESS_KEY": "benchkey", "QBANK_S3_SECRET_KEY": "bench-secret-1",
            "QBANK_TOKEN_SECRET": TOKEN_SECRET, "QBANK_LOG_LEVEL": "WARNING"}
     log = (tmp / "serve.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "qbank", "serve", "--port", str(port)], env=env, stdout=log,
-                            stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
+    proc, base = start_qbank(env, log)
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                raise SystemExit(f"qbank serve exited: {(tmp / 'serve.log').read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("qbank serve did not answer /health")
-            time.sleep(0.3)
         admin = {"Authorization": f"Bearer {asyncio.run(make_token(database_url, 'admin', 'bench-admin'))}"}
         http = httpx.Client(base_url=base, timeout=600)
 
