@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import msgspec
 import structlog
@@ -77,7 +76,7 @@ def configure_logging(level: str) -> None:
     )
 
 
-def create_app(settings: Settings | None = None, *, extra_lifespan: list[Callable[..., Any]] | None = None) -> Litestar:
+def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or load_settings()
     engine = create_engine(settings.database_url)
     gate = WriteGate(settings.database_url)
@@ -131,7 +130,7 @@ def create_app(settings: Settings | None = None, *, extra_lifespan: list[Callabl
         middleware=[DefineMiddleware(WriteGateMiddleware, gate=gate),
                     DefineMiddleware(BearerTokenMiddleware, exclude=[*PUBLIC_PATHS, *REVIEW_PATHS])],
         exception_handlers={HTTPException: http_exception_handler, Exception: internal_error_handler},
-        lifespan=[engine_lifespan, storage_lifespan, jobs_lifespan, *(extra_lifespan or [])],
+        lifespan=[engine_lifespan, storage_lifespan, jobs_lifespan],
         state=State({"settings": settings, "session_maker": session_maker}),
         template_config=review_template_config(),  # the supervisor review page (/review)
         stores=review_stores(settings),
