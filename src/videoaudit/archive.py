@@ -35,7 +35,7 @@ import re
 import shutil
 import tempfile
 import urllib.parse
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, BinaryIO, Self
@@ -157,29 +157,45 @@ def _as_utc(dt: datetime) -> datetime:
 
 # ---------------------------------------------------------------------------------------------- streams
 class _HashingReader:
-    """Reads ``size`` bytes of ``raw``, hashing them; verifies against ``expected`` when the last byte is
-    read,
-    *before* handing it to the SDK, so a changed source aborts the upload before it completes."""
+    """Reads ``size`` bytes of ``raw`` (all of it when ``size`` is None), hashing them; at the end verifies them
+    against ``expected`` and runs ``before_commit`` *before* handing the last bytes to the SDK, so a changed source
+    or a refusal aborts the upload before it completes."""
 
-    def __init__(self, raw: IO[bytes], size: int, expected: str | None) -> None:
+    def __init__(self, raw: IO[bytes], size: int | None, expected: str | None,
+                 before_commit: Callable[[], None] | None = None) -> None:
         self._raw = raw
         self._left = size
         self._expected = expected
+        self._before_commit = before_commit
         self._hash = hashlib.sha256()
+        self._done = False
 
-    def read(self, n: int = -1) -> bytes:
-        if self._left <= 0:
-            return b""
-        want = self._left if n is None or n < 0 else min(n, self._left)
-        data = self._raw.read(want)
-        if not data:
-            raise SourceChanged(f"source ended {self._left} bytes early")
-        self._hash.update(data)
-        self._left -= len(data)
-        if self._left == 0 and self._expected is not None:
+    def _finish(self) -> None:
+        self._done = True
+        if self._expected is not None:
             actual = self._hash.hexdigest()
             if actual != self._expected:
                 raise SourceChanged(f"source changed during upload: SHA-256 {actual} != {self._expected}")
+        if self._before_commit is not None:
+            self._before_commit()
+
+    def read(self, n: int = -1) -> bytes:
+        if self._done or (self._left is not None and self._left <= 0):
+            return b""
+        want = n if n is not None and n >= 0 else -1
+        if self._left is not None:
+            want = self._left if want < 0 else min(want, self._left)
+        data = self._raw.read(want)
+        if not data:
+            if self._left is not None:
+                raise SourceChanged(f"source ended {self._left} bytes early")
+            self._finish()
+            return b""
+        self._hash.update(data)
+        if self._left is not None:
+            self._left -= len(data)
+            if self._left == 0:
+                self._finish()
         return data
 
     @property
@@ -409,12 +425,15 @@ class RetentionArchive:
         metadata: Mapping[str, str] | None = None,
         filename: str | None = None,
         sha256: str | None = None,
+        before_commit: Callable[[], None] | None = None,
     ) -> ArchivedObject:
         """Store ``source`` (a path or a binary stream) under ``kind`` with COMPLIANCE retention.
 
         ``sha256``: the digest of a path the caller already hashed (e.g. while receiving it) saves the pre-pass
         over the file; the upload still hashes what it sends and aborts if it differs, so nothing mislabelled
-        is ever locked.
+        is ever locked. With a non-seekable stream, a known ``sha256`` streams it straight to the server (no
+        spooling; ``size`` may be None), and ``before_commit`` — run once the last byte is read and the digest
+        matched — may raise to abort the upload before anything is stored (e.g. a probe of the bytes).
 
         Retention runs until ``retain_until`` or, by default, the end of the exam day ``retention_years``
         later; a shorter ``retain_until`` raises :class:`RetentionTooShort` (nothing stored). Without
@@ -475,6 +494,11 @@ class RetentionArchive:
                 key_meta,
                 filename,
             )
+        if sha256 is not None:  # the key is known up front: stream straight through, verified at the end
+            if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+                raise ValueError("sha256 must be 64 lowercase hex digits")
+            return self._store(kind, stream, size, sha256, until, exam_date, legal_hold, content_type, key_meta,
+                               filename, before_commit)
         # non-seekable: spool to a temporary file while hashing, then upload from it
         with tempfile.TemporaryFile(dir=self.spool_dir) as spool:
             h = hashlib.sha256()
@@ -542,7 +566,7 @@ class RetentionArchive:
         self,
         kind: str,
         stream: IO[bytes],
-        size: int,
+        size: int | None,
         digest: str,
         until: datetime,
         exam_date: date | None,
@@ -550,13 +574,14 @@ class RetentionArchive:
         content_type: str,
         metadata: dict[str, str],
         filename: str | None,
+        before_commit: Callable[[], None] | None = None,
     ) -> ArchivedObject:
         from minio.commonconfig import COMPLIANCE
         from minio.retention import Retention
 
         key = self.key_for(kind, digest)
         existing = self._stat_or_none(key)
-        if existing is not None and existing.sha256 == digest and existing.size == size:
+        if existing is not None and existing.sha256 == digest and (size is None or existing.size == size):
             current = existing.retain_until
             if current is None or current < until:
                 self._client.set_object_retention(
@@ -573,12 +598,12 @@ class RetentionArchive:
             meta["exam-date"] = exam_date.isoformat()
         if filename:
             meta["filename"] = _quote(filename)
-        reader = _HashingReader(stream, size, digest)
+        reader = _HashingReader(stream, size, digest, before_commit)
         self._client.put_object(
             self.bucket,
             key,
             reader,  # type: ignore[arg-type]
-            size,
+            -1 if size is None else size,
             content_type=content_type,
             metadata=meta,  # type: ignore[arg-type]
             part_size=self.part_size,

@@ -159,6 +159,49 @@ def test_non_seekable_stream_of_unknown_size(archive: RetentionArchive) -> None:
     assert obj.sha256 == hashlib.sha256(data).hexdigest() and obj.size == len(data)
 
 
+class _Chunks(io.RawIOBase):
+    """A non-seekable stream handing out small chunks, like a request body."""
+
+    def __init__(self, data: bytes, chunk: int = 65536) -> None:
+        self._data, self._pos, self._chunk = data, 0, chunk
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        size = self._chunk if n is None or n < 0 else min(n, self._chunk)
+        out = self._data[self._pos:self._pos + size]
+        self._pos += len(out)
+        return out
+
+
+def test_stream_with_known_digest_goes_straight_through_and_is_checked(archive: RetentionArchive) -> None:
+    data = os.urandom(20 << 20) + _unique()  # several parts
+    right = hashlib.sha256(data).hexdigest()
+    seen: list[int] = []
+    obj = archive.put("recordings", _Chunks(data), exam_date=EXAM, sha256=right,
+                      before_commit=lambda: seen.append(1))
+    assert obj.sha256 == right and obj.size == len(data) and seen == [1]
+    assert archive.get(obj.key) == data
+
+    other = os.urandom(20 << 20) + _unique()
+    with pytest.raises(SourceChanged):  # the claimed digest is not the bytes': nothing locked
+        archive.put("recordings", _Chunks(other), exam_date=EXAM, sha256=hashlib.sha256(data + b"x").hexdigest())
+
+    class Refused(Exception):
+        pass
+
+    def refuse() -> None:
+        raise Refused("not a video")
+
+    with pytest.raises(Refused):  # a check at the end aborts the upload before it completes
+        archive.put("recordings", _Chunks(other), exam_date=EXAM, sha256=hashlib.sha256(other).hexdigest(),
+                    before_commit=refuse)
+    assert archive.exists("recordings", hashlib.sha256(other).hexdigest()) is None
+    uploads = archive.client._list_multipart_uploads(archive.bucket, prefix="recordings/")
+    assert not list(uploads.uploads)
+
+
 def test_declared_size_mismatch_stores_nothing(archive: RetentionArchive) -> None:
     data = _unique()
     with pytest.raises(SourceChanged):
