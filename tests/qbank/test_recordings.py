@@ -49,10 +49,11 @@ async def wait_analysed(api: Api, recording_id: int, headers: dict[str, str], ti
 
 
 async def upload(api: Api, session_id: int, headers: dict[str, str], room: str, view: str, start: datetime,
-                 path: Path) -> httpx.Response:
+                 path: Path, sha256: str | None = None) -> httpx.Response:
+    extra = {"Content-Type": "video/mp4"} | ({"X-Content-SHA256": sha256} if sha256 else {})
     return await api.client.post(f"/api/v1/sessions/{session_id}/recordings",
                                  params={"room": room, "view": view, "start": start.isoformat()},
-                                 content=path.read_bytes(), headers=headers | {"Content-Type": "video/mp4"})
+                                 content=path.read_bytes(), headers=headers | extra)
 
 
 async def make_session(api: Api, site: str) -> int:
@@ -173,3 +174,38 @@ async def test_bad_uploads_change_nothing(api: Api, clips: dict[str, Path]) -> N
     bank = await make_bank(api)
     author = await api.headers("author", "命题人", (bank.occupation,))
     assert (await api.client.get(f"/api/v1/recordings/{rec_id}", headers=author)).status_code == 403
+
+
+async def test_streamed_through_with_a_declared_digest(api: Api, clips: dict[str, Path]) -> None:
+    """With X-Content-SHA256 the body goes to the archive while it arrives; bad bytes still store nothing."""
+    import hashlib
+
+    site = await make_site(api)
+    session_id = await make_session(api, site)
+    mine = await site_headers(api, site)
+    room = f"{site}/T101"
+    archive = api.app.state.store.archive
+    black = clips["black"].read_bytes()
+    digest = hashlib.sha256(black).hexdigest()
+    r = await upload(api, session_id, mine, room, "back", START, clips["black"], sha256=digest)
+    assert r.status_code == 201, r.text
+    rec = await wait_analysed(api, r.json()["id"], mine)
+    assert rec["status"] == "analysed" and rec["sha256"] == digest and [f["kind"] for f in rec["findings"]] == ["black"]
+    stored = await anyio.to_thread.run_sync(archive.stat, f"recordings/{digest[:2]}/{digest}")
+    assert stored.sha256 == digest and stored.size == len(black) and stored.retain_until is not None
+
+    clean = clips["clean"].read_bytes()
+    wrong = hashlib.sha256(clean + b"!").hexdigest()
+    r = await upload(api, session_id, mine, room, "front", START, clips["clean"], sha256=wrong)
+    assert r.status_code == 400 and "not the claimed" in r.json()["detail"], r.text
+    text = clips["text"].read_bytes()
+    r = await upload(api, session_id, mine, room, "front", START, clips["text"],
+                     sha256=hashlib.sha256(text).hexdigest())
+    assert r.status_code == 415, r.text
+    for key in (wrong, hashlib.sha256(text).hexdigest()):  # nothing locked under either claimed key
+        assert await anyio.to_thread.run_sync(archive.exists, "recordings", key) is None
+    listing = await api.client.get(f"/api/v1/sessions/{session_id}/recordings", headers=mine)
+    assert [x["view"] for x in listing.json()] == ["back"]
+    r = await upload(api, session_id, mine, room, "front", START, clips["truncated"],
+                     sha256=hashlib.sha256(clips["truncated"].read_bytes()).hexdigest())
+    assert r.status_code == 201 and r.json()["status"] == "corrupt", r.text  # kept as evidence

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,8 +23,10 @@ class Spooled:
     head: bytes  # the first bytes, to tell the file's type
 
 
-async def spool_upload(body: AsyncIterator[bytes], directory: Path, limit: int, what: str) -> Spooled:
-    """Write ``body`` to a new file in ``directory``; 413 (and no file left) once it passes ``limit`` bytes."""
+async def spool_upload(body: AsyncIterator[bytes], directory: Path, limit: int, what: str,
+                       tee: Callable[[bytes], Awaitable[None]] | None = None) -> Spooled:
+    """Write ``body`` to a new file in ``directory``; 413 (and no file left) once it passes ``limit`` bytes.
+    ``tee`` gets every chunk too (e.g. to upload it while it arrives)."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"upload-{secrets.token_hex(8)}"
     digest, size, head = hashlib.sha256(), 0, b""
@@ -40,6 +42,8 @@ async def spool_upload(body: AsyncIterator[bytes], directory: Path, limit: int, 
                     head += chunk[:HEAD_BYTES]
                 digest.update(chunk)
                 await f.write(chunk)
+                if tee is not None:
+                    await tee(chunk)
     except BaseException:
         path.unlink(missing_ok=True)
         raise

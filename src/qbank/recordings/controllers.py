@@ -28,18 +28,16 @@ UPLOAD_DOC = (
     "Send the file itself as the request body (`Content-Type: video/mp4` or `application/octet-stream`); it is "
     "streamed to disk while its SHA-256 is computed, probed, and stored in the retention archive (≥ 5 years). "
     "Analysis runs as a job: poll `GET /api/v1/jobs/{job_id}`. The same bytes again are recognised (200). "
-    "A truncated file is stored and marked corrupt; a file that is not video is refused (415).")
+    "A truncated file is stored and marked corrupt; a file that is not video is refused (415). "
+    "Send `X-Content-SHA256` (the file's SHA-256, hex) and the body goes to the archive while it arrives, "
+    "instead of after it: faster for large files; the upload completes only if the bytes match it.")
 
 
 async def start_analysis(db: AsyncSession, actor: Actor, row: Recording) -> JobOut:
-    job = await svc_submit(db, actor, row)
+    job = await submit(db, actor, "recording_analysis", {"recording_id": row.id}, subject=f"recording:{row.id}")
     row.job_id = job.id
     await db.flush()
     return job
-
-
-async def svc_submit(db: AsyncSession, actor: Actor, row: Recording) -> JobOut:
-    return await submit(db, actor, "recording_analysis", {"recording_id": row.id}, subject=f"recording:{row.id}")
 
 
 class RecordingController(Controller):
@@ -54,12 +52,14 @@ class RecordingController(Controller):
         room: str = Parameter(description="site/room code", examples=[]),
         view: str = Parameter(description="camera view", max_length=30),
         start: datetime = Parameter(description="claimed start, with its time zone"),
+        content_sha256: str | None = Parameter(header="X-Content-SHA256", default=None, pattern=r"^[0-9a-f]{64}$",
+                                               description="the file's SHA-256 (hex), to stream it straight through"),
     ) -> Response[RecordingOut]:
         session = await check_session_access(db_session, actor, session_id)
         target = await svc.find_room(db_session, actor, session, room, view)
         svc.check_claimed_start(state.settings, session, start)
         row, already = await svc.upload_recording(db_session, actor, state.settings, state.store, session, target,
-                                                  view, start, request.stream())
+                                                  view, start, request.stream(), content_sha256)
         if already:
             return Response(svc.recording_out(row, target, already_stored=True), status_code=200)
         runner: JobRunner = state.job_runner

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import tempfile
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -10,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.from_thread
 import anyio.to_thread
 import msgspec
 import structlog
+from anyio.streams.memory import MemoryObjectReceiveStream
 from litestar.exceptions import PermissionDeniedException
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,7 +25,7 @@ from qbank.auth.schemas import Actor, Role
 from qbank.db import get_or_404, utcnow
 from qbank.jobs.services import JobContext, JobFailed, job_kind
 from qbank.lib.problems import ProblemError, bad_request
-from qbank.lib.uploads import spool_upload
+from qbank.lib.uploads import Spooled, spool_upload
 from qbank.recordings.models import Recording
 from qbank.recordings.schemas import RecordingOut, VideoAudit, finding_out
 from qbank.sessions.models import ExamSession, Room
@@ -78,46 +81,130 @@ def check_claimed_start(settings: Settings, session: ExamSession, start: datetim
             f"(a recording may start up to {settings.recording_start_slack_minutes} min early)"))
 
 
+def probe_upload(path: Path, claimed_start: datetime,
+                 settings: Settings) -> tuple[videoaudit.VideoInfo | None, str | None]:
+    """The probe of an uploaded file and, when it is truncated, why it is kept as corrupt; refuses what is not
+    video (415) or is empty (400). Blocking."""
+    if path.stat().st_size == 0:
+        raise bad_request("file", "the file is empty (0 bytes)")
+    try:
+        return videoaudit.probe(path, claimed_start=claimed_start, timeout=settings.probe_timeout_s), None
+    except (videoaudit.Truncated, videoaudit.ProbeTimeout) as exc:
+        return None, f"{exc.code}: {exc}"  # kept as evidence, marked corrupt, never dropped
+    except videoaudit.VideoError as exc:
+        raise ProblemError(415 if isinstance(exc, videoaudit.NotAVideo) else 400,
+                           f"file: not a usable video ({exc.code}): {exc}", extra={"code": exc.code}) from exc
+
+
+class _BodyReader(io.RawIOBase):
+    """The request body as a blocking stream for the archive's upload thread."""
+
+    def __init__(self, receive: MemoryObjectReceiveStream[bytes]) -> None:
+        super().__init__()
+        self._receive = receive
+        self._buf = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        if not self._buf:
+            try:
+                self._buf = anyio.from_thread.run(self._receive.receive)
+            except (anyio.EndOfStream, anyio.ClosedResourceError):
+                return b""
+        n = len(self._buf) if n is None or n < 0 else n
+        out, self._buf = self._buf[:n], self._buf[n:]
+        return out
+
+
+async def stream_through(body: AsyncIterator[bytes], settings: Settings, archive: Any, claimed_sha256: str,
+                         claimed_start: datetime, put_args: dict[str, Any],
+                         ) -> tuple[Spooled, Any, videoaudit.VideoInfo | None, str | None]:
+    """Receive the body and upload it to the archive at the same time (its key is the claimed SHA-256); the
+    upload completes only once the bytes match the claim and the probe accepts the spooled copy."""
+    send, receive = anyio.create_memory_object_stream[bytes](16)
+    outcome: dict[str, Any] = {}
+
+    def before_commit() -> None:  # in the upload thread, after the last byte matched the claimed digest
+        outcome["probe"] = probe_upload(outcome["spooled"].path, claimed_start, settings)
+
+    async def upload() -> None:
+        try:
+            outcome["stored"] = await anyio.to_thread.run_sync(lambda: archive.put(
+                RECORDINGS_KIND, _BodyReader(receive), sha256=claimed_sha256, before_commit=before_commit,
+                **put_args))
+        except Exception as exc:  # reported once the body is in, so the client always gets its answer
+            outcome["error"] = exc
+        finally:
+            receive.close()
+
+    async def tee(chunk: bytes) -> None:
+        with contextlib.suppress(anyio.BrokenResourceError):  # the upload already ended: keep spooling
+            await send.send(chunk)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(upload)
+        try:
+            outcome["spooled"] = await spool_upload(body, settings.data_dir / "spool", settings.max_recording_bytes,
+                                                    "recording (QBANK_MAX_RECORDING_BYTES)", tee=tee)
+        except Exception as exc:  # raised below, not from inside the task group (which would wrap it)
+            outcome["body_error"] = exc
+        finally:
+            send.close()  # the end of the body (or a failure): the upload thread checks the digest and stops
+    if "body_error" in outcome:
+        raise outcome["body_error"]
+    spooled: Spooled = outcome["spooled"]
+    error = outcome.get("error")
+    if error is not None or spooled.sha256 != claimed_sha256:
+        spooled.path.unlink(missing_ok=True)
+        if error is None or isinstance(error, videoaudit.SourceChanged):
+            raise bad_request("X-Content-SHA256", f"the body's SHA-256 is {spooled.sha256}, not the claimed "
+                                                  f"{claimed_sha256}; nothing was stored")
+        raise error
+    probed: tuple[videoaudit.VideoInfo | None, str | None] | None = outcome.get("probe")
+    if probed is None:  # the archive had these bytes already, so the upload did not probe them
+        probed = await anyio.to_thread.run_sync(probe_upload, spooled.path, claimed_start, settings)
+    return spooled, outcome["stored"], probed[0], probed[1]
+
+
 async def upload_recording(db: AsyncSession, actor: Actor, settings: Settings, store: Any, session: ExamSession,
                            room: Room, view: str, claimed_start: datetime, body: AsyncIterator[bytes],
-                           ) -> tuple[Recording, bool]:
-    """Store the file (or recognise it), probe it; returns the row and whether it was already stored."""
-    spooled = await spool_upload(body, settings.data_dir / "spool", settings.max_recording_bytes,
-                                 "recording (QBANK_MAX_RECORDING_BYTES)")
-    path, sha256, size = spooled.path, spooled.sha256, spooled.size
-    try:
-        existing = await db.scalar(select(Recording).where(Recording.room_id == room.id, Recording.view == view,
-                                                           Recording.sha256 == sha256))
-        if existing is not None:
-            return existing, True
-        if size == 0:
-            raise bad_request("file", "the file is empty (0 bytes)")
-        corrupt: str | None = None
-        info: videoaudit.VideoInfo | None = None
+                           claimed_sha256: str | None = None) -> tuple[Recording, bool]:
+    """Store the file (or recognise it), probe it; returns the row and whether it was already stored.
+
+    With ``claimed_sha256`` the body goes to the archive while it arrives; without, it is spooled first."""
+    local_day = session.starts_at.astimezone(settings.tz).date()
+    put_args = {"exam_date": local_day, "content_type": "video/mp4",
+                "metadata": {"session": str(session.id), "room": room_label(room), "view": view}}
+    known = claimed_sha256 is not None and await db.scalar(select(Recording.id).where(
+        Recording.room_id == room.id, Recording.view == view, Recording.sha256 == claimed_sha256))
+    if claimed_sha256 is not None and not known:
+        spooled, stored, info, corrupt = await stream_through(body, settings, store.archive, claimed_sha256,
+                                                              claimed_start, put_args)
+        spooled.path.unlink(missing_ok=True)
+    else:
+        spooled = await spool_upload(body, settings.data_dir / "spool", settings.max_recording_bytes,
+                                     "recording (QBANK_MAX_RECORDING_BYTES)")
         try:
-            info = await anyio.to_thread.run_sync(
-                lambda: videoaudit.probe(path, claimed_start=claimed_start, timeout=settings.probe_timeout_s))
-        except (videoaudit.Truncated, videoaudit.ProbeTimeout) as exc:
-            corrupt = f"{exc.code}: {exc}"  # kept as evidence, marked corrupt, never dropped
-        except videoaudit.VideoError as exc:
-            raise ProblemError(415 if isinstance(exc, videoaudit.NotAVideo) else 400,
-                               f"file: not a usable video ({exc.code}): {exc}",
-                               extra={"code": exc.code}) from exc
-        local_day = session.starts_at.astimezone(settings.tz).date()
-        stored = await anyio.to_thread.run_sync(lambda: store.archive.put(
-            RECORDINGS_KIND, path, size=size, exam_date=local_day, content_type="video/mp4",
-            metadata={"session": str(session.id), "room": room_label(room), "view": view}, sha256=sha256))
-        row = Recording(
-            session_id=session.id, room_id=room.id, view=view, claimed_start=claimed_start.astimezone(UTC),
-            sha256=sha256, size=size, archive_key=stored.key, retain_until=stored.retain_until,
-            status="corrupt" if corrupt else "uploaded", corrupt_reason=corrupt,
-            duration=info.duration if info else None, probe=msgspec.to_builtins(info) if info else None,
-            findings=[], uploaded_by=actor.label, created_at=utcnow())
-        db.add(row)
-        await db.flush()
-        return row, False
-    finally:
-        path.unlink(missing_ok=True)
+            existing = await db.scalar(select(Recording).where(
+                Recording.room_id == room.id, Recording.view == view, Recording.sha256 == spooled.sha256))
+            if existing is not None:
+                return existing, True
+            info, corrupt = await anyio.to_thread.run_sync(probe_upload, spooled.path, claimed_start, settings)
+            stored = await anyio.to_thread.run_sync(lambda: store.archive.put(
+                RECORDINGS_KIND, spooled.path, size=spooled.size, sha256=spooled.sha256, **put_args))
+        finally:
+            spooled.path.unlink(missing_ok=True)
+    row = Recording(
+        session_id=session.id, room_id=room.id, view=view, claimed_start=claimed_start.astimezone(UTC),
+        sha256=spooled.sha256, size=spooled.size, archive_key=stored.key, retain_until=stored.retain_until,
+        status="corrupt" if corrupt else "uploaded", corrupt_reason=corrupt,
+        duration=info.duration if info else None, probe=msgspec.to_builtins(info) if info else None,
+        findings=[], uploaded_by=actor.label, created_at=utcnow())
+    db.add(row)
+    await db.flush()
+    return row, False
 
 
 async def get_recording(db: AsyncSession, actor: Actor, recording_id: int) -> tuple[Recording, Room]:
