@@ -35,7 +35,7 @@ from qbank.settings import Settings
 log = structlog.get_logger("qbank.recordings")
 RECORDINGS_KIND = "recordings"
 SHEETS_KIND = "contact-sheets"
-CHUNK = 1 << 20
+BLOCK = 1 << 20  # what the receiving side hands the upload thread at a time
 
 
 def room_label(room: Room) -> str:
@@ -123,7 +123,7 @@ async def stream_through(body: AsyncIterator[bytes], settings: Settings, archive
                          ) -> tuple[Spooled, Any, videoaudit.VideoInfo | None, str | None]:
     """Receive the body and upload it to the archive at the same time (its key is the claimed SHA-256); the
     upload completes only once the bytes match the claim and the probe accepts the spooled copy."""
-    send, receive = anyio.create_memory_object_stream[bytes](16)
+    send, receive = anyio.create_memory_object_stream[bytes](4)
     outcome: dict[str, Any] = {}
 
     def before_commit() -> None:  # in the upload thread, after the last byte matched the claimed digest
@@ -139,15 +139,27 @@ async def stream_through(body: AsyncIterator[bytes], settings: Settings, archive
         finally:
             receive.close()
 
-    async def tee(chunk: bytes) -> None:
+    pending = bytearray()
+
+    async def forward(block: bytes) -> None:
         with contextlib.suppress(anyio.BrokenResourceError):  # the upload already ended: keep spooling
-            await send.send(chunk)
+            await send.send(block)
+
+    async def tee(chunk: bytes) -> None:
+        # hand the upload thread blocks of 1 MiB, not the server's small chunks: one thread hop per block
+        pending.extend(chunk)
+        if len(pending) >= BLOCK:
+            block = bytes(pending)
+            pending.clear()
+            await forward(block)
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(upload)
         try:
             outcome["spooled"] = await spool_upload(body, settings.data_dir / "spool", settings.max_recording_bytes,
                                                     "recording (QBANK_MAX_RECORDING_BYTES)", tee=tee)
+            if pending:
+                await forward(bytes(pending))
         except Exception as exc:  # raised below, not from inside the task group (which would wrap it)
             outcome["body_error"] = exc
         finally:
