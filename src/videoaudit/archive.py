@@ -426,6 +426,7 @@ class RetentionArchive:
         filename: str | None = None,
         sha256: str | None = None,
         before_commit: Callable[[], None] | None = None,
+        part_size: int | None = None,
     ) -> ArchivedObject:
         """Store ``source`` (a path or a binary stream) under ``kind`` with COMPLIANCE retention.
 
@@ -434,6 +435,7 @@ class RetentionArchive:
         is ever locked. With a non-seekable stream, a known ``sha256`` streams it straight to the server (no
         spooling; ``size`` may be None), and ``before_commit`` — run once the last byte is read and the digest
         matched — may raise to abort the upload before anything is stored (e.g. a probe of the bytes).
+        ``part_size`` (≥ 5 MiB) overrides the archive's for this upload: smaller parts hold less in memory.
 
         Retention runs until ``retain_until`` or, by default, the end of the exam day ``retention_years``
         later; a shorter ``retain_until`` raises :class:`RetentionTooShort` (nothing stored). Without
@@ -498,7 +500,7 @@ class RetentionArchive:
             if not re.fullmatch(r"[0-9a-f]{64}", sha256):
                 raise ValueError("sha256 must be 64 lowercase hex digits")
             return self._store(kind, stream, size, sha256, until, exam_date, legal_hold, content_type, key_meta,
-                               filename, before_commit)
+                               filename, before_commit, part_size)
         # non-seekable: spool to a temporary file while hashing, then upload from it
         with tempfile.TemporaryFile(dir=self.spool_dir) as spool:
             h = hashlib.sha256()
@@ -575,6 +577,7 @@ class RetentionArchive:
         metadata: dict[str, str],
         filename: str | None,
         before_commit: Callable[[], None] | None = None,
+        part_size: int | None = None,
     ) -> ArchivedObject:
         from minio.commonconfig import COMPLIANCE
         from minio.retention import Retention
@@ -606,7 +609,7 @@ class RetentionArchive:
             -1 if size is None else size,
             content_type=content_type,
             metadata=meta,  # type: ignore[arg-type]
-            part_size=self.part_size,
+            part_size=max(part_size or self.part_size, 5 << 20),
             num_parallel_uploads=self.parallel_uploads,
             retention=Retention(COMPLIANCE, until),
             legal_hold=legal_hold,

@@ -193,11 +193,19 @@ async def test_streamed_through_with_a_declared_digest(api: Api, clips: dict[str
     assert rec["status"] == "analysed" and rec["sha256"] == digest and [f["kind"] for f in rec["findings"]] == ["black"]
     stored = await anyio.to_thread.run_sync(archive.stat, f"recordings/{digest[:2]}/{digest}")
     assert stored.sha256 == digest and stored.size == len(black) and stored.retain_until is not None
+    # the same bytes for another room: the archive has them, the service checks the body against the claim itself
+    r = await upload(api, session_id, mine, f"{site}/P201", "wide", START, clips["black"], sha256=digest)
+    assert r.status_code == 201 and r.json()["sha256"] == digest, r.text
+    r = await upload(api, session_id, mine, f"{site}/P201", "wide", START + timedelta(seconds=60), clips["clean"],
+                     sha256=digest)
+    assert r.status_code == 400 and "do not have the claimed SHA-256" in r.json()["detail"], r.text
+    r = await upload(api, session_id, mine, room, "front", START, clips["clean"], sha256=digest)  # archive has it
+    assert r.status_code == 400 and "do not have the claimed SHA-256" in r.json()["detail"], r.text
 
     clean = clips["clean"].read_bytes()
     wrong = hashlib.sha256(clean + b"!").hexdigest()
     r = await upload(api, session_id, mine, room, "front", START, clips["clean"], sha256=wrong)
-    assert r.status_code == 400 and "not the claimed" in r.json()["detail"], r.text
+    assert r.status_code == 400 and "do not have the claimed SHA-256" in r.json()["detail"], r.text
     text = clips["text"].read_bytes()
     r = await upload(api, session_id, mine, room, "front", START, clips["text"],
                      sha256=hashlib.sha256(text).hexdigest())
@@ -205,7 +213,7 @@ async def test_streamed_through_with_a_declared_digest(api: Api, clips: dict[str
     for key in (wrong, hashlib.sha256(text).hexdigest()):  # nothing locked under either claimed key
         assert await anyio.to_thread.run_sync(archive.exists, "recordings", key) is None
     listing = await api.client.get(f"/api/v1/sessions/{session_id}/recordings", headers=mine)
-    assert [x["view"] for x in listing.json()] == ["back"]
+    assert [x["view"] for x in listing.json()] == ["back", "wide"]
     r = await upload(api, session_id, mine, room, "front", START, clips["truncated"],
                      sha256=hashlib.sha256(clips["truncated"].read_bytes()).hexdigest())
     assert r.status_code == 201 and r.json()["status"] == "corrupt", r.text  # kept as evidence

@@ -24,9 +24,10 @@ class Spooled:
 
 
 async def spool_upload(body: AsyncIterator[bytes], directory: Path, limit: int, what: str,
-                       tee: Callable[[bytes], Awaitable[None]] | None = None) -> Spooled:
+                       tee: Callable[[bytes], Awaitable[None]] | None = None, hashing: bool = True) -> Spooled:
     """Write ``body`` to a new file in ``directory``; 413 (and no file left) once it passes ``limit`` bytes.
-    ``tee`` gets every chunk too (e.g. to upload it while it arrives)."""
+    ``tee`` gets every chunk too (e.g. to upload it while it arrives); without ``hashing`` (when whoever gets the
+    tee checks the digest) ``sha256`` is empty."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"upload-{secrets.token_hex(8)}"
     digest, size, head = hashlib.sha256(), 0, b""
@@ -40,11 +41,12 @@ async def spool_upload(body: AsyncIterator[bytes], directory: Path, limit: int, 
                     raise ProblemError(413, f"body: the {what} is larger than {limit} bytes")
                 if len(head) < HEAD_BYTES:
                     head += chunk[:HEAD_BYTES]
-                digest.update(chunk)
+                if hashing:
+                    digest.update(chunk)
                 await f.write(chunk)
                 if tee is not None:
                     await tee(chunk)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
-    return Spooled(path=path, sha256=digest.hexdigest(), size=size, head=head[:HEAD_BYTES])
+    return Spooled(path=path, sha256=digest.hexdigest() if hashing else "", size=size, head=head[:HEAD_BYTES])

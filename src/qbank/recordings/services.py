@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
 import io
 import tempfile
 from collections.abc import AsyncIterator
@@ -36,6 +38,15 @@ log = structlog.get_logger("qbank.recordings")
 RECORDINGS_KIND = "recordings"
 SHEETS_KIND = "contact-sheets"
 BLOCK = 1 << 20  # what the receiving side hands the upload thread at a time
+STREAMED_PART = 8 << 20  # smaller parts for uploads that stream through: less held in memory
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def room_label(room: Room) -> str:
@@ -133,7 +144,7 @@ async def stream_through(body: AsyncIterator[bytes], settings: Settings, archive
         try:
             outcome["stored"] = await anyio.to_thread.run_sync(lambda: archive.put(
                 RECORDINGS_KIND, _BodyReader(receive), sha256=claimed_sha256, before_commit=before_commit,
-                **put_args))
+                part_size=STREAMED_PART, **put_args))
         except Exception as exc:  # reported once the body is in, so the client always gets its answer
             outcome["error"] = exc
         finally:
@@ -156,8 +167,9 @@ async def stream_through(body: AsyncIterator[bytes], settings: Settings, archive
     async with anyio.create_task_group() as tg:
         tg.start_soon(upload)
         try:
+            # one SHA-256 pass, the archive's: it checks the bytes against the claim before completing
             outcome["spooled"] = await spool_upload(body, settings.data_dir / "spool", settings.max_recording_bytes,
-                                                    "recording (QBANK_MAX_RECORDING_BYTES)", tee=tee)
+                                                    "recording (QBANK_MAX_RECORDING_BYTES)", tee=tee, hashing=False)
             if pending:
                 await forward(bytes(pending))
         except Exception as exc:  # raised below, not from inside the task group (which would wrap it)
@@ -168,12 +180,19 @@ async def stream_through(body: AsyncIterator[bytes], settings: Settings, archive
         raise outcome["body_error"]
     spooled: Spooled = outcome["spooled"]
     error = outcome.get("error")
-    if error is not None or spooled.sha256 != claimed_sha256:
+    stored = outcome.get("stored")
+    if error is None and stored is not None and stored.already_stored:
+        # the archive had the claimed bytes and read nothing: check what was received against the claim here
+        actual = await anyio.to_thread.run_sync(file_sha256, spooled.path)
+        if actual != claimed_sha256:
+            error = videoaudit.SourceChanged(f"SHA-256 {actual} != {claimed_sha256}")
+    if error is not None:
         spooled.path.unlink(missing_ok=True)
-        if error is None or isinstance(error, videoaudit.SourceChanged):
-            raise bad_request("X-Content-SHA256", f"the body's SHA-256 is {spooled.sha256}, not the claimed "
+        if isinstance(error, videoaudit.SourceChanged):
+            raise bad_request("X-Content-SHA256", f"the body's bytes do not have the claimed SHA-256 "
                                                   f"{claimed_sha256}; nothing was stored")
         raise error
+    spooled = dataclasses.replace(spooled, sha256=claimed_sha256)  # verified by the archive (or just above)
     probed: tuple[videoaudit.VideoInfo | None, str | None] | None = outcome.get("probe")
     if probed is None:  # the archive had these bytes already, so the upload did not probe them
         probed = await anyio.to_thread.run_sync(probe_upload, spooled.path, claimed_start, settings)
@@ -199,6 +218,9 @@ async def upload_recording(db: AsyncSession, actor: Actor, settings: Settings, s
         spooled = await spool_upload(body, settings.data_dir / "spool", settings.max_recording_bytes,
                                      "recording (QBANK_MAX_RECORDING_BYTES)")
         try:
+            if claimed_sha256 is not None and spooled.sha256 != claimed_sha256:
+                raise bad_request("X-Content-SHA256", f"the body's bytes do not have the claimed SHA-256 "
+                                                      f"{claimed_sha256}; nothing was stored")
             existing = await db.scalar(select(Recording).where(
                 Recording.room_id == room.id, Recording.view == view, Recording.sha256 == spooled.sha256))
             if existing is not None:
