@@ -388,6 +388,8 @@ class RetentionArchive:
         """Content-addressed key ``kind/ab/abcdef...`` of bytes with digest ``sha256`` under ``kind``."""
         if not _KIND_RE.match(kind):
             raise ValueError(f"kind must match {_KIND_RE.pattern}, got {kind!r}")
+        if sha256 is not None and not re.fullmatch(r"[0-9a-f]{64}", sha256):
+            raise ValueError("sha256 must be 64 lowercase hex digits")
         if not _SHA_RE.match(sha256):
             raise ValueError("sha256 must be 64 lowercase hex digits")
         return f"{kind}/{sha256[:2]}/{sha256}"
@@ -455,8 +457,6 @@ class RetentionArchive:
                 actual_size = os.fstat(f.fileno()).st_size
                 if size is not None and size != actual_size:
                     raise SourceChanged(f"{path}: size {actual_size} != declared {size}")
-                if sha256 is not None and not re.fullmatch(r"[0-9a-f]{64}", sha256):
-                    raise ValueError("sha256 must be 64 lowercase hex digits")
                 digest = sha256 or _hash_stream(f, actual_size)
                 f.seek(0)
                 return self._store(
@@ -497,8 +497,6 @@ class RetentionArchive:
                 filename,
             )
         if sha256 is not None:  # the key is known up front: stream straight through, verified at the end
-            if not re.fullmatch(r"[0-9a-f]{64}", sha256):
-                raise ValueError("sha256 must be 64 lowercase hex digits")
             return self._store(kind, stream, size, sha256, until, exam_date, legal_hold, content_type, key_meta,
                                filename, before_commit, part_size)
         # non-seekable: spool to a temporary file while hashing, then upload from it
