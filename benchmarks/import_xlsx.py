@@ -46,10 +46,10 @@ async def prepare_database(url: str, points: int) -> None:
     import msgspec
     from sqlalchemy.ext.asyncio import async_sessionmaker
 
-    from qbank.auth.schemas import Actor, Role
     from qbank.blueprints.schemas import BlueprintIn, OccupationIn
     from qbank.blueprints.services import create_blueprint, create_occupation
     from qbank.db import create_engine
+    from qbank.lib.actors import Actor, Role
 
     engine = create_engine(url)
     actor = Actor(token_id=0, name="bench", role=Role.admin)

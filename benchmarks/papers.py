@@ -111,12 +111,12 @@ async def seed_items(database_url: str, bank: Any, codes: dict[str, str]) -> Non
     from sqlalchemy import update
     from sqlalchemy.ext.asyncio import async_sessionmaker
 
-    from qbank.auth.schemas import Actor, Role
     from qbank.blueprints.services import point_index
     from qbank.db import create_engine
     from qbank.items.models import Item
     from qbank.items.schemas import ItemIn
     from qbank.items.services import add_item
+    from qbank.lib.actors import Actor, Role
 
     pool = bank.pool
     enemy: dict[int, list[str]] = {}

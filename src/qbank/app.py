@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from qbank.audit.controllers import AuditController
 from qbank.auth.controllers import TokenController
-from qbank.auth.guards import PUBLIC_PATHS, BearerTokenMiddleware, provide_actor
+from qbank.auth.guards import PUBLIC_PATHS, BearerTokenMiddleware
 from qbank.banks.controllers import BankController
 from qbank.blueprints.controllers import BlueprintController, LayoutController, OccupationController
 from qbank.db import WriteGate, WriteGateMiddleware, create_engine
@@ -32,6 +32,7 @@ from qbank.items.media import MediaController
 from qbank.jobs.controllers import JobController
 from qbank.jobs.services import InProcessRunner, JobEnv, JobRunner, QueueRunner
 from qbank.jobs.worker import service_queue
+from qbank.lib.actors import provide_actor
 from qbank.lib.problems import declare_controller_problems, http_exception_handler, internal_error_handler
 from qbank.panels.controllers import (
     ConflictController,

@@ -11,7 +11,8 @@ from typing import Any, TypeVar
 import click
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from qbank.auth.schemas import Actor, Role, TokenCreate
+from qbank.auth.schemas import TokenCreate
+from qbank.lib.actors import Actor, Role
 from qbank.settings import Settings, SettingsError, load_settings
 
 T = TypeVar("T")

@@ -137,7 +137,6 @@ async def test_bank_health_empty_bank_and_errors(api: Api) -> None:
 
 
 def test_cli_prints_bank_health(tmp_path: Path, s3_server: Any) -> None:
-    from qbank.auth.schemas import Actor, Role
     from qbank.blueprints.schemas import BlueprintIn, LayoutIn, OccupationIn
     from qbank.blueprints.services import create_blueprint, create_layout, create_occupation
     from qbank.cli import main
@@ -145,6 +144,7 @@ def test_cli_prints_bank_health(tmp_path: Path, s3_server: Any) -> None:
     from qbank.items.models import Item
     from qbank.items.schemas import ItemIn
     from qbank.items.services import add_item
+    from qbank.lib.actors import Actor, Role
 
     url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
     env = {"QBANK_DATABASE_URL": url, "QBANK_DATA_DIR": str(tmp_path / "data"), "QBANK_S3_ENDPOINT": s3_server.endpoint,

@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from sqlalchemy import select, update
 
 from paperbuild import sealing
-from qbank.auth.schemas import Actor, Role
 from qbank.cli import main
+from qbank.lib.actors import Actor, Role
 from tests.qbank.conftest import Api, Bank, blueprint_body, id_number, make_site, new_occupation_code, site_headers
 
 LAYOUT = {"name": "small theory", "duration_minutes": 60, "facility_min": 0.55, "facility_max": 0.70,

@@ -9,10 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from qbank.audit.models import AuditEntry
 from qbank.audit.schemas import AuditEntryOut, AuditPage, AuditVerification
 from qbank.audit.services import count_entries, record, verify
-from qbank.auth.guards import requires
-from qbank.auth.schemas import Actor, Role
 from qbank.jobs.schemas import JobOut
 from qbank.jobs.services import accepted, submit
+from qbank.lib.actors import Actor, Role, requires
 from qbank.lib.problems import problem_responses
 
 

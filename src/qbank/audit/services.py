@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from qbank.audit.models import AuditEntry, AuditHead
 from qbank.audit.schemas import AuditVerification
-from qbank.auth.schemas import Actor
 from qbank.db import utcnow
+from qbank.lib.actors import Actor
 from qbank.lib.digest import canonical_json, digest
 
 GENESIS = "0" * 64

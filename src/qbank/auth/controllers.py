@@ -7,10 +7,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qbank.audit.services import record
-from qbank.auth.guards import requires
 from qbank.auth.models import ApiToken
-from qbank.auth.schemas import Actor, Role, TokenCreate, TokenCreated, TokenOut
+from qbank.auth.schemas import TokenCreate, TokenCreated, TokenOut
 from qbank.auth.services import create_token, revoke_token, token_out
+from qbank.lib.actors import Actor, Role, requires
 from qbank.lib.problems import problem_responses
 
 

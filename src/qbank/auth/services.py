@@ -10,8 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qbank.auth.models import ApiToken
-from qbank.auth.schemas import SCOPED_ROLES, Actor, Role, TokenCreate, TokenCreated, TokenOut
+from qbank.auth.schemas import TokenCreate, TokenCreated, TokenOut
 from qbank.db import get_or_404, utcnow
+from qbank.lib.actors import SCOPED_ROLES, Actor, Role
 from qbank.lib.problems import bad_request, conflict
 from qbank.sessions.models import Site
 

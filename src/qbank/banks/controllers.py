@@ -4,10 +4,9 @@ from litestar import Controller, get
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qbank.auth.guards import requires
-from qbank.auth.schemas import Actor, Role
 from qbank.banks.schemas import BankHealth
 from qbank.banks.services import bank_health
+from qbank.lib.actors import Actor, Role, requires
 from qbank.lib.problems import problem_responses
 
 

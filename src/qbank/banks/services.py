@@ -7,8 +7,6 @@ import numpy as np
 from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qbank.auth.guards import check_occupation
-from qbank.auth.schemas import Actor
 from qbank.banks.schemas import (
     FACILITY_BINS,
     MIN_ITEMS_PER_POINT,
@@ -30,6 +28,7 @@ from qbank.blueprints.models import Layout
 from qbank.blueprints.schemas import BlueprintIn, ItemType, Section
 from qbank.blueprints.services import SHARE_RULES, current_blueprint, leaf_points, require_level
 from qbank.items.models import Item, ItemVersion
+from qbank.lib.actors import Actor, check_occupation
 from qbank.lib.problems import not_found
 
 ITEM_TYPES: tuple[ItemType, ...] = ("true_false", "single_choice", "multiple_choice", "practical_task")

@@ -6,11 +6,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qbank.audit.services import record
-from qbank.auth.guards import check_occupation, requires
-from qbank.auth.schemas import Actor, Role
 from qbank.blueprints import services as svc
 from qbank.blueprints.models import Blueprint, Layout, Occupation
 from qbank.blueprints.schemas import BlueprintIn, BlueprintOut, LayoutIn, LayoutOut, OccupationIn, OccupationOut
+from qbank.lib.actors import Actor, Role, check_occupation, requires
 from qbank.lib.problems import problem_responses
 
 BANK_READERS = requires(Role.admin, Role.author, Role.reviewer)

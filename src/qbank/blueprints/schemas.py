@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from qbank.auth.schemas import OccupationCode
+from qbank.lib.actors import OccupationCode
 
 Level = Annotated[int, msgspec.Meta(ge=1, le=5, description="5 初级工 … 1 高级技师", examples=[3])]
 Importance = Literal["X", "Y", "Z"]

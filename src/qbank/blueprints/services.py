@@ -10,7 +10,6 @@ import msgspec
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qbank.auth.schemas import Actor
 from qbank.blueprints.models import Blueprint, Layout, Occupation
 from qbank.blueprints.schemas import (
     BlueprintIn,
@@ -24,6 +23,7 @@ from qbank.blueprints.schemas import (
     Scope,
 )
 from qbank.db import get_or_404
+from qbank.lib.actors import Actor
 from qbank.lib.problems import FieldError, ProblemError, bad_request, conflict
 
 WEIGHT_TOLERANCE = 1e-6

@@ -13,13 +13,12 @@ from litestar.params import Body, Parameter
 from litestar.response import Stream
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qbank.auth.guards import requires
-from qbank.auth.schemas import Actor, OccupationCode, Role
 from qbank.blueprints.schemas import ItemType, Level
 from qbank.imports import services as svc
 from qbank.imports.safety import Limits
 from qbank.imports.schemas import ExportFormat, ImportOut
 from qbank.items.schemas import Status
+from qbank.lib.actors import Actor, OccupationCode, Role, requires
 from qbank.lib.problems import ProblemError, bad_request, problem_responses
 
 # Litestar's own ceiling for the body (chunked uploads included); the configured limit is checked first.

@@ -19,8 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from qbank.audit.models import AuditEntry, AuditHead
 from qbank.audit.services import GENESIS, HEAD_ID, entry_hash, record
-from qbank.auth.guards import check_occupation
-from qbank.auth.schemas import Actor
 from qbank.blueprints.schemas import Point
 from qbank.blueprints.services import point_index, require_level
 from qbank.db import utcnow
@@ -33,6 +31,7 @@ from qbank.items.models import Item, ItemVersion
 from qbank.items.schemas import ItemIn
 from qbank.items.services import add_item, content_errors, refresh_near_duplicates
 from qbank.items.similarity import stem_key
+from qbank.lib.actors import Actor, check_occupation
 from qbank.lib.problems import FieldError, ProblemError, bad_request
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)

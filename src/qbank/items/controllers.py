@@ -7,11 +7,10 @@ from litestar.params import Parameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qbank.audit.services import record
-from qbank.auth.guards import requires
-from qbank.auth.schemas import Actor, Role
 from qbank.blueprints.schemas import ItemType
 from qbank.items import services as svc
 from qbank.items.schemas import ItemDiff, ItemIn, ItemOut, ItemPage, ItemUpdate, ItemVersionOut, RejectIn, Status
+from qbank.lib.actors import Actor, Role, requires
 from qbank.lib.problems import problem_responses
 
 WRITERS = requires(Role.admin, Role.author)

@@ -14,8 +14,7 @@ from litestar.params import Body, Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qbank.audit.services import record
-from qbank.auth.guards import requires
-from qbank.auth.schemas import Actor, Role
+from qbank.lib.actors import Actor, Role, requires
 from qbank.lib.problems import ProblemError, bad_request, not_found, problem_responses
 from videoaudit.archive import ObjectNotFound
 

@@ -5,8 +5,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from qbank.auth.schemas import OccupationCode
 from qbank.blueprints.schemas import ItemType, Level
+from qbank.lib.actors import OccupationCode
 
 Difficulty = Literal["易", "较易", "中等", "较难", "难"]
 Status = Literal["draft", "in_review", "approved", "retired"]

@@ -10,8 +10,6 @@ from litestar.exceptions import PermissionDeniedException
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qbank.auth.guards import check_occupation
-from qbank.auth.schemas import Actor
 from qbank.blueprints.schemas import Point
 from qbank.blueprints.services import point_index, require_level
 from qbank.db import get_or_404, utcnow
@@ -27,6 +25,7 @@ from qbank.items.schemas import (
     ItemVersionOut,
 )
 from qbank.items.similarity import near_duplicate_pairs, stem_key, stem_vectors
+from qbank.lib.actors import Actor, check_occupation
 from qbank.lib.digest import digest
 from qbank.lib.problems import FieldError, ProblemError, conflict, not_found
 

@@ -4,9 +4,9 @@ from litestar import Controller, get
 from litestar.exceptions import PermissionDeniedException
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qbank.auth.schemas import Actor, Role
 from qbank.jobs.schemas import JobOut
 from qbank.jobs.services import get_job, job_out
+from qbank.lib.actors import Actor, Role
 from qbank.lib.problems import problem_responses
 
 

@@ -21,10 +21,10 @@ from litestar.background_tasks import BackgroundTask
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from qbank.auth.schemas import Actor
 from qbank.db import WriteGate, get_or_404, utcnow
 from qbank.jobs.models import Job
 from qbank.jobs.schemas import JobOut
+from qbank.lib.actors import Actor
 from qbank.lib.problems import ProblemError
 from qbank.settings import Settings
 

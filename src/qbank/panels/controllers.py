@@ -7,10 +7,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qbank.audit.services import record
-from qbank.auth.guards import requires
-from qbank.auth.schemas import Actor, Role
 from qbank.jobs.schemas import JobOut
 from qbank.jobs.services import accepted
+from qbank.lib.actors import Actor, Role, requires
 from qbank.lib.problems import problem_responses
 from qbank.panels import services as svc
 from qbank.panels.models import Evaluator, PanelConflict, Supervisor, SupervisorDraw

@@ -5,8 +5,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from qbank.auth.schemas import OccupationCode
 from qbank.blueprints.schemas import Level
+from qbank.lib.actors import OccupationCode
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=120, examples=["王建国"])]
 IdNumber = Annotated[str, msgspec.Meta(

@@ -34,10 +34,10 @@ import paperbuild.panels as pp
 from paperbuild.errors import InvalidInput
 from qbank.audit.models import AuditEntry
 from qbank.audit.services import record
-from qbank.auth.schemas import Actor, Role
 from qbank.db import get_or_404, utcnow
 from qbank.jobs.schemas import JobOut
 from qbank.jobs.services import JobContext, JobFailed, job_kind
+from qbank.lib.actors import Actor, Role
 from qbank.lib.problems import FieldError, ProblemError, bad_request, conflict, not_found
 from qbank.panels.models import (
     Evaluator,

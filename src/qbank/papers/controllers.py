@@ -10,10 +10,9 @@ from litestar.response import Stream
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qbank.audit.services import record
-from qbank.auth.guards import requires
-from qbank.auth.schemas import Actor, Role
 from qbank.jobs.schemas import JobOut
 from qbank.jobs.services import JobRunner, accepted
+from qbank.lib.actors import Actor, Role, requires
 from qbank.lib.problems import ProblemError, problem_responses
 from qbank.papers import services as svc
 from qbank.papers.keys import centre_public_b64, parse_site_key

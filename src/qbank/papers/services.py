@@ -22,7 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 import paperbuild as pb
 from paperbuild import delivery, sealing
 from qbank.audit.services import record
-from qbank.auth.schemas import Actor, Role
 from qbank.blueprints.models import Blueprint as BlueprintRow
 from qbank.blueprints.models import Layout as LayoutRow
 from qbank.blueprints.schemas import BlueprintIn, LayoutIn
@@ -33,6 +32,7 @@ from qbank.items.schemas import LABELS
 from qbank.items.similarity import normalise_stem, stem_key
 from qbank.jobs.schemas import JobOut
 from qbank.jobs.services import JobContext, JobFailed, job_kind
+from qbank.lib.actors import Actor, Role
 from qbank.lib.problems import FieldError, ProblemError, bad_request, conflict, not_found
 from qbank.papers.keys import b64, centre_key, parse_site_key
 from qbank.papers.models import (

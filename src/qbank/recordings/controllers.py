@@ -11,11 +11,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qbank.audit.services import record
-from qbank.auth.guards import requires
-from qbank.auth.schemas import Actor, Role
 from qbank.db import utcnow
 from qbank.jobs.schemas import JobOut
 from qbank.jobs.services import JobRunner, accepted, submit
+from qbank.lib.actors import Actor, Role, requires
 from qbank.lib.problems import not_found, problem_responses
 from qbank.recordings import services as svc
 from qbank.recordings.models import Recording

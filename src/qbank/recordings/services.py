@@ -23,9 +23,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import videoaudit
-from qbank.auth.schemas import Actor, Role
 from qbank.db import get_or_404, utcnow
 from qbank.jobs.services import JobContext, JobFailed, job_kind
+from qbank.lib.actors import Actor, Role
 from qbank.lib.problems import ProblemError, bad_request
 from qbank.lib.uploads import Spooled, spool_upload
 from qbank.recordings.models import Recording

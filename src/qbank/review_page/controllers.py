@@ -33,9 +33,9 @@ from litestar.template.config import TemplateConfig
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qbank.audit.services import record
-from qbank.auth.schemas import Actor, Role
 from qbank.auth.services import find_actor
 from qbank.db import utcnow
+from qbank.lib.actors import Actor, Role
 from qbank.lib.problems import ProblemError, bad_request, not_found, storage_refusal
 from qbank.recordings.services import session_video_audit
 from qbank.review_page import services as page

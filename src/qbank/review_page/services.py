@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import videoaudit
 from qbank.auth.models import ApiToken
-from qbank.auth.schemas import Actor, Role
 from qbank.auth.services import actor_of
+from qbank.lib.actors import Actor, Role
 from qbank.recordings.models import Recording
 from qbank.recordings.schemas import VideoAudit
 from qbank.review_page.labels import Lang, reason_words

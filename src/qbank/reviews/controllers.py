@@ -12,8 +12,7 @@ from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qbank.audit.services import record
-from qbank.auth.guards import requires
-from qbank.auth.schemas import Actor, Role
+from qbank.lib.actors import Actor, Role, requires
 from qbank.lib.problems import ProblemError, problem_responses
 from qbank.reviews import services as svc
 from qbank.reviews.categories import CATEGORIES, IncidentCategory

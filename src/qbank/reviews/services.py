@@ -16,8 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qbank.audit.services import record
-from qbank.auth.schemas import Actor
 from qbank.db import get_or_404, utcnow
+from qbank.lib.actors import Actor
 from qbank.lib.digest import canonical_json
 from qbank.lib.problems import FieldError, ProblemError, bad_request, conflict, not_found
 from qbank.lib.uploads import spool_upload

@@ -7,8 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qbank.audit.services import record
-from qbank.auth.guards import requires
-from qbank.auth.schemas import Actor, Role
+from qbank.lib.actors import Actor, Role, requires
 from qbank.lib.problems import problem_responses
 from qbank.sessions import services as svc
 from qbank.sessions.models import ExamSession, Room, Site

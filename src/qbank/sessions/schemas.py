@@ -5,8 +5,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from qbank.auth.schemas import OccupationCode
 from qbank.blueprints.schemas import Level
+from qbank.lib.actors import OccupationCode
 
 RoomKind = Literal["theory", "practical", "defence"]
 Code = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$", examples=["CD-01"])]

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qbank.auth.schemas import Actor
 from qbank.blueprints.services import require_level
 from qbank.db import get_or_404
+from qbank.lib.actors import Actor
 from qbank.lib.problems import FieldError, ProblemError, conflict
 from qbank.sessions.models import Candidate, ExamSession, Room, Site
 from qbank.sessions.schemas import RoomOut, SessionIn, SessionOut, SiteIn, SiteOut
