@@ -187,7 +187,7 @@ def run(args: argparse.Namespace) -> None:
     from click.testing import CliRunner
 
     from paperbuild.synthetic import generate_bank
-    from qbank.cli import main as qbank_main
+    from qbank.server.cli import main as qbank_main
     from qbank.papers.keys import new_site_key
     from videoaudit.archive import RetentionArchive
     from videoaudit.s3server import LocalS3Server

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from qbank.db import Base, UTCDateTime
-from qbank.models import load_all
+from qbank.server.models import load_all
 
 load_all()
 target_metadata = Base.metadata

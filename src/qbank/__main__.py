@@ -1,3 +1,3 @@
-from qbank.cli import main
+from qbank.server.cli import main
 
 main()

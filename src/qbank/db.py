@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import JSON, DateTime, MetaData, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
+
+from qbank.lib.problems import not_found
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -55,8 +58,6 @@ M = TypeVar("M", bound=Base)
 
 async def get_or_404(db: AsyncSession, model: type[M], key: Any, entity: str) -> M:
     """The row of ``model`` with primary key ``key``, or a 404 problem naming the ``entity``."""
-    from qbank.lib.problems import not_found
-
     row = await db.get(model, key)
     if row is None:
         raise not_found(entity, key)
@@ -106,6 +107,25 @@ class WriteGate:
             return
         async with self._lock:
             yield
+
+
+@dataclass
+class Database:
+    """The service's database: sessions for reading, and short writing transactions through the write gate."""
+
+    session_maker: async_sessionmaker[AsyncSession]
+    gate: WriteGate
+
+    @classmethod
+    def open(cls, database_url: str) -> tuple[Database, AsyncEngine]:
+        engine = create_engine(database_url)
+        return cls(async_sessionmaker(engine, expire_on_commit=False), WriteGate(database_url)), engine
+
+    @asynccontextmanager
+    async def writing(self) -> AsyncIterator[AsyncSession]:
+        """A short writing transaction of its own (e.g. a trail entry for a read), through the write gate."""
+        async with self.gate.hold(), self.session_maker() as db, db.begin():
+            yield db
 
 
 def alembic_config(database_url: str) -> Any:

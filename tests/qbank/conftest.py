@@ -59,7 +59,7 @@ def database_url(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="session")
 async def api(database_url: str, s3_server: object, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Api]:
-    from qbank.app import create_app
+    from qbank.server.app import create_app
     from qbank.db import create_engine, upgrade
 
     backend = database_url.split(":", 1)[0].split("+", 1)[0]

@@ -139,7 +139,7 @@ async def test_bank_health_empty_bank_and_errors(api: Api) -> None:
 def test_cli_prints_bank_health(tmp_path: Path, s3_server: Any) -> None:
     from qbank.blueprints.schemas import BlueprintIn, LayoutIn, OccupationIn
     from qbank.blueprints.services import create_blueprint, create_layout, create_occupation
-    from qbank.cli import main
+    from qbank.server.cli import main
     from qbank.db import create_engine, upgrade
     from qbank.items.models import Item
     from qbank.items.schemas import ItemIn

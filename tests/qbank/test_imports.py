@@ -309,7 +309,7 @@ async def test_hostile_and_refused_inputs_change_nothing(api: Api) -> None:
 
 
 async def test_cli_import_and_export(api: Api, s3_server: Any, tmp_path: Any) -> None:
-    from qbank.cli import main
+    from qbank.server.cli import main
 
     bank = await make_bank(api)
     env = {

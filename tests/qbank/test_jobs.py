@@ -36,7 +36,7 @@ async def test_in_process_job_with_progress_and_result(api: Api) -> None:
     await make_bank(api)
     admin = await api.admin()
     r = await api.client.post("/api/v1/audit/verify-jobs", headers=admin)
-    assert r.status_code == 202 and r.json()["status"] == "queued"
+    assert r.status_code == 202 and r.json()["status"] == "queued", r.text
     job = await wait_for_job(api.client, r.json()["id"], admin)
     assert job["status"] == "succeeded" and job["progress"] == 1.0
     assert job["result"]["ok"] is True and job["result"]["entries"] >= 3
@@ -61,7 +61,7 @@ def redis_available() -> bool:
 @pytest.mark.skipif(not redis_available() and not os.environ.get("CI"), reason=f"no Redis at {REDIS_URL}")
 async def test_jobs_through_saq_and_a_worker_process(database_url: str, s3_server: Any,
                                                     tmp_path_factory: pytest.TempPathFactory) -> None:
-    from qbank.app import create_app
+    from qbank.server.app import create_app
     from qbank.db import upgrade
 
     queue = f"qbank-test-{secrets.token_hex(4)}"

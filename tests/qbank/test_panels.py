@@ -70,7 +70,7 @@ async def test_evaluator_records_encrypted_masked_audited(api: Api) -> None:
         stored = (await db.execute(text("SELECT id_number_enc, id_number_masked FROM evaluator WHERE id = :i"),
                                    {"i": ev["id"]})).one()
     assert number not in stored[0] and stored[0].startswith("v1:")
-    from qbank.panels.services import decrypt_id
+    from qbank.panels.people import decrypt_id
 
     assert decrypt_id(api.app.state.settings, stored[0]) == number
     again = await api.client.post("/api/v1/evaluators", headers=admin, json={"name": "王建国", "id_number": number})
@@ -196,7 +196,7 @@ async def test_manual_panels_and_every_bad_one(api: Api) -> None:
 
 
 async def test_practical_scores_only_from_the_panel(api: Api) -> None:
-    from qbank.panels.services import check_practical_scorers
+    from qbank.panels.assignment import check_practical_scorers
 
     bank = await make_bank(api)
     site = await make_site(api)
@@ -270,7 +270,7 @@ async def test_cli_assignments_run_and_draw_verify(api: Api, database_url: str) 
     import anyio.to_thread
     from click.testing import CliRunner
 
-    from qbank.cli import main
+    from qbank.server.cli import main
 
     bank = await make_bank(api)
     site = await make_site(api)

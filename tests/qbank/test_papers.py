@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from sqlalchemy import select, update
 
 from paperbuild import sealing
-from qbank.cli import main
+from qbank.server.cli import main
 from qbank.lib.actors import Actor, Role
 from tests.qbank.conftest import Api, Bank, blueprint_body, id_number, make_site, new_occupation_code, site_headers
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from qbank.cli import main
+from qbank.server.cli import main
 from tests.qbank.conftest import Api, make_bank, make_site, site_headers
 from tests.videoaudit.clips import defects_clip
 

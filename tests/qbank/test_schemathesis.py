@@ -99,7 +99,7 @@ def target(request: pytest.FixtureRequest, s3_server: Any,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     from sqlalchemy.engine import make_url
 
-    from qbank.app import create_app
+    from qbank.server.app import create_app
     from qbank.db import upgrade
 
     tmp = tmp_path_factory.mktemp(f"fuzz-{request.param}")

@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from qbank.cli import main
+from qbank.server.cli import main
 from tests.conftest import running_service
 from tests.qbank.conftest import Api, site_headers
 from tests.qbank.test_papers import assemble, make_exam, make_paper_bank, time_travel

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from qbank.audit.services import count_entries, verify
-from qbank.jobs.services import JobContext, job_kind
+from qbank.audit.services import count_entries, record, verify
+from qbank.jobs.kinds import JobContext, JobKind, JobResult
+from qbank.jobs.schemas import JobOut
+from qbank.jobs.services import submit
+from qbank.lib.actors import Actor
 
 
-@job_kind("audit_verify")
-async def verify_trail(ctx: JobContext, params: dict[str, Any]) -> dict[str, Any]:
+class AuditVerifyParams(msgspec.Struct, kw_only=True):
+    """The chain check takes no parameters: it always checks the whole trail."""
+
+
+async def verify_trail(ctx: JobContext, params: AuditVerifyParams) -> JobResult:
     async with ctx.env.session_maker() as db:
         total = max(await count_entries(db), 1)
 
@@ -19,4 +24,14 @@ async def verify_trail(ctx: JobContext, params: dict[str, Any]) -> dict[str, Any
             await ctx.progress(done / total, f"{done} of {total} entries checked")
 
         outcome = await verify(db, progress=progress)
-    return msgspec.to_builtins(outcome)  # type: ignore[no-any-return]
+    result: JobResult = msgspec.to_builtins(outcome)
+    return result
+
+
+AUDIT_VERIFY = JobKind("audit_verify", AuditVerifyParams, verify_trail)
+
+
+async def request_verify(db: AsyncSession, actor: Actor) -> JobOut:
+    job = await submit(db, actor, AUDIT_VERIFY, AuditVerifyParams(), subject="audit")
+    await record(db, actor, "job.submit", "job", job.id, after={"kind": job.kind})
+    return job

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qbank.audit.models import AuditEntry, AuditHead
-from qbank.audit.schemas import AuditVerification
-from qbank.db import utcnow
+from qbank.audit.schemas import AuditEntryOut, AuditPage, AuditVerification
+from qbank.db import Database, utcnow
 from qbank.lib.actors import Actor
 from qbank.lib.digest import canonical_json, digest
 
@@ -98,3 +98,26 @@ async def verify(db: AsyncSession, batch: int = 2000,
 
 async def count_entries(db: AsyncSession) -> int:
     return int(await db.scalar(select(func.count()).select_from(AuditEntry)) or 0)
+
+
+async def record_apart(database: Database, actor: Actor, action: str, entity_type: str, entity_id: object,
+                       detail: dict[str, Any]) -> None:
+    """A read that must be in the trail, in its own short writing transaction (reads are not gated on SQLite):
+    call it after the read's own session gave its connection back."""
+    async with database.writing() as db:
+        await record(db, actor, action, entity_type, entity_id, detail=detail)
+
+
+async def list_entries(db: AsyncSession, limit: int, offset: int, entity_type: str | None,
+                       entity_id: str | None) -> AuditPage:
+    """The trail oldest first, optionally for one entity type or entity; ``total`` counts the whole trail."""
+    query = select(AuditEntry).order_by(AuditEntry.seq)
+    if entity_type:
+        query = query.where(AuditEntry.entity_type == entity_type)
+    if entity_id:
+        query = query.where(AuditEntry.entity_id == entity_id)
+    rows = (await db.scalars(query.limit(limit).offset(offset))).all()
+    items = [AuditEntryOut(seq=r.seq, at=r.at, actor=r.actor, role=r.role, action=r.action,
+                           entity_type=r.entity_type, entity_id=r.entity_id, before_digest=r.before_digest,
+                           after_digest=r.after_digest, detail=r.detail, hash=r.hash) for r in rows]
+    return AuditPage(items=items, total=await count_entries(db), limit=limit, offset=offset)

@@ -21,7 +21,7 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
         if scheme.lower() != "bearer" or not token.strip():
             raise NotAuthorizedException("a bearer token is required (Authorization: Bearer qb_…)")
         state = connection.app.state
-        maker: async_sessionmaker[AsyncSession] = state.session_maker
+        maker: async_sessionmaker[AsyncSession] = state.database.session_maker
         async with maker() as db:
             actor = await find_actor(db, state.settings.token_secret, token.strip())
         if actor is None:

@@ -9,6 +9,7 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from qbank.audit.services import record
 from qbank.auth.models import ApiToken
 from qbank.auth.schemas import TokenCreate, TokenCreated, TokenOut
 from qbank.db import get_or_404, utcnow
@@ -65,3 +66,22 @@ async def revoke_token(db: AsyncSession, token_id: int) -> ApiToken:
     row.revoked_at = utcnow()
     await db.flush()
     return row
+
+
+async def issue_token(db: AsyncSession, actor: Actor, secret: str, data: TokenCreate) -> TokenCreated:
+    """A new token (shown once) and its trail entry; what the API and `qbank token create` both do."""
+    created, row = await create_token(db, secret, data)
+    await record(db, actor, "token.create", "token", row.id, after=token_out(row))
+    return created
+
+
+async def list_tokens(db: AsyncSession) -> list[TokenOut]:
+    return [token_out(r) for r in (await db.scalars(select(ApiToken).order_by(ApiToken.id))).all()]
+
+
+async def withdraw_token(db: AsyncSession, actor: Actor, token_id: int) -> TokenOut:
+    """Revoke a token and record it; what the API and `qbank token revoke` both do."""
+    row = await revoke_token(db, token_id)
+    out = token_out(row)
+    await record(db, actor, "token.revoke", "token", row.id, after=out)
+    return out

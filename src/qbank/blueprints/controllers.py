@@ -2,12 +2,9 @@ from __future__ import annotations
 
 from litestar import Controller, get, post, put
 from litestar.params import Parameter
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qbank.audit.services import record
 from qbank.blueprints import services as svc
-from qbank.blueprints.models import Blueprint, Layout, Occupation
 from qbank.blueprints.schemas import BlueprintIn, BlueprintOut, LayoutIn, LayoutOut, OccupationIn, OccupationOut
 from qbank.lib.actors import Actor, Role, check_occupation, requires
 from qbank.lib.problems import problem_responses
@@ -24,15 +21,11 @@ class OccupationController(Controller):
 
     @post("/", guards=[requires(Role.admin)], summary="Define an occupation", responses=problem_responses(409))
     async def create(self, data: OccupationIn, db_session: AsyncSession, actor: Actor) -> OccupationOut:
-        row = await svc.create_occupation(db_session, data)
-        out = svc.occupation_out(row)
-        await record(db_session, actor, "occupation.create", "occupation", row.code, after=out)
-        return out
+        return await svc.define_occupation(db_session, actor, data)
 
     @get("/", guards=[BANK_READERS], summary="List occupations")
     async def list_occupations(self, db_session: AsyncSession, actor: Actor) -> list[OccupationOut]:
-        rows = (await db_session.scalars(select(Occupation).order_by(Occupation.code))).all()
-        return [svc.occupation_out(r) for r in rows if actor.may_touch(r.code)]
+        return await svc.list_occupations(db_session, actor)
 
     @get("/{code:str}", guards=[BANK_READERS], summary="Read an occupation", responses=problem_responses(404))
     async def read(self, code: str, db_session: AsyncSession, actor: Actor) -> OccupationOut:
@@ -43,40 +36,25 @@ class OccupationController(Controller):
           summary="Add a blueprint version (鉴定要素细目表)", responses=problem_responses(404))
     async def add_blueprint(self, code: str, data: BlueprintIn, db_session: AsyncSession, actor: Actor,
                             level: int = LEVEL) -> BlueprintOut:
-        row = await svc.create_blueprint(db_session, actor, code, level, data)
-        out = svc.blueprint_out(row)
-        await record(db_session, actor, "blueprint.create", "blueprint", row.id, after=out,
-                     detail={"occupation": code, "level": level, "version": row.version})
-        return out
+        return await svc.add_blueprint(db_session, actor, code, level, data)
 
     @get("/{code:str}/levels/{level:int}/blueprints", guards=[BANK_READERS],
          summary="List the blueprint versions of a level", responses=problem_responses(404))
     async def list_blueprints(self, code: str, db_session: AsyncSession, actor: Actor,
                               level: int = LEVEL) -> list[BlueprintOut]:
-        check_occupation(actor, code)
-        await svc.require_level(db_session, code, level)
-        rows = (await db_session.scalars(select(Blueprint).where(
-            Blueprint.occupation_code == code, Blueprint.level == level).order_by(Blueprint.version))).all()
-        return [svc.blueprint_out(r) for r in rows]
+        return await svc.list_blueprints(db_session, actor, code, level)
 
     @post("/{code:str}/levels/{level:int}/layouts", guards=[requires(Role.admin)],
           summary="Add a paper layout", responses=problem_responses(404, 409))
     async def add_layout(self, code: str, data: LayoutIn, db_session: AsyncSession, actor: Actor,
                          level: int = LEVEL) -> LayoutOut:
-        row = await svc.create_layout(db_session, actor, code, level, data)
-        out = svc.layout_out(row)
-        await record(db_session, actor, "layout.create", "layout", row.id, after=out)
-        return out
+        return await svc.add_layout(db_session, actor, code, level, data)
 
     @get("/{code:str}/levels/{level:int}/layouts", guards=[BANK_READERS], summary="List the layouts of a level",
          responses=problem_responses(404))
     async def list_layouts(self, code: str, db_session: AsyncSession, actor: Actor,
                            level: int = LEVEL) -> list[LayoutOut]:
-        check_occupation(actor, code)
-        await svc.require_level(db_session, code, level)
-        rows = (await db_session.scalars(select(Layout).where(
-            Layout.occupation_code == code, Layout.level == level).order_by(Layout.id))).all()
-        return [svc.layout_out(r) for r in rows]
+        return await svc.list_layouts(db_session, actor, code, level)
 
 
 class BlueprintController(Controller):
@@ -94,12 +72,7 @@ class BlueprintController(Controller):
          responses=problem_responses(409))
     async def replace(self, blueprint_id: int, data: BlueprintIn, db_session: AsyncSession,
                       actor: Actor) -> BlueprintOut:
-        row = await svc.get_blueprint(db_session, blueprint_id)
-        before = svc.blueprint_out(row)
-        row = await svc.replace_blueprint(db_session, row, data)
-        out = svc.blueprint_out(row)
-        await record(db_session, actor, "blueprint.replace", "blueprint", row.id, before=before, after=out)
-        return out
+        return await svc.correct_blueprint(db_session, actor, blueprint_id, data)
 
 
 class LayoutController(Controller):

@@ -10,6 +10,7 @@ import msgspec
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from qbank.audit.services import record
 from qbank.blueprints.models import Blueprint, Layout, Occupation
 from qbank.blueprints.schemas import (
     BlueprintIn,
@@ -23,7 +24,7 @@ from qbank.blueprints.schemas import (
     Scope,
 )
 from qbank.db import get_or_404
-from qbank.lib.actors import Actor
+from qbank.lib.actors import Actor, check_occupation
 from qbank.lib.problems import FieldError, ProblemError, bad_request, conflict
 
 WEIGHT_TOLERANCE = 1e-6
@@ -220,3 +221,58 @@ async def create_layout(db: AsyncSession, actor: Actor, code: str, level: int, d
 async def get_layout(db: AsyncSession, layout_id: int) -> Layout:
     row = await get_or_404(db, Layout, layout_id, "layout")
     return row
+
+
+# ----------------------------------------------------------------------------------------------- use cases
+async def define_occupation(db: AsyncSession, actor: Actor, data: OccupationIn) -> OccupationOut:
+    row = await create_occupation(db, data)
+    out = occupation_out(row)
+    await record(db, actor, "occupation.create", "occupation", row.code, after=out)
+    return out
+
+
+async def list_occupations(db: AsyncSession, actor: Actor) -> list[OccupationOut]:
+    """The occupations this caller may see (authors and reviewers: their own)."""
+    rows = (await db.scalars(select(Occupation).order_by(Occupation.code))).all()
+    return [occupation_out(r) for r in rows if actor.may_touch(r.code)]
+
+
+async def add_blueprint(db: AsyncSession, actor: Actor, code: str, level: int, data: BlueprintIn) -> BlueprintOut:
+    row = await create_blueprint(db, actor, code, level, data)
+    out = blueprint_out(row)
+    await record(db, actor, "blueprint.create", "blueprint", row.id, after=out,
+                 detail={"occupation": code, "level": level, "version": row.version})
+    return out
+
+
+async def list_blueprints(db: AsyncSession, actor: Actor, code: str, level: int) -> list[BlueprintOut]:
+    check_occupation(actor, code)
+    await require_level(db, code, level)
+    rows = (await db.scalars(select(Blueprint).where(
+        Blueprint.occupation_code == code, Blueprint.level == level).order_by(Blueprint.version))).all()
+    return [blueprint_out(r) for r in rows]
+
+
+async def correct_blueprint(db: AsyncSession, actor: Actor, blueprint_id: int, data: BlueprintIn) -> BlueprintOut:
+    """Replace a blueprint version that no paper has used yet."""
+    row = await get_blueprint(db, blueprint_id)
+    before = blueprint_out(row)
+    row = await replace_blueprint(db, row, data)
+    out = blueprint_out(row)
+    await record(db, actor, "blueprint.replace", "blueprint", row.id, before=before, after=out)
+    return out
+
+
+async def add_layout(db: AsyncSession, actor: Actor, code: str, level: int, data: LayoutIn) -> LayoutOut:
+    row = await create_layout(db, actor, code, level, data)
+    out = layout_out(row)
+    await record(db, actor, "layout.create", "layout", row.id, after=out)
+    return out
+
+
+async def list_layouts(db: AsyncSession, actor: Actor, code: str, level: int) -> list[LayoutOut]:
+    check_occupation(actor, code)
+    await require_level(db, code, level)
+    rows = (await db.scalars(select(Layout).where(
+        Layout.occupation_code == code, Layout.level == level).order_by(Layout.id))).all()
+    return [layout_out(r) for r in rows]

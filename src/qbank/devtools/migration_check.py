@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from qbank.db import Base, upgrade
-from qbank.models import load_all
+from qbank.server.models import load_all
 
 
 async def schema_diff(database_url: str) -> list[Any]:

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Request, get, post
-from litestar.datastructures import State, UploadFile
+from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, Parameter
 from litestar.response import Stream
@@ -19,7 +19,8 @@ from qbank.imports.safety import Limits
 from qbank.imports.schemas import ExportFormat, ImportOut
 from qbank.items.schemas import Status
 from qbank.lib.actors import Actor, OccupationCode, Role, requires
-from qbank.lib.problems import ProblemError, bad_request, problem_responses
+from qbank.lib.problems import ProblemError, problem_responses
+from qbank.settings import Settings
 
 # Litestar's own ceiling for the body (chunked uploads included); the configured limit is checked first.
 BODY_CEILING = 1024 * 1024 * 1024
@@ -36,15 +37,12 @@ class ImportForm(msgspec.Struct, kw_only=True):
 
 async def refuse_oversized(request: Request[Any, Any, Any]) -> None:
     """Answer 413 from Content-Length before the body is read."""
-    limit = request.app.state.settings.max_import_bytes
+    settings: Settings = request.app.state.settings
+    limit = settings.max_import_bytes
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > limit + 64 * 1024:  # the form's own fields and boundaries
         raise ProblemError(413, f"file: the upload has {length} bytes; imports are limited to {limit} bytes "
                                 "(QBANK_MAX_IMPORT_BYTES)")
-
-
-def limits_of(state: State) -> Limits:
-    return Limits(max_bytes=state.settings.max_import_bytes)
 
 
 class ImportController(Controller):
@@ -59,10 +57,10 @@ class ImportController(Controller):
                       "every bad row (`row 7: answer`, `item q-12: options`, `question 3: point_code`). "
                       "Columns and mappings: docs/import-formats.md.")
     async def create(
-        self, state: State, actor: Actor, db_session: AsyncSession,
+        self, settings: Settings, actor: Actor, db_session: AsyncSession,
         data: Annotated[ImportForm, Body(media_type=RequestEncodingType.MULTI_PART)],
     ) -> ImportOut:
-        limits = limits_of(state)
+        limits = Limits(max_bytes=settings.max_import_bytes)
         content = await data.file.read(limits.max_bytes + 1)
         return await svc.import_items(db_session, actor, content, data.occupation_code, data.level,
                                       fmt=data.format, filename=data.file.filename or None, limits=limits)
@@ -81,10 +79,6 @@ class ImportController(Controller):
     ) -> Stream:
         rows = await svc.select_items(db_session, actor, occupation, level, status=status, point=point,
                                       item_type=type, ids=ids)
-        if ids:
-            missing = sorted(set(ids) - {item.id for item, _ in rows})
-            if missing:
-                raise bad_request("ids", f"items {missing[:20]} are not in {occupation} level {level}")
         body, count = svc.export_bytes(rows, format, f"{occupation} level {level}")
         media_type, ext = svc.EXPORT_MEDIA[format]
 

@@ -191,7 +191,12 @@ async def select_items(db: AsyncSession, actor: Actor, occupation: str, level: i
         query = query.where(Item.type == item_type)
     if ids:
         query = query.where(Item.id.in_(ids))
-    return [(item, content) for item, content in (await db.execute(query.order_by(Item.id))).all()]
+    rows = [(item, content) for item, content in (await db.execute(query.order_by(Item.id))).all()]
+    if ids:  # named ids that are not there: say which, rather than export fewer items than asked
+        missing = sorted(set(ids) - {item.id for item, _ in rows})
+        if missing:
+            raise bad_request("ids", f"items {missing[:20]} are not in {occupation} level {level}")
+    return rows
 
 
 EXPORT_MEDIA = {"qti3": ("application/zip", "zip"),

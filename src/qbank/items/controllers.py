@@ -2,16 +2,32 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import msgspec
 from litestar import Controller, get, patch, post
-from litestar.params import Parameter, QueryParameter
+from litestar.datastructures import UploadFile
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, Parameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qbank.audit.services import record
 from qbank.blueprints.schemas import ItemType
 from qbank.items import services as svc
-from qbank.items.schemas import ItemDiff, ItemIn, ItemOut, ItemPage, ItemUpdate, ItemVersionOut, RejectIn, Status
+from qbank.items.media import media_link, store_media
+from qbank.items.schemas import (
+    ItemDiff,
+    ItemIn,
+    ItemOut,
+    ItemPage,
+    ItemUpdate,
+    ItemVersionOut,
+    MediaLink,
+    MediaOut,
+    RejectIn,
+    Status,
+)
 from qbank.lib.actors import Actor, Role, requires
 from qbank.lib.problems import problem_responses
+from qbank.settings import Settings
+from videoaudit.archive import RetentionArchive
 
 WRITERS = requires(Role.admin, Role.author)
 REVIEWERS = requires(Role.admin, Role.reviewer)
@@ -26,11 +42,7 @@ class ItemController(Controller):
     @post("/", guards=[WRITERS], summary="Write an item (first version, status draft)",
           responses=problem_responses(409))
     async def create(self, data: ItemIn, db_session: AsyncSession, actor: Actor) -> ItemOut:
-        item, version = await svc.create_item(db_session, actor, data)
-        out = svc.item_out(item, version)
-        await record(db_session, actor, "item.create", "item", item.id, after=version.content,
-                     detail={"version": 1})
-        return out
+        return await svc.write_item(db_session, actor, data)
 
     @get("/", guards=[READERS], summary="Search items")
     async def search(
@@ -55,14 +67,7 @@ class ItemController(Controller):
     @patch("/{item_id:int}", guards=[WRITERS], summary="Change an item: a new version, back to draft",
            responses=problem_responses(409))
     async def update(self, item_id: int, data: ItemUpdate, db_session: AsyncSession, actor: Actor) -> ItemOut:
-        item = await svc.get_item(db_session, actor, item_id)
-        before = await svc.get_version(db_session, item.id, item.version)
-        before_content, before_version = before.content, before.version
-        version = await svc.update_item(db_session, actor, item, data, data.maintainer)
-        if version.version != before_version:
-            await record(db_session, actor, "item.update", "item", item.id, before=before_content,
-                         after=version.content, detail={"version": version.version})
-        return svc.item_out(item, version)
+        return await svc.edit_item(db_session, actor, item_id, data)
 
     @get("/{item_id:int}/versions", guards=[READERS], summary="Every version of an item")
     async def versions(self, item_id: int, db_session: AsyncSession, actor: Actor) -> list[ItemVersionOut]:
@@ -83,31 +88,49 @@ class ItemController(Controller):
         b = await svc.get_version(db_session, item.id, to_version)
         return svc.diff_versions(a, b)
 
-    async def _transition(self, db: AsyncSession, actor: Actor, item_id: int, action: str,
-                          reason: str | None = None) -> ItemOut:
-        item = await svc.get_item(db, actor, item_id)
-        before = item.status
-        await svc.transition(db, actor, item, action, reason)
-        await record(db, actor, f"item.{action}", "item", item.id, before={"status": before},
-                     after={"status": item.status}, detail={"version": item.version, "reason": reason})
-        return svc.item_out(item, await svc.get_version(db, item.id, item.version))
-
     @post("/{item_id:int}/submit", guards=[WRITERS], status_code=200, summary="Send a draft to review",
           responses=problem_responses(409))
     async def submit(self, item_id: int, db_session: AsyncSession, actor: Actor) -> ItemOut:
-        return await self._transition(db_session, actor, item_id, "submit")
+        return await svc.review_item(db_session, actor, item_id, "submit")
 
     @post("/{item_id:int}/approve", guards=[REVIEWERS], status_code=200,
           summary="Approve an item in review (not one's own)", responses=problem_responses(409))
     async def approve(self, item_id: int, db_session: AsyncSession, actor: Actor) -> ItemOut:
-        return await self._transition(db_session, actor, item_id, "approve")
+        return await svc.review_item(db_session, actor, item_id, "approve")
 
     @post("/{item_id:int}/reject", guards=[REVIEWERS], status_code=200,
           summary="Reject an item in review back to draft, with a reason", responses=problem_responses(409))
     async def reject(self, item_id: int, data: RejectIn, db_session: AsyncSession, actor: Actor) -> ItemOut:
-        return await self._transition(db_session, actor, item_id, "reject", data.reason)
+        return await svc.review_item(db_session, actor, item_id, "reject", data.reason)
 
     @post("/{item_id:int}/retire", guards=[REVIEWERS], status_code=200, summary="Retire an item",
           responses=problem_responses(409))
     async def retire(self, item_id: int, db_session: AsyncSession, actor: Actor) -> ItemOut:
-        return await self._transition(db_session, actor, item_id, "retire")
+        return await svc.review_item(db_session, actor, item_id, "retire")
+
+
+class MediaUpload(msgspec.Struct):
+    file: UploadFile
+
+
+class MediaController(Controller):
+    path = "/api/v1/media"
+    tags = ["items"]
+    responses = problem_responses(400, 401, 403)
+
+    @post("/", guards=[requires(Role.admin, Role.author)], summary="Upload an image for items (PNG, JPEG, GIF, WebP)",
+          responses=problem_responses(413))
+    async def upload(
+        self, settings: Settings, archive: RetentionArchive, actor: Actor, db_session: AsyncSession,
+        data: Annotated[MediaUpload, Body(media_type=RequestEncodingType.MULTI_PART)],
+    ) -> MediaOut:
+        limit = settings.max_upload_bytes
+        content = await data.file.read(limit + 1)
+        return await store_media(db_session, actor, archive, content, limit, data.file.filename or None)
+
+    @get("/link", guards=[requires(Role.admin, Role.author, Role.reviewer)],
+         summary="A short-lived link to view an image", responses=problem_responses(404))
+    async def link(self, archive: RetentionArchive,
+                   key: str = Parameter(pattern=r"^media/[0-9a-f]{2}/[0-9a-f]{64}$", description="media key")
+                   ) -> MediaLink:
+        return await media_link(archive, key)

@@ -106,3 +106,17 @@ class ItemDiff(msgspec.Struct, kw_only=True):
 
 class RejectIn(msgspec.Struct, kw_only=True):
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2000, examples=["答案有误"])]
+
+
+class MediaOut(msgspec.Struct, kw_only=True):
+    key: Annotated[str, msgspec.Meta(examples=["media/ab/ab12…"])]
+    sha256: str
+    size: int
+    content_type: str
+    already_stored: bool
+
+
+class MediaLink(msgspec.Struct, kw_only=True):
+    key: str
+    url: str
+    expires_in_seconds: int

@@ -10,6 +10,7 @@ from litestar.exceptions import PermissionDeniedException
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from qbank.audit.services import record
 from qbank.blueprints.schemas import Point
 from qbank.blueprints.services import point_index, require_level
 from qbank.db import get_or_404, utcnow
@@ -22,6 +23,7 @@ from qbank.items.schemas import (
     ItemIn,
     ItemOut,
     ItemPage,
+    ItemUpdate,
     ItemVersionOut,
 )
 from qbank.items.similarity import near_duplicate_pairs, stem_key, stem_vectors
@@ -279,3 +281,38 @@ def diff_versions(a: ItemVersion, b: ItemVersion) -> ItemDiff:
                for f in CONTENT_FIELDS if a.content.get(f) != b.content.get(f)]
     return ItemDiff(item_id=a.item_id, from_version=a.version, to_version=b.version, changes=changes)
 
+
+
+# ----------------------------------------------------------------------------------------------- use cases
+async def write_item(db: AsyncSession, actor: Actor, data: ItemIn) -> ItemOut:
+    """A new item: its first version, status draft."""
+    item, version = await create_item(db, actor, data)
+    out = item_out(item, version)
+    await record(db, actor, "item.create", "item", item.id, after=version.content, detail={"version": 1})
+    return out
+
+
+async def edit_item(db: AsyncSession, actor: Actor, item_id: int, data: ItemUpdate) -> ItemOut:
+    """A change: a new immutable version (recorded with before and after), back to draft."""
+    item = await get_item(db, actor, item_id)
+    before = await get_version(db, item.id, item.version)
+    before_content, before_version = before.content, before.version
+    version = await update_item(db, actor, item, data, data.maintainer)
+    if version.version != before_version:
+        await record(db, actor, "item.update", "item", item.id, before=before_content, after=version.content,
+                     detail={"version": version.version})
+    return item_out(item, version)
+
+
+async def change_status(db: AsyncSession, actor: Actor, item: Item, action: str, reason: str | None = None) -> None:
+    """Move an item through review (submit, approve, reject, retire) and record it."""
+    before = item.status
+    await transition(db, actor, item, action, reason)
+    await record(db, actor, f"item.{action}", "item", item.id, before={"status": before},
+                 after={"status": item.status}, detail={"version": item.version, "reason": reason})
+
+
+async def review_item(db: AsyncSession, actor: Actor, item_id: int, action: str, reason: str | None = None) -> ItemOut:
+    item = await get_item(db, actor, item_id)
+    await change_status(db, actor, item, action, reason)
+    return item_out(item, await get_version(db, item.id, item.version))

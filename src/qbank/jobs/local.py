@@ -4,33 +4,36 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from qbank.db import WriteGate, create_engine, upgrade
+from qbank.db import Database, upgrade
+from qbank.jobs.kinds import JobEnv, JobKind, JobKinds
 from qbank.jobs.models import Job
 from qbank.jobs.schemas import JobOut
-from qbank.jobs.services import JobEnv, execute
+from qbank.jobs.services import execute
 from qbank.lib.problems import ProblemError
 from qbank.settings import Settings
 
 
-def run_job_here(settings: Settings, request: Callable[[AsyncSession], Awaitable[JobOut]], label: str) -> Job:
-    """Store the job ``request`` makes (one transaction), run it here, show its progress; returns the finished row.
-    A refusal before the job exists (a ProblemError) becomes a click error."""
+def run_job_here(settings: Settings, kind: JobKind[Any], request: Callable[[AsyncSession], Awaitable[JobOut]],
+                 label: str) -> Job:
+    """Store the job of ``kind`` that ``request`` makes (one transaction), run it here, show its progress; returns
+    the finished row. A refusal before the job exists (a ProblemError) becomes a click error."""
     upgrade(settings.database_url)
     console = Console(stderr=True)
 
     async def go() -> Job:
-        engine = create_engine(settings.database_url)
-        maker = async_sessionmaker(engine, expire_on_commit=False)
+        database, engine = Database.open(settings.database_url)
+        maker = database.session_maker
         try:
             async with maker() as db, db.begin():
                 job = await request(db)
-            env = JobEnv(settings=settings, session_maker=maker, gate=WriteGate(settings.database_url))
+            env = JobEnv(settings=settings, database=database, kinds=JobKinds([kind]))
             task = asyncio.ensure_future(execute(env, job.id))
             with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                           TimeElapsedColumn(), console=console) as bar:

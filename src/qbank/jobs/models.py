@@ -22,6 +22,7 @@ class Job(Base):
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    actor: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)  # who asked: qbank.lib.actors.Actor
     subject: Mapped[str] = mapped_column(String(120), default="", index=True)
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -15,12 +15,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import anyio.to_thread
 import msgspec
 import structlog
 from litestar import Controller, Request, Response, Router, get, post
 from litestar.config.csrf import CSRFConfig
-from litestar.datastructures import Cookie, ResponseHeader, State
+from litestar.datastructures import Cookie, ResponseHeader
 from litestar.exceptions import HTTPException, PermissionDeniedException
 from litestar.middleware.base import DefineMiddleware
 from litestar.middleware.csrf import CSRFMiddleware
@@ -32,12 +31,11 @@ from litestar.stores.file import FileStore
 from litestar.template.config import TemplateConfig
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qbank.audit.services import record
 from qbank.auth.services import find_actor
 from qbank.db import utcnow
 from qbank.lib.actors import Actor, Role
 from qbank.lib.problems import ProblemError, bad_request, not_found, storage_refusal
-from qbank.recordings.services import session_video_audit
+from qbank.recordings.audit import session_video_audit
 from qbank.review_page import services as page
 from qbank.review_page.labels import LABELS, STATUS_HEADLINES, Lang, lang_of, reason_words
 from qbank.reviews import services as reviews
@@ -45,6 +43,7 @@ from qbank.reviews.categories import CATEGORIES
 from qbank.reviews.schemas import IncidentIn, SignOffIn
 from qbank.sessions.models import ExamSession
 from qbank.settings import Settings
+from videoaudit.archive import RetentionArchive
 
 log = structlog.get_logger("qbank.review_page")
 
@@ -200,10 +199,9 @@ class ReviewPageController(Controller):
     path = "/"
 
     @get("/", name="review_index")
-    async def index(self, request: Request[Any, Any, Any], db_session: AsyncSession, state: State) -> Template:
+    async def index(self, request: Request[Any, Any, Any], db_session: AsyncSession, settings: Settings) -> Template:
         actor = await supervisor(request, db_session)
         lang = request_lang(request)
-        settings: Settings = state.settings
         rows = []
         for p in await reviews.pending_reviews(db_session, limit=200):
             session = await db_session.get(ExamSession, p.session_id)
@@ -224,10 +222,11 @@ class ReviewPageController(Controller):
         return Template(template_name="login.html", context=context(request, None, message=message))
 
     @post("/login", status_code=303)
-    async def login(self, request: Request[Any, Any, Any], db_session: AsyncSession, state: State) -> Response[Any]:
+    async def login(self, request: Request[Any, Any, Any], db_session: AsyncSession,
+                    settings: Settings) -> Response[Any]:
         lang = request_lang(request)
         token = (await form_of(request)).get("token", "").strip()
-        actor = await find_actor(db_session, state.settings.token_secret, token) if token else None
+        actor = await find_actor(db_session, settings.token_secret, token) if token else None
         if actor is None:
             words = {"zh": "令牌无效或已被撤销，无法登录。", "en": "This token is unknown or revoked; not signed in."}
             return Template(template_name="login.html", status_code=401,
@@ -252,20 +251,19 @@ class ReviewPageController(Controller):
 
     @get("/sessions/{session_id:str}", name="review_session")
     async def session_page(self, request: Request[Any, Any, Any], session_id: str, db_session: AsyncSession,
-                           state: State) -> Template:
+                           settings: Settings) -> Template:
         actor = await supervisor(request, db_session)
         session = await session_or_404(db_session, session_id)
         return Template(template_name="session.html",
-                        context=await session_context(request, db_session, state, actor, session))
+                        context=await session_context(request, db_session, settings, actor, session))
 
     @post("/sessions/{session_id:str}/play", status_code=200)
     async def play(self, request: Request[Any, Any, Any], session_id: str, db_session: AsyncSession,
-                   state: State) -> Template:
+                   settings: Settings, archive: RetentionArchive) -> Template:
         """The recording that covers the clicked moment, with a presigned link (in the trail) and its contact sheet."""
         actor = await supervisor(request, db_session)
         session = await session_or_404(db_session, session_id)
         lang = request_lang(request)
-        settings: Settings = state.settings
         form = await form_of(request)
         room_ref, view = form.get("room", ""), form.get("view", "")
         try:
@@ -288,12 +286,7 @@ class ReviewPageController(Controller):
             return Template(template_name="_player.html",
                             context={**ctx, "rec": None, "corrupt": bool(covering), "corrupt_reason": reason})
         rec = playable[0]
-        archive = state.store.archive
-        url = await anyio.to_thread.run_sync(archive.presigned_get, rec.archive_key, LINK_TTL)
-        sheet_key = rec.contact_sheet_key
-        sheet = await anyio.to_thread.run_sync(archive.presigned_get, sheet_key, LINK_TTL) if sheet_key else None
-        await record(db_session, actor, "recording.link", "recording", rec.id,
-                     detail={"minutes": int(LINK_TTL.total_seconds() // 60), "via": "review page"})
+        url, sheet = await page.play_links(db_session, actor, archive, rec, LINK_TTL)
         seek = (moment - rec.claimed_start).total_seconds()
         return Template(template_name="_player.html", context={
             **ctx, "rec": rec, "url": url, "sheet": sheet, "seek": round(seek, 3),
@@ -302,10 +295,9 @@ class ReviewPageController(Controller):
 
     @post("/sessions/{session_id:str}/incidents", status_code=201)
     async def incident(self, request: Request[Any, Any, Any], session_id: str, db_session: AsyncSession,
-                       state: State) -> Response[Any]:
+                       settings: Settings) -> Response[Any]:
         actor = await supervisor(request, db_session)
         session = await session_or_404(db_session, session_id)
-        settings: Settings = state.settings
         form = await form_of(request)
         moment = page.parse_moment(form.get("at", ""), session, settings.tz)
         if moment is None:
@@ -319,7 +311,7 @@ class ReviewPageController(Controller):
         out = await reviews.create_incident(db_session, actor, settings, session, data)
         if not is_htmx(request):
             return Redirect(path=f"/review/sessions/{session.id}{lang_q(request_lang(request))}", status_code=303)
-        ctx = await session_context(request, db_session, state, actor, session)
+        ctx = await session_context(request, db_session, settings, actor, session)
         lang = request_lang(request)
         ctx["flash"] = f"{LABELS[lang]['incident_saved']} #{out.id}: {out.local_at[11:19]} {out.category} " + \
             (out.category_zh if lang == "zh" else out.category_en)
@@ -327,7 +319,7 @@ class ReviewPageController(Controller):
 
     @post("/sessions/{session_id:str}/sign-off", status_code=201)
     async def sign_off(self, request: Request[Any, Any, Any], session_id: str, db_session: AsyncSession,
-                       state: State) -> Template:
+                       settings: Settings, archive: RetentionArchive) -> Template:
         actor = await supervisor(request, db_session)
         session = await session_or_404(db_session, session_id)
         form = await form_of(request)
@@ -336,25 +328,20 @@ class ReviewPageController(Controller):
                                     "conclusion": form.get("conclusion", "")}, SignOffIn)
         except msgspec.ValidationError as exc:
             raise bad_request("sign-off", str(exc)) from exc
-        archive = state.store.archive
-        out = await reviews.sign_off(db_session, actor, state.settings, archive, session, data)
-        url = await anyio.to_thread.run_sync(archive.presigned_get, out.form.key, reviews.FORM_LINK_TTL)
-        await record(db_session, actor, "sign_off.form_link", "sign_off", out.id,
-                     detail={"key": out.form.key, "minutes": int(reviews.FORM_LINK_TTL.total_seconds() // 60)})
-        ctx = await session_context(request, db_session, state, actor, session)
-        ctx.update(form_url=url, form_url_expires=page.local_hms(utcnow() + reviews.FORM_LINK_TTL, state.settings.tz),
-                   just_signed=True)
+        await reviews.sign_off(db_session, actor, settings, archive, session, data)
+        signed = await reviews.sign_off_with_link(db_session, actor, archive, session.id)
+        ctx = await session_context(request, db_session, settings, actor, session)
+        ctx.update(form_url=signed.form_url,
+                   form_url_expires=page.local_hms(utcnow() + reviews.FORM_LINK_TTL, settings.tz), just_signed=True)
         return Template(template_name="session.html", context=ctx, status_code=201)
 
     @post("/sessions/{session_id:str}/form", status_code=303)
     async def open_form(self, request: Request[Any, Any, Any], session_id: str, db_session: AsyncSession,
-                        state: State) -> Redirect:
+                        archive: RetentionArchive) -> Redirect:
         """A fresh short-lived link to the signed supervision form (the link is in the trail)."""
         actor = await supervisor(request, db_session)
         session = await session_or_404(db_session, session_id)
-        out = await reviews.read_sign_off(db_session, state.store.archive, session.id)
-        await record(db_session, actor, "sign_off.form_link", "sign_off", out.id,
-                     detail={"key": out.form.key, "minutes": int(reviews.FORM_LINK_TTL.total_seconds() // 60)})
+        out = await reviews.sign_off_with_link(db_session, actor, archive, session.id)
         assert out.form_url is not None
         return Redirect(path=out.form_url, status_code=303)
 
@@ -364,9 +351,8 @@ def category_options(lang: Lang) -> list[dict[str, str]]:
              "article": c.article} for c in CATEGORIES]
 
 
-async def session_context(request: Request[Any, Any, Any], db: AsyncSession, state: State, actor: Actor,
+async def session_context(request: Request[Any, Any, Any], db: AsyncSession, settings: Settings, actor: Actor,
                           session: ExamSession) -> dict[str, Any]:
-    settings: Settings = state.settings
     lang = request_lang(request)
     tz = settings.tz
     audit = await session_video_audit(db, settings, session)

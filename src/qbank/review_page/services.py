@@ -7,6 +7,7 @@ from datetime import datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+import anyio.to_thread
 import msgspec
 from litestar.stores.base import Store
 from litestar.stores.file import FileStore
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import videoaudit
+from qbank.audit.services import record
 from qbank.auth.models import ApiToken
 from qbank.auth.services import actor_of
 from qbank.lib.actors import Actor, Role
@@ -23,6 +25,7 @@ from qbank.recordings.schemas import VideoAudit
 from qbank.review_page.labels import Lang, reason_words
 from qbank.reviews.schemas import IncidentOut
 from qbank.sessions.models import ExamSession, Room
+from videoaudit.archive import RetentionArchive
 
 SESSION_TTL = timedelta(hours=8)
 SegmentKind = Literal["usable", "gap", "unusable", "corrupt"]
@@ -217,3 +220,14 @@ def parse_moment(raw: str, session: ExamSession, tz: ZoneInfo) -> datetime | Non
     if dt < start_local and session.ends_at.astimezone(tz).date() > start_local.date():
         dt += timedelta(days=1)
     return dt
+
+
+async def play_links(db: AsyncSession, actor: Actor, archive: RetentionArchive, rec: Recording,
+                     ttl: timedelta) -> tuple[str, str | None]:
+    """Presigned links to play a recording and see its contact sheet; the play is in the trail."""
+    url = await anyio.to_thread.run_sync(archive.presigned_get, rec.archive_key, ttl)
+    sheet_key = rec.contact_sheet_key
+    sheet = await anyio.to_thread.run_sync(archive.presigned_get, sheet_key, ttl) if sheet_key else None
+    await record(db, actor, "recording.link", "recording", rec.id,
+                 detail={"minutes": int(ttl.total_seconds() // 60), "via": "review page"})
+    return url, sheet

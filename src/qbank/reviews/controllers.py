@@ -6,12 +6,10 @@ from typing import Any
 
 import anyio.to_thread
 from litestar import Controller, Request, Response, delete, get, post
-from litestar.datastructures import State
 from litestar.exceptions import PermissionDeniedException
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qbank.audit.services import record
 from qbank.lib.actors import Actor, Role, requires
 from qbank.lib.problems import ProblemError, problem_responses
 from qbank.reviews import services as svc
@@ -27,7 +25,9 @@ from qbank.reviews.schemas import (
     SignOffIn,
     SignOffOut,
 )
-from qbank.sessions.controllers import check_session_access
+from qbank.sessions.models import ExamSession
+from qbank.settings import Settings
+from videoaudit.archive import RetentionArchive
 
 ADMIN = requires(Role.admin)
 RECORD_WRITERS = requires(Role.admin, Role.site)
@@ -43,7 +43,8 @@ UPLOAD_DOC = (
 
 async def refuse_oversized(request: Request[Any, Any, Any]) -> None:
     """Answer 413 from Content-Length before the body is read."""
-    limit = request.app.state.settings.max_upload_bytes
+    settings: Settings = request.app.state.settings
+    limit = settings.max_upload_bytes
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > limit:
         raise ProblemError(413, f"body: the scan has {length} bytes; the limit is {limit} (QBANK_MAX_UPLOAD_BYTES)")
@@ -59,43 +60,42 @@ class ReviewController(Controller):
           description=UPLOAD_DOC, request_max_body_size=None, before_request=refuse_oversized, status_code=201,
           responses=problem_responses(413, 415))
     async def upload_record(
-        self, session_id: int, request: Request[Any, Any, Any], db_session: AsyncSession, actor: Actor, state: State,
+        self, exam_session: ExamSession, request: Request[Any, Any, Any], db_session: AsyncSession, actor: Actor,
+        settings: Settings, archive: RetentionArchive,
         category: RecordCategory = Parameter(description="which key-node paper this is"),
         filename: str | None = Parameter(default=None, max_length=200, description="original file name"),
     ) -> Response[RecordOut]:
         if category == "supervision_form" and actor.role != Role.admin:
             raise PermissionDeniedException("a supervision form comes from the supervisor's sign-off or the centre; "
                                             "a site may not upload one")
-        session = await check_session_access(db_session, actor, session_id)
-        row, created = await svc.upload_record(db_session, actor, state.settings, state.store.archive, session,
-                                               category, request.stream(), filename)
+        row, created = await svc.upload_record(db_session, actor, settings, archive, exam_session, category,
+                                               request.stream(), filename)
         return Response(svc.record_out(row, already_stored=not created), status_code=201 if created else 200)
 
     @get("/sessions/{session_id:int}/records", guards=[RECORD_READERS], summary="The key-node records of a session")
-    async def list_records(self, session_id: int, db_session: AsyncSession, actor: Actor) -> list[RecordOut]:
-        await check_session_access(db_session, actor, session_id)
-        return await svc.list_records(db_session, session_id)
+    async def list_records(self, exam_session: ExamSession, db_session: AsyncSession) -> list[RecordOut]:
+        return await svc.list_records(db_session, exam_session.id)
 
     @delete("/records/{record_id:int}", guards=[ADMIN], responses=problem_responses(409),
             summary="Delete a key-node record: refused (409, with the date it is locked until) while it is locked")
-    async def delete_record(self, record_id: int, db_session: AsyncSession, actor: Actor, state: State) -> None:
+    async def delete_record(self, record_id: int, db_session: AsyncSession, actor: Actor,
+                            archive: RetentionArchive) -> None:
         row = await svc.get_record(db_session, record_id)
-        await svc.delete_record(db_session, actor, state.store.archive, row)
+        await svc.delete_record(db_session, actor, archive, row)
 
     @post("/records/{record_id:int}/retention", guards=[ADMIN], status_code=200, responses=problem_responses(409),
           summary="Set a record's retain-until: extending works, shortening is refused (409)")
     async def set_retention(self, record_id: int, data: RetentionIn, db_session: AsyncSession, actor: Actor,
-                            state: State) -> RecordOut:
+                            archive: RetentionArchive) -> RecordOut:
         row = await svc.get_record(db_session, record_id)
-        row = await svc.set_record_retention(db_session, actor, state.store.archive, row, data.retain_until)
+        row = await svc.set_record_retention(db_session, actor, archive, row, data.retain_until)
         return svc.record_out(row)
 
     @get("/admin/retention", guards=[ADMIN],
          summary="Every archived object with its retain-until, lock mode and legal hold, and bytes per kind")
-    async def retention(self, state: State, prefix: str = Parameter(
+    async def retention(self, archive: RetentionArchive, prefix: str = Parameter(
             default="", max_length=100, pattern=r"^[a-z0-9_/-]*$",
             description="only keys under this prefix, e.g. keynode/")) -> RetentionReport:
-        archive = state.store.archive
         return await anyio.to_thread.run_sync(svc.retention_report, archive, prefix)
 
     # ------------------------------------------------------------------ incidents
@@ -106,35 +106,28 @@ class ReviewController(Controller):
 
     @post("/sessions/{session_id:int}/incidents", guards=[REVIEWERS], status_code=201,
           responses=problem_responses(409), summary="Mark an incident: time, room, camera view, category, note")
-    async def create_incident(self, session_id: int, data: IncidentIn, db_session: AsyncSession, actor: Actor,
-                              state: State) -> IncidentOut:
-        session = await check_session_access(db_session, actor, session_id)
-        return await svc.create_incident(db_session, actor, state.settings, session, data)
+    async def create_incident(self, exam_session: ExamSession, data: IncidentIn, db_session: AsyncSession,
+                              actor: Actor, settings: Settings) -> IncidentOut:
+        return await svc.create_incident(db_session, actor, settings, exam_session, data)
 
     @get("/sessions/{session_id:int}/incidents", guards=[REVIEWERS], summary="The incidents of a session, by time")
-    async def list_incidents(self, session_id: int, db_session: AsyncSession, actor: Actor,
-                             state: State) -> list[IncidentOut]:
-        await check_session_access(db_session, actor, session_id)
-        return await svc.list_incidents(db_session, state.settings, session_id)
+    async def list_incidents(self, exam_session: ExamSession, db_session: AsyncSession,
+                             settings: Settings) -> list[IncidentOut]:
+        return await svc.list_incidents(db_session, settings, exam_session.id)
 
     # ------------------------------------------------------------------ sign-off
     @post("/sessions/{session_id:int}/sign-off", guards=[requires(Role.supervisor)], status_code=201,
           responses=problem_responses(409),
           summary="Sign off the review: builds the supervision form (质量督导表), kept under legal hold")
-    async def sign_off(self, session_id: int, data: SignOffIn, db_session: AsyncSession, actor: Actor,
-                       state: State) -> SignOffOut:
-        session = await check_session_access(db_session, actor, session_id)
-        return await svc.sign_off(db_session, actor, state.settings, state.store.archive, session, data)
+    async def sign_off(self, exam_session: ExamSession, data: SignOffIn, db_session: AsyncSession, actor: Actor,
+                       settings: Settings, archive: RetentionArchive) -> SignOffOut:
+        return await svc.sign_off(db_session, actor, settings, archive, exam_session, data)
 
     @get("/sessions/{session_id:int}/sign-off", guards=[REVIEWERS],
          summary="A session's sign-off with a short-lived link to its supervision form (each link in the trail)")
-    async def read_sign_off(self, session_id: int, db_session: AsyncSession, actor: Actor,
-                            state: State) -> SignOffOut:
-        await check_session_access(db_session, actor, session_id)
-        out = await svc.read_sign_off(db_session, state.store.archive, session_id)
-        await record(db_session, actor, "sign_off.form_link", "sign_off", out.id,
-                     detail={"key": out.form.key, "minutes": int(svc.FORM_LINK_TTL.total_seconds() // 60)})
-        return out
+    async def read_sign_off(self, exam_session: ExamSession, db_session: AsyncSession, actor: Actor,
+                            archive: RetentionArchive) -> SignOffOut:
+        return await svc.sign_off_with_link(db_session, actor, archive, exam_session.id)
 
     @get("/reviews/pending", guards=[REVIEWERS],
          summary="Sessions that have ended and wait for a sign-off, newest first")
@@ -147,5 +140,6 @@ class ReviewController(Controller):
 @delete("/api/v1/recordings/{recording_id:int}", guards=[ADMIN], tags=["reviews"],
         responses=problem_responses(400, 401, 403, 404, 409),
         summary="Delete a recording: refused (409, with the date it is locked until) while it is locked")
-async def delete_recording(recording_id: int, db_session: AsyncSession, actor: Actor, state: State) -> None:
-    await svc.delete_recording(db_session, actor, state.store.archive, recording_id)
+async def delete_recording(recording_id: int, db_session: AsyncSession, actor: Actor,
+                           archive: RetentionArchive) -> None:
+    await svc.delete_recording(db_session, actor, archive, recording_id)

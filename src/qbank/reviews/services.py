@@ -21,6 +21,8 @@ from qbank.lib.actors import Actor
 from qbank.lib.digest import canonical_json
 from qbank.lib.problems import FieldError, ProblemError, bad_request, conflict, not_found
 from qbank.lib.uploads import spool_upload
+from qbank.recordings.audit import session_video_audit
+from qbank.recordings.models import Recording
 from qbank.reviews.categories import BY_CODE
 from qbank.reviews.models import Incident, KeyNodeRecord, SignOff
 from qbank.reviews.schemas import (
@@ -302,11 +304,7 @@ async def list_incidents(db: AsyncSession, settings: Settings, session_id: int) 
 
 # ------------------------------------------------------------------------------------------- sign-off
 async def service_video_verdict(db: AsyncSession, settings: Settings, session: ExamSession) -> VideoVerdict | None:
-    """The recordings service's verdict for the session now (None if that service is not available)."""
-    try:
-        from qbank.recordings.services import session_video_audit
-    except ImportError:  # pragma: no cover - the recordings service is optional for reviews
-        return None
+    """The video audit's verdict for the session now."""
     audit = await session_video_audit(db, settings, session)
     return VideoVerdict(passes=audit.passes, reasons=list(audit.reasons), recordings=audit.recordings,
                         computed_at=audit.computed_at)
@@ -464,8 +462,6 @@ async def pending_reviews(db: AsyncSession, limit: int = 500) -> list[PendingRev
 
 async def delete_recording(db: AsyncSession, actor: Actor, archive: RetentionArchive, recording_id: int) -> None:
     """Delete a recording only when the archive no longer locks it (never within its ≥ 5 years)."""
-    from qbank.recordings.models import Recording
-
     row = await get_or_404(db, Recording, recording_id, "recording")
     what = f"recording {row.id} ({row.archive_key})"
     await refuse_if_locked(archive, row.archive_key, what=what, action="deleted")
@@ -480,3 +476,12 @@ async def delete_recording(db: AsyncSession, actor: Actor, archive: RetentionArc
     await db.delete(row)
     await db.flush()
     await record(db, actor, "recording.delete", "recording", recording_id, before=before)
+
+
+async def sign_off_with_link(db: AsyncSession, actor: Actor, archive: RetentionArchive,
+                             session_id: int) -> SignOffOut:
+    """The sign-off with a short-lived link to its supervision form; each link is in the trail."""
+    out = await read_sign_off(db, archive, session_id)
+    await record(db, actor, "sign_off.form_link", "sign_off", out.id,
+                 detail={"key": out.form.key, "minutes": int(FORM_LINK_TTL.total_seconds() // 60)})
+    return out

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
 
+from litestar.exceptions import PermissionDeniedException
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from qbank.audit.services import record
 from qbank.blueprints.services import require_level
 from qbank.db import get_or_404
-from qbank.lib.actors import Actor
+from qbank.lib.actors import Actor, Role
 from qbank.lib.problems import FieldError, ProblemError, conflict
 from qbank.sessions.models import Candidate, ExamSession, Room, Site
 from qbank.sessions.schemas import RoomOut, SessionIn, SessionOut, SiteIn, SiteOut
@@ -129,3 +131,45 @@ async def session_out(db: AsyncSession, settings: Settings, row: ExamSession) ->
         rooms=[RoomOut(id=r.id, site=r.site_code, code=r.code, kind=r.kind, desks=r.desks,  # type: ignore[arg-type]
                        camera_views=list(r.camera_views), candidates=counts.get(r.id, 0)) for r in rooms],
         candidates=sum(counts.values()), note=row.note, created_by=row.created_by, created_at=row.created_at)
+
+
+async def session_for(db: AsyncSession, actor: Actor, session_id: int) -> ExamSession:
+    """The session, if this caller may see it: a site only sessions with a room at that site."""
+    row = await get_session(db, session_id)
+    if actor.role == Role.site:
+        at_site = await db.scalar(select(Room.id).where(Room.session_id == row.id, Room.site_code == actor.site)
+                                  .limit(1))
+        if at_site is None:
+            raise PermissionDeniedException(f"site {actor.site} has no room in session {session_id}")
+    return row
+
+
+async def register_site(db: AsyncSession, actor: Actor, data: SiteIn) -> SiteOut:
+    row = await create_site(db, data)
+    out = site_out(row)
+    await record(db, actor, "site.create", "site", row.code, after=out)
+    return out
+
+
+async def list_sites(db: AsyncSession, actor: Actor) -> list[SiteOut]:
+    """Every site; a site token sees itself."""
+    query = select(Site).order_by(Site.code)
+    if actor.role == Role.site:
+        query = query.where(Site.code == actor.site)
+    return [site_out(r) for r in (await db.scalars(query)).all()]
+
+
+async def schedule_session(db: AsyncSession, actor: Actor, settings: Settings, data: SessionIn) -> SessionOut:
+    row = await create_session(db, actor, settings, data)
+    out = await session_out(db, settings, row)
+    await record(db, actor, "session.create", "session", row.id, after=out)
+    return out
+
+
+async def list_sessions(db: AsyncSession, actor: Actor, settings: Settings, limit: int = 500) -> list[SessionOut]:
+    """Sessions newest first; a site token sees those with a room at its site."""
+    query = select(ExamSession).order_by(ExamSession.starts_at.desc(), ExamSession.id.desc())
+    if actor.role == Role.site:
+        query = query.where(ExamSession.id.in_(select(Room.session_id).where(Room.site_code == actor.site)))
+    rows = (await db.scalars(query.limit(limit))).all()
+    return [await session_out(db, settings, r) for r in rows]

@@ -1,4 +1,4 @@
-"""`qbank assignments run` and `qbank draw verify` (registered on the `qbank` command in qbank.cli)."""
+"""`qbank assignments run` and `qbank draw verify`."""
 
 from __future__ import annotations
 
@@ -23,11 +23,11 @@ def assignments_run(sessions: tuple[int, ...], seed: int, time_limit_s: float) -
     import msgspec
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from qbank.cli import CLI_ACTOR, _settings
+    from qbank.cli.common import CLI_ACTOR, load_cli_settings
     from qbank.jobs.local import run_job_here
     from qbank.jobs.schemas import JobOut
+    from qbank.panels.jobs import PANEL_ASSIGNMENT, request_assignment
     from qbank.panels.schemas import AssignmentIn
-    from qbank.panels.services import request_assignment
 
     try:
         data = msgspec.convert({"sessions": list(sessions), "seed": seed, "time_limit_s": time_limit_s}, AssignmentIn)
@@ -36,7 +36,7 @@ def assignments_run(sessions: tuple[int, ...], seed: int, time_limit_s: float) -
     async def request(db: AsyncSession) -> JobOut:
         return await request_assignment(db, CLI_ACTOR, data)
 
-    row = run_job_here(_settings(), request, "assigning")
+    row = run_job_here(load_cli_settings(), PANEL_ASSIGNMENT, request, "assigning")
     if row.status != "succeeded":
         error: dict[str, Any] = row.error or {}
         click.echo(f"no assignment: {error.get('detail', 'the job failed')}", err=True)
@@ -61,10 +61,10 @@ def draw_verify(draw_id: int) -> None:
     import msgspec
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from qbank.cli import run_in_db
+    from qbank.cli.common import run_in_db
     from qbank.lib.problems import ProblemError
+    from qbank.panels.draws import verify_draw
     from qbank.panels.schemas import DrawVerification
-    from qbank.panels.services import verify_draw
     from qbank.settings import Settings
 
     async def work(db: AsyncSession, settings: Settings) -> DrawVerification:

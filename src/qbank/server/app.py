@@ -1,60 +1,32 @@
-"""The Litestar application: one place that wires settings, database, auth, errors and controllers."""
+"""The Litestar application: settings, database, evidence store, job runner, auth, errors and every domain's routes."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import msgspec
-import structlog
 from advanced_alchemy.extensions.litestar import AsyncSessionConfig, SQLAlchemyAsyncConfig, SQLAlchemyPlugin
 from litestar import Litestar, get
 from litestar.datastructures import State
-from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from qbank.audit.controllers import AuditController
-from qbank.auth.controllers import TokenController
 from qbank.auth.guards import PUBLIC_PATHS, BearerTokenMiddleware
-from qbank.banks.controllers import BankController
-from qbank.blueprints.controllers import BlueprintController, LayoutController, OccupationController
-from qbank.db import WriteGate, WriteGateMiddleware, create_engine
-from qbank.imports.controllers import ImportController
-from qbank.items.controllers import ItemController
-from qbank.items.media import MediaController
-from qbank.jobs.controllers import JobController
-from qbank.jobs.services import InProcessRunner, JobEnv, JobRunner, QueueRunner
+from qbank.db import Database, WriteGateMiddleware
+from qbank.jobs.kinds import JobEnv
+from qbank.jobs.services import InProcessRunner, JobRunner, QueueRunner
 from qbank.jobs.worker import service_queue
-from qbank.lib.actors import provide_actor
 from qbank.lib.problems import declare_controller_problems, http_exception_handler, internal_error_handler
-from qbank.panels.controllers import (
-    ConflictController,
-    DrawController,
-    EvaluatorController,
-    PanelController,
-    SupervisorController,
-)
-from qbank.papers.controllers import PaperController
-from qbank.recordings.controllers import RecordingController
-from qbank.review_page.controllers import (
-    REVIEW_PATHS,
-    review_route_handlers,
-    review_stores,
-    review_template_config,
-)
-from qbank.reviews.controllers import ReviewController, delete_recording
-from qbank.sessions.controllers import SessionController, SiteController
+from qbank.review_page.controllers import REVIEW_PATHS, review_stores, review_template_config
+from qbank.server.domains import dependencies, job_kinds, route_handlers
 from qbank.settings import Settings, load_settings
 from qbank.storage import evidence_store
-
-log = structlog.get_logger("qbank")
 
 
 class Health(msgspec.Struct):
@@ -68,20 +40,9 @@ async def health(db_session: AsyncSession) -> Health:
     return Health(status="ok", database="ok")
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level, format="%(message)s")
-    structlog.configure(
-        processors=[structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso"),
-                    structlog.dev.ConsoleRenderer(colors=False)],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-    )
-
-
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or load_settings()
-    engine = create_engine(settings.database_url)
-    gate = WriteGate(settings.database_url)
-    session_maker = async_sessionmaker(engine, expire_on_commit=False)
+    database, engine = Database.open(settings.database_url)
     db_config = SQLAlchemyAsyncConfig(
         engine_instance=engine,
         before_send_handler="autocommit",
@@ -96,7 +57,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def jobs_lifespan(app: Litestar) -> AsyncIterator[None]:
-        env = JobEnv(settings=settings, session_maker=session_maker, store=app.state.store, gate=gate)
+        env = JobEnv(settings=settings, database=database, kinds=job_kinds(), store=app.state.store)
         runner: JobRunner
         if settings.job_queue_url:
             queue = service_queue(settings)
@@ -104,7 +65,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             runner = QueueRunner(queue)
         else:
             runner = InProcessRunner(env, settings.job_concurrency)
-        app.state.job_env, app.state.job_runner = env, runner
+        app.state.job_runner = runner
         try:
             yield
         finally:
@@ -120,19 +81,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await engine.dispose()
 
     app = Litestar(
-        route_handlers=[health, TokenController, AuditController, OccupationController, BlueprintController,
-                        LayoutController, ItemController, MediaController,
-                        SiteController, SessionController, JobController, RecordingController, BankController,
-                        ImportController, ReviewController, delete_recording, *review_route_handlers(settings),
-                        PaperController, EvaluatorController, SupervisorController, ConflictController,
-                        PanelController, DrawController],
+        route_handlers=[health, *route_handlers(settings)],
         plugins=[SQLAlchemyPlugin(config=db_config)],
-        dependencies={"actor": Provide(provide_actor, sync_to_thread=False)},
-        middleware=[DefineMiddleware(WriteGateMiddleware, gate=gate),
+        dependencies=dependencies(),
+        middleware=[DefineMiddleware(WriteGateMiddleware, gate=database.gate),
                     DefineMiddleware(BearerTokenMiddleware, exclude=[*PUBLIC_PATHS, *REVIEW_PATHS])],
         exception_handlers={HTTPException: http_exception_handler, Exception: internal_error_handler},
         lifespan=[engine_lifespan, storage_lifespan, jobs_lifespan],
-        state=State({"settings": settings, "session_maker": session_maker}),
+        state=State({"settings": settings, "database": database}),
         template_config=review_template_config(),  # the supervisor review page (/review)
         stores=review_stores(settings),
         openapi_config=OpenAPIConfig(

@@ -1,0 +1,1 @@
+"""The `qbank` command's groups, one module per domain; :mod:`qbank.server.cli` puts them together."""

@@ -1,0 +1,41 @@
+"""What every `qbank` command shares: its settings, one database transaction, and the actor it acts as."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import click
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from qbank.lib.actors import Actor, Role
+from qbank.settings import Settings, SettingsError, load_settings
+
+T = TypeVar("T")
+CLI_ACTOR = Actor(token_id=0, name="cli", role=Role.admin)
+
+
+def load_cli_settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def run_in_db(work: Callable[[AsyncSession, Settings], Awaitable[T]]) -> T:
+    """Migrate, open one transaction, run ``work``, commit."""
+    from qbank.db import create_engine, upgrade
+
+    settings = load_cli_settings()
+    upgrade(settings.database_url)
+
+    async def go() -> T:
+        engine = create_engine(settings.database_url)
+        try:
+            async with async_sessionmaker(engine, expire_on_commit=False)() as db, db.begin():
+                return await work(db, settings)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())

@@ -1,0 +1,172 @@
+"""`qbank papers …` and `qbank site …`: assembling papers at the centre, unsealing them at a test site."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from qbank.cli.common import CLI_ACTOR, load_cli_settings
+
+
+@click.group(help="Papers of exam sessions.")
+def papers() -> None:
+    pass
+
+
+@papers.command("assemble", help="Assemble a session's theory paper (the same job as POST "
+                                 "/api/v1/sessions/{id}/papers, run here with a progress bar).")
+@click.argument("session_id", type=int)
+@click.option("--layout", "layout_id", required=True, type=int, help="layout id")
+@click.option("--mode", type=click.Choice(["parallel", "per_candidate"]), default="parallel", show_default=True)
+@click.option("--forms", default=2, show_default=True, type=click.IntRange(1, 50), help="parallel forms")
+@click.option("--max-shared", type=int, default=None, help="most items two forms may share")
+@click.option("--max-item-use", type=int, default=None, help="most forms an item may appear in")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--time-limit", "time_limit_s", default=30.0, show_default=True, type=float, help="seconds")
+def papers_assemble(session_id: int, layout_id: int, mode: str, forms: int, max_shared: int | None,
+                    max_item_use: int | None, seed: int, time_limit_s: float) -> None:
+    import msgspec
+    from rich.console import Console
+    from rich.table import Table
+
+    from qbank.jobs.local import run_job_here
+    from qbank.jobs.schemas import JobOut
+    from qbank.papers.jobs import PAPER_ASSEMBLY, request_assembly
+    from qbank.papers.schemas import AssemblyIn
+    from qbank.sessions.services import get_session
+
+    try:
+        data = msgspec.convert({"layout_id": layout_id, "mode": mode, "forms": forms, "max_shared": max_shared,
+                                "max_item_use": max_item_use, "seed": seed, "time_limit_s": time_limit_s}, AssemblyIn)
+    except msgspec.ValidationError as exc:
+        raise click.ClickException(str(exc)) from exc
+    async def request(db: AsyncSession) -> JobOut:
+        return await request_assembly(db, CLI_ACTOR, await get_session(db, session_id), data)
+
+    row = run_job_here(load_cli_settings(), PAPER_ASSEMBLY, request, "assembling")
+    if row.status != "succeeded":
+        error = row.error or {}
+        click.echo(f"no paper: {error.get('detail', 'the job failed')}", err=True)
+        rows = error.get("explanation") or []
+        if rows:
+            table = Table("group", "kind", "key", "demand", "supply", "why", title="rows that cannot hold together")
+            for r in rows:
+                table.add_row(str(r.get("group")), str(r.get("kind")), str(r.get("key")), str(r.get("demand") or ""),
+                              str(r.get("supply") or ""), str(r.get("message")))
+            Console().print(table)
+        sys.exit(1)
+    result = row.result or {}
+    click.echo(f"paper {result.get('paper_id')}: {result.get('forms')} form(s), {result.get('status')}, "
+               f"{result.get('wall_time_s')} s; most items shared by two forms: {result.get('max_pairwise_shared')}")
+
+
+@click.group(help="The test-site side: site keys and sealed paper packages.")
+def site() -> None:
+    pass
+
+
+@site.command("keygen", help="Make a site key pair: the private key (PEM) to FILE, the public key (base64) to "
+                             "FILE.pub and stdout; register it with PUT /api/v1/sites/{code}/public-key.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="private key file")
+def site_keygen(output: str) -> None:
+    import os
+    from pathlib import Path
+
+    from qbank.papers.keys import new_site_key
+
+    path = Path(output)
+    if path.exists():
+        raise click.ClickException(f"{path} exists; a site key is never overwritten")
+    pem, public = new_site_key()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(pem)
+    Path(f"{path}.pub").write_text(public + "\n")
+    click.echo(public)
+
+
+@site.command("unseal", help="Verify a sealed package with the centre's key, fetch the release share (only in the "
+                             "exam window), decrypt, and write the papers. Refuses a tampered or foreign package.")
+@click.argument("package", type=click.Path(exists=True, dir_okay=False))
+@click.option("--key", "key_file", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="the site's private key (from `qbank site keygen`)")
+@click.option("--url", required=True, help="the service, e.g. https://qbank.example.org")
+@click.option("--token", required=True, envvar="QBANK_SITE_TOKEN", help="the site's bearer token")
+@click.option("--session", "session_id", type=int, default=None, help="the session (default: the package's)")
+@click.option("--centre-key", "centre_key_file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="the centre's public key (base64, as GET /api/v1/centre-key gives it); default: fetch it")
+@click.option("-o", "--output", default="papers", show_default=True, type=click.Path(file_okay=False),
+              help="directory for papers.json and one file per candidate")
+def site_unseal(package: str, key_file: str, url: str, token: str, session_id: int | None,
+                centre_key_file: str | None, output: str) -> None:
+    import base64
+    import binascii
+    from pathlib import Path
+
+    import httpx
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from paperbuild.sealing import SealError, open_site_share, read_package, unseal, verify
+    from qbank.papers.keys import load_site_key
+
+    base = url.rstrip("/")
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def refuse(reason: str) -> None:
+        raise click.ClickException(f"REFUSED: {reason}")
+
+    def get(path: str) -> Any:
+        try:
+            r = httpx.get(base + path, headers=headers, timeout=60)
+        except httpx.HTTPError as exc:
+            raise click.ClickException(f"cannot reach {base}: {exc}") from exc
+        body = r.json() if r.headers.get("content-type", "").startswith(("application/json",
+                                                                          "application/problem+json")) else {}
+        if r.status_code != 200:
+            raise click.ClickException(f"{path}: {r.status_code} {body.get('detail', r.text[:300])}")
+        return body
+
+    data = Path(package).read_bytes()
+    try:
+        pkg = read_package(data)
+    except SealError as exc:
+        refuse(exc.reason)
+    try:
+        site_key = load_site_key(Path(key_file).read_bytes())
+    except ValueError as exc:
+        raise click.ClickException(f"{key_file}: {exc}") from exc
+    try:
+        text = Path(centre_key_file).read_text() if centre_key_file else get("/api/v1/centre-key")["public_key"]
+        centre = Ed25519PublicKey.from_public_bytes(base64.b64decode(text.strip(), validate=True))
+    except (binascii.Error, ValueError) as exc:
+        raise click.ClickException(f"the centre's public key is not 32 bytes of base64: {exc}") from exc
+    try:
+        pkg = verify(data, centre)
+        site_share = open_site_share(pkg, site_key)
+    except SealError as exc:
+        refuse(exc.reason)
+    header = pkg.header
+    if session_id is not None and session_id != header.get("session"):
+        refuse(f"this package is for session {header.get('session')}, not session {session_id}")
+    click.echo(f"package {header.get('package_id')}: session {header.get('session')}, site {header.get('site')}, "
+               "signature verified", err=True)
+    release = get(f"/api/v1/sessions/{header.get('session')}/release")
+    if release.get("package_id") != header.get("package_id"):
+        refuse(f"the release share is for package {release.get('package_id')}, not {header.get('package_id')} "
+               "(the centre sealed a newer package: download it again)")
+    try:
+        content = unseal(pkg, site_share, base64.b64decode(release["centre_share"]))
+    except SealError as exc:
+        refuse(exc.reason)
+    out = Path(output)
+    (out / "candidates").mkdir(parents=True, exist_ok=True)
+    (out / "papers.json").write_text(json.dumps(content, ensure_ascii=False, indent=1))
+    for cand in content.get("candidates", []):
+        (out / "candidates" / f"{cand['number']}.json").write_text(json.dumps(cand, ensure_ascii=False, indent=1))
+    click.echo(f"{len(content.get('candidates', []))} candidate paper(s) written to {out}")
+
+

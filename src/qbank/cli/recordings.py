@@ -1,0 +1,52 @@
+"""`qbank video-audit SESSION`: the video audit of an exam session in the terminal."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from qbank.cli.common import load_cli_settings, run_in_db
+from qbank.settings import Settings
+
+
+@click.command("video-audit", help="The video audit of an exam session (the same report as "
+                                  "GET /api/v1/sessions/{id}/video-audit), with a timeline per room and view.")
+@click.argument("session_id", type=int)
+@click.option("--width", default=60, show_default=True, type=click.IntRange(10, 400), help="timeline columns")
+@click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
+def video_audit_command(session_id: int, width: int, as_json: bool) -> None:
+    import msgspec
+
+    from qbank.lib.problems import ProblemError
+    from qbank.recordings.audit import session_video_audit, timeline
+    from qbank.recordings.schemas import VideoAudit
+    from qbank.sessions.services import get_session
+
+    async def work(db: AsyncSession, settings: Settings) -> VideoAudit:
+        return await session_video_audit(db, settings, await get_session(db, session_id))
+
+    try:
+        audit = run_in_db(work)
+    except ProblemError as exc:
+        raise click.ClickException(exc.detail) from exc
+    if as_json:
+        click.echo(msgspec.json.encode(audit).decode())
+        return
+    settings = load_cli_settings()
+    tz = settings.tz
+    window = audit.report.window
+    click.echo(f"session {audit.session_id}: {window.start.astimezone(tz):%Y-%m-%d %H:%M:%S} – "
+               f"{window.end.astimezone(tz):%H:%M:%S} ({tz.key}), {audit.recordings} recording(s)")
+    click.echo(f"verdict: {'PASS' if audit.passes else 'FAIL'}")
+    click.echo("legend: █ usable  ▒ unusable  · gap  (blank) not recorded")
+    for room in audit.report.rooms:
+        for view in room.views:
+            mark = "ok  " if view.passes else "FAIL"
+            click.echo(f"{mark} {room.room:<20} {view.view:<10} |{timeline(view, window, width)}|")
+    for reason in audit.reasons:
+        click.echo(f"  - {reason}")
+    sys.exit(0 if audit.passes else 1)
+
+

@@ -1,0 +1,192 @@
+"""Assembly: the engine's view of the bank, the checks before a job, and storing what the engine made."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import structlog
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+import paperbuild as pb
+from qbank.audit.services import record
+from qbank.blueprints.models import Blueprint as BlueprintRow
+from qbank.blueprints.models import Layout as LayoutRow
+from qbank.blueprints.schemas import BlueprintIn, LayoutIn
+from qbank.blueprints.services import current_blueprint, walk
+from qbank.db import utcnow
+from qbank.items.models import Item, ItemVersion
+from qbank.jobs.kinds import JobFailed
+from qbank.lib.actors import Actor
+from qbank.lib.problems import bad_request, conflict
+from qbank.papers.models import (
+    Paper,
+    PaperAssignment,
+    PaperForm,
+)
+from qbank.papers.schemas import (
+    AssemblyIn,
+)
+from qbank.papers.services import Seat, session_seats
+from qbank.sessions.models import ExamSession
+
+log = structlog.get_logger("qbank.papers")
+
+ENGINE_TYPES = {"true_false": "tf", "single_choice": "single", "multiple_choice": "multiple"}
+QBANK_TYPES = {v: k for k, v in ENGINE_TYPES.items()}
+
+
+@dataclass
+class BankInput:
+    blueprint_row: BlueprintRow
+    blueprint: pb.Blueprint
+    records: list[dict[str, Any]]
+    skipped: int
+
+
+async def load_bank(db: AsyncSession, session: ExamSession) -> BankInput:
+    """The engine's view of the bank: approved theory item versions of the session's occupation and level, on the
+    current blueprint's points (scope paths, importance by point code), with enemy groups, stimulus sets and
+    times used."""
+    bp_row = await current_blueprint(db, session.occupation_code, session.level)
+    if bp_row is None:
+        raise JobFailed(f"{session.occupation_code} level {session.level} has no blueprint",
+                        explanation=[{"group": 0, "kind": "blueprint", "key": "blueprint",
+                                      "message": "no blueprint exists for this occupation and level"}])
+    data = msgspec.convert({"scopes": bp_row.scopes}, BlueprintIn)
+    scopes: list[pb.Scope] = []
+    points: dict[str, pb.AppraisalPoint] = {}
+    for _, scope, codes in walk(data.scopes):
+        scopes.append(pb.Scope(code=scope.code, weight=scope.weight, parent=codes[-2] if len(codes) > 1 else None,
+                               name=scope.name))
+        for p in scope.points:
+            points[p.code] = pb.AppraisalPoint(code=p.code, scope=scope.code, importance=p.importance)
+    blueprint = pb.Blueprint(scopes=tuple(scopes), points=tuple(points.values()))
+    rows = (await db.execute(
+        select(Item.id, Item.type, Item.times_used, ItemVersion.id, ItemVersion.content)
+        .join(ItemVersion, (ItemVersion.item_id == Item.id) & (ItemVersion.version == Item.version))
+        .where(Item.occupation_code == session.occupation_code, Item.level == session.level,
+               Item.status == "approved", Item.type.in_(list(ENGINE_TYPES)))
+        .order_by(ItemVersion.id))).all()
+    stimuli: dict[str, int] = {}
+    records: list[dict[str, Any]] = []
+    skipped = 0
+    for _item_id, item_type, used, version_id, content in rows:
+        point = points.get(str(content.get("point_code")))
+        if point is None:
+            skipped += 1
+            continue
+        stim = content.get("stimulus_set")
+        records.append({
+            "id": int(version_id), "type": ENGINE_TYPES[item_type], "point": point.code, "scope": point.scope,
+            "importance": point.importance, "facility": min(max(float(content.get("facility", 0.6)), 0.01), 1.0),
+            "stimulus": None if not stim else stimuli.setdefault(str(stim), len(stimuli)),
+            "times_used": int(used or 0), "n_options": 0 if item_type == "true_false" else len(content["options"]),
+            "enemy_group": list(content.get("enemy_groups") or []) or None})
+    return BankInput(blueprint_row=bp_row, blueprint=blueprint, records=records, skipped=skipped)
+
+
+def engine_layout(row: LayoutRow) -> pb.Layout:
+    data = msgspec.convert({"name": row.name, "sections": row.sections, "duration_minutes": row.duration_minutes,
+                            "facility_min": row.facility_min, "facility_max": row.facility_max}, LayoutIn)
+    return pb.Layout(sections=tuple(pb.Section(ENGINE_TYPES[s.type], s.count, s.points_per_item)
+                                    for s in data.sections),
+                     facility_min=row.facility_min, facility_max=row.facility_max)
+
+
+def explanation_rows(expl: pb.Explanation | None) -> list[dict[str, Any]]:
+    if expl is None:
+        return []
+    return [{"group": g, "kind": r.kind, "key": r.key, "message": r.message, "demand": r.demand,
+             "supply": r.supply} for g, rows in enumerate(expl.groups) for r in rows]
+
+
+async def check_assembly(db: AsyncSession, session: ExamSession, data: AssemblyIn) -> tuple[LayoutRow, int]:
+    """Refuse at once what the job could never do: returns the layout and the number of forms."""
+    layout = await db.get(LayoutRow, data.layout_id)
+    if layout is None:
+        raise bad_request("layout_id", f"layout {data.layout_id} does not exist", status=404)
+    if (layout.occupation_code, layout.level) != (session.occupation_code, session.level):
+        raise bad_request("layout_id", f"layout {layout.id} is for {layout.occupation_code} level {layout.level}, "
+                                       f"the session is {session.occupation_code} level {session.level}")
+    odd = [s["type"] for s in layout.sections if s["type"] not in ENGINE_TYPES]
+    if odd:
+        raise bad_request("layout_id", f"layout {layout.id} has {', '.join(odd)} sections; a theory paper "
+                                       "holds true/false, single and multiple choice items")
+    sealed = await db.scalar(select(Paper.id).where(Paper.session_id == session.id, Paper.sealed_at.is_not(None)))
+    if sealed is not None:
+        raise conflict(f"the papers of session {session.id} are sealed (paper {sealed}); they cannot be "
+                       "assembled again", paper_id=sealed)
+    seats = await session_seats(db, session.id)
+    if not seats:
+        raise conflict(f"session {session.id} has no candidates: a paper is assembled for its candidates")
+    forms = len(seats) if data.mode == "per_candidate" else data.forms
+    return layout, forms
+
+
+def assign_forms(seats: list[Seat], mode: str, n_forms: int) -> dict[int, int]:
+    if mode == "per_candidate":
+        return {s.candidate.id: i for i, s in enumerate(seats)}
+    return {s.candidate.id: (s.candidate.desk - 1) % n_forms for s in seats}
+
+
+async def store_failed(db: AsyncSession, actor: Actor, paper: Paper, rows: list[dict[str, Any]], detail: str,
+                       status: str, bank: BankInput) -> None:
+    """A run that made no paper: the paper row keeps the explanation rows, for GET …/papers to answer 422 with."""
+    paper.explanation, paper.detail = rows, detail
+    paper.report = {"status": status, "items_in_pool": len(bank.records), "items_off_blueprint": bank.skipped}
+    db.add(paper)
+    await db.flush()
+    await record(db, actor, "paper.assemble_failed", "paper", paper.id,
+                 after={"explanation": rows}, detail={"session": paper.session_id, "job": paper.job_id})
+
+
+async def store_assembled(db: AsyncSession, actor: Actor, paper: Paper, result: pb.AssemblyResult, layout: pb.Layout,
+                          bank: BankInput, seats: list[Seat], n_forms: int) -> None:
+    """The forms, each candidate's form, the items' use counts, and the trail entries of a paper that was made."""
+    section_of = {s.item_type: (i, s.points_per_item) for i, s in enumerate(layout.sections)}
+    type_of = {r["id"]: r["type"] for r in bank.records}
+    paper.status = "assembled"
+    paper.report = {
+        "status": result.status.value, "method": result.stats.method, "wall_time_s": result.stats.wall_time,
+        "objective": result.stats.objective, "bound": result.stats.bound,
+        "max_pairwise_shared": result.max_pairwise_shared, "max_item_use": result.max_item_use,
+        "items_in_pool": len(bank.records), "items_off_blueprint": bank.skipped,
+        "messages": list(result.messages), "blueprint_version": bank.blueprint_row.version}
+    db.add(paper)
+    await db.flush()
+    uses: dict[int, int] = defaultdict(int)
+    for form in result.forms:
+        items = []
+        for vid in form.items:
+            section, points = section_of[type_of[int(vid)]]
+            items.append({"version_id": int(vid), "section": section, "points": points})
+            uses[int(vid)] += 1
+        items.sort(key=lambda e: e["section"])  # stable: the engine's order within each section
+        db.add(PaperForm(paper_id=paper.id, form_index=form.index, items=items,
+                         report=msgspec.to_builtins(form.report)))
+    for candidate_id, form_index in assign_forms(seats, paper.mode, n_forms).items():
+        db.add(PaperAssignment(paper_id=paper.id, candidate_id=candidate_id, form_index=form_index))
+    bp = await db.get(BlueprintRow, bank.blueprint_row.id)
+    if bp is not None and bp.used_at is None:
+        bp.used_at = utcnow()
+        await record(db, actor, "blueprint.used", "blueprint", bp.id, detail={"paper": paper.id})
+    await count_uses(db, uses)
+    await record(db, actor, "paper.assemble", "paper", paper.id, after=paper.report,
+                 detail={"session": paper.session_id, "job": paper.job_id, "forms": n_forms, "mode": paper.mode,
+                         "items": len(uses)})
+
+
+async def count_uses(db: AsyncSession, uses: dict[int, int]) -> None:
+    """Add each item's appearances on the new paper to its times used (by item, over its versions)."""
+    item_ids = dict((await db.execute(select(ItemVersion.id, ItemVersion.item_id).where(
+        ItemVersion.id.in_(list(uses))))).all())
+    by_item: dict[int, int] = defaultdict(int)
+    for vid, n in uses.items():
+        by_item[item_ids[vid]] += n
+    for item_id, n in by_item.items():
+        await db.execute(update(Item).where(Item.id == item_id).values(times_used=Item.times_used + n))
+    await db.flush()

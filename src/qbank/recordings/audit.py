@@ -1,0 +1,94 @@
+"""The session's video audit: coverage of every required camera view of every room over the exam window."""
+
+from __future__ import annotations
+
+import msgspec
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+import videoaudit
+from qbank.db import utcnow
+from qbank.recordings.models import Recording
+from qbank.recordings.schemas import VideoAudit
+from qbank.recordings.services import room_label
+from qbank.sessions.models import ExamSession, Room
+from qbank.sessions.services import session_rooms
+from qbank.settings import Settings
+
+
+def coverage_input(rooms: list[Room], recordings: list[Recording]) -> tuple[list[videoaudit.Room],
+                                                                            list[videoaudit.Recording], list[int]]:
+    by_id = {r.id: r for r in rooms}
+    va_rooms = [videoaudit.Room(id=room_label(r), kind=r.kind, views=list(r.camera_views))  # type: ignore[arg-type]
+                for r in rooms]
+    va_recordings: list[videoaudit.Recording] = []
+    pending: list[int] = []
+    for rec in recordings:
+        if rec.status in ("uploaded", "analysing"):
+            pending.append(rec.id)
+            continue
+        duration = rec.duration if rec.duration and rec.duration > 0 else None
+        if duration is None:  # corrupt before we learnt its length: nothing usable, nothing to place
+            continue
+        va_recordings.append(videoaudit.Recording(
+            id=str(rec.id), room=room_label(by_id[rec.room_id]), view=rec.view, start=rec.claimed_start,
+            duration=duration, findings=[msgspec.convert(f, videoaudit.Finding) for f in rec.findings],
+            corrupt=rec.status == "corrupt"))
+    return va_rooms, va_recordings, pending
+
+
+def reasons_in_words(report: videoaudit.CoverageReport, settings: Settings) -> list[str]:
+    tz = settings.tz
+
+    def span(i: videoaudit.Interval) -> str:
+        a, b = i.start.astimezone(tz), i.end.astimezone(tz)
+        return f"{a:%H:%M:%S}–{b:%H:%M:%S} ({(b - a).total_seconds():.0f} s)"
+
+    out: list[str] = []
+    for room in report.rooms:
+        for view in room.views:
+            if view.passes:
+                continue
+            parts = [f"gap {span(g)}" for g in view.gaps]
+            parts += [f"{u.reason or 'unusable'} {span(u)}" for u in view.unusable]
+            if not view.covered:
+                parts = ["no recording"]
+            out.append(f"{room.room} {view.view}: " + "; ".join(parts))
+    return out
+
+
+async def session_video_audit(db: AsyncSession, settings: Settings, session: ExamSession) -> VideoAudit:
+    """The coverage of every required view of every room over the session window, from what is stored now."""
+    rooms = await session_rooms(db, session.id)
+    recordings = list((await db.scalars(select(Recording).where(Recording.session_id == session.id)
+                                        .order_by(Recording.id))).all())
+    va_rooms, va_recordings, pending = coverage_input(rooms, recordings)
+    report = videoaudit.coverage(session.starts_at, session.ends_at, va_rooms, va_recordings,
+                                 gap_tolerance=settings.gap_tolerance_s)
+    reasons = reasons_in_words(report, settings)
+    if pending:
+        reasons.append(f"{len(pending)} recording(s) still being analysed")
+    return VideoAudit(session_id=session.id, passes=report.passes and not pending, reasons=reasons, pending=pending,
+                      recordings=len(recordings), report=report, computed_at=utcnow())
+
+
+def timeline(view: videoaudit.ViewCoverage, window: videoaudit.Interval, width: int) -> str:
+    """One character per slice of the window: █ usable, ▒ unusable, · gap, blank not recorded (within tolerance)."""
+    total = (window.end - window.start).total_seconds()
+
+    def hits(spans: list[videoaudit.Interval], a: float, b: float) -> bool:
+        return any((s.start - window.start).total_seconds() < b and (s.end - window.start).total_seconds() > a
+                   for s in spans)
+
+    cells = []
+    for i in range(width):
+        a, b = total * i / width, total * (i + 1) / width
+        if hits(view.unusable, a, b):
+            cells.append("▒")
+        elif hits(view.gaps, a, b):
+            cells.append("·")
+        elif hits(view.usable, a, b):
+            cells.append("█")
+        else:
+            cells.append(" ")
+    return "".join(cells)
