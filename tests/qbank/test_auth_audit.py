@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from tests.qbank.conftest import Api, make_bank, site_headers
+from tests.qbank.helpers import Api, make_bank, site_headers
 
 
 async def test_health_and_docs_need_no_token(api: Api) -> None:

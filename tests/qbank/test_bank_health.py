@@ -10,7 +10,7 @@ from typing import Any
 from click.testing import CliRunner
 from sqlalchemy import update
 
-from tests.qbank.conftest import Api, Bank, blueprint_body, item_body, make_bank, site_headers
+from tests.qbank.helpers import Api, Bank, blueprint_body, item_body, make_bank, site_headers
 
 PRACTICAL = {"preparation": "准备工具", "tasks": ["完成接线"], "duration_minutes": 60,
              "marking": [{"criterion": "接线正确", "points": 60}, {"criterion": "安全操作", "points": 40}]}
@@ -139,12 +139,12 @@ async def test_bank_health_empty_bank_and_errors(api: Api) -> None:
 def test_cli_prints_bank_health(tmp_path: Path, s3_server: Any) -> None:
     from qbank.blueprints.schemas import BlueprintIn, LayoutIn, OccupationIn
     from qbank.blueprints.services import create_blueprint, create_layout, create_occupation
-    from qbank.server.cli import main
     from qbank.db import create_engine, upgrade
     from qbank.items.models import Item
     from qbank.items.schemas import ItemIn
     from qbank.items.services import add_item
     from qbank.lib.actors import Actor, Role
+    from qbank.server.cli import main
 
     url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
     env = {"QBANK_DATABASE_URL": url, "QBANK_DATA_DIR": str(tmp_path / "data"), "QBANK_S3_ENDPOINT": s3_server.endpoint,

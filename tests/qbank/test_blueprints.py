@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from tests.qbank.conftest import Api, blueprint_body, make_bank, new_occupation_code
+from tests.qbank.helpers import Api, blueprint_body, make_bank, new_occupation_code
 
 
 async def audit_count(api: Api) -> int:

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from openpyxl import Workbook
 
 from qbank.imports.excel import COLUMNS
-from tests.qbank.conftest import Api, Bank, item_body, make_bank
+from tests.qbank.helpers import Api, Bank, item_body, make_bank
 
 CONTENT = ("stem", "options", "answer", "explanation", "point_code", "facility", "difficulty", "enemy_groups",
            "stimulus_set", "tags", "media", "practical")

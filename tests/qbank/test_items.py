@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from tests.qbank.conftest import Api, Bank, item_body, make_bank
+from tests.qbank.helpers import Api, Bank, item_body, make_bank
 
 
 async def author_of(api: Api, bank: Bank, name: str = "张老师") -> dict[str, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import secrets
 import signal
@@ -15,21 +14,9 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from tests.conftest import service_settings
-from tests.qbank.conftest import Api, make_bank
+from tests.qbank.helpers import Api, make_bank, wait_job
 
 REDIS_URL = os.environ.get("QBANK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-async def wait_for_job(client: Any, job_id: str, headers: dict[str, str], timeout: float = 60) -> dict[str, Any]:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        r = await client.get(f"/api/v1/jobs/{job_id}", headers=headers)
-        assert r.status_code == 200, r.text
-        job = r.json()
-        if job["status"] in ("succeeded", "failed"):
-            return job  # type: ignore[no-any-return]
-        assert asyncio.get_running_loop().time() < deadline, f"job still {job['status']} after {timeout} s"
-        await asyncio.sleep(0.1)
 
 
 async def test_in_process_job_with_progress_and_result(api: Api) -> None:
@@ -37,7 +24,7 @@ async def test_in_process_job_with_progress_and_result(api: Api) -> None:
     admin = await api.admin()
     r = await api.client.post("/api/v1/audit/verify-jobs", headers=admin)
     assert r.status_code == 202 and r.json()["status"] == "queued", r.text
-    job = await wait_for_job(api.client, r.json()["id"], admin)
+    job = await wait_job(api, r.json()["id"], admin)
     assert job["status"] == "succeeded" and job["progress"] == 1.0
     assert job["result"]["ok"] is True and job["result"]["entries"] >= 3
     assert "entries checked" in job["message"]
@@ -61,8 +48,8 @@ def redis_available() -> bool:
 @pytest.mark.skipif(not redis_available() and not os.environ.get("CI"), reason=f"no Redis at {REDIS_URL}")
 async def test_jobs_through_saq_and_a_worker_process(database_url: str, s3_server: Any,
                                                     tmp_path_factory: pytest.TempPathFactory) -> None:
-    from qbank.server.app import create_app
     from qbank.db import upgrade
+    from qbank.server.app import create_app
 
     queue = f"qbank-test-{secrets.token_hex(4)}"
     settings = service_settings(database_url, s3_server, tmp_path_factory.mktemp("queue"))
@@ -83,15 +70,14 @@ async def test_jobs_through_saq_and_a_worker_process(database_url: str, s3_serve
             from sqlalchemy.ext.asyncio import async_sessionmaker
 
             from qbank.db import create_engine
-            from tests.qbank.conftest import Api as _Api  # reuse the token helper on this app
 
             engine = create_engine(database_url)
             maker = async_sessionmaker(engine, expire_on_commit=False)
-            helper = _Api(client=client, app=app, backend="queue", db=maker)
+            helper = Api(client=client, app=app, backend="queue", db=maker)
             admin = await helper.admin()
             r = await client.post("/api/v1/audit/verify-jobs", headers=admin)
             assert r.status_code == 202
-            job = await wait_for_job(client, r.json()["id"], admin, timeout=60)
+            job = await wait_job(helper, r.json()["id"], admin, timeout=60)
             assert job["status"] == "succeeded" and job["result"]["ok"] is True
             await engine.dispose()
     finally:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from qbank.devtools.migration_check import schema_diff
-from tests.qbank.conftest import Api
+from tests.qbank.helpers import Api
 
 
 async def test_migrated_schema_equals_models(api: Api) -> None:

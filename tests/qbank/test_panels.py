@@ -10,8 +10,7 @@ from typing import Any
 from openpyxl import load_workbook
 from sqlalchemy import select, text
 
-from tests.qbank.conftest import Api, id_number, make_bank, make_site
-from tests.qbank.test_jobs import wait_for_job
+from tests.qbank.helpers import Api, id_number, make_bank, make_site, wait_job
 
 
 async def make_evaluator(api: Api, occupation: str, level: int = 3, until: str = "2028-12-31",
@@ -107,7 +106,7 @@ async def test_assignment_job_panels_roster(api: Api) -> None:
     r = await api.client.post("/api/v1/assignments", headers=admin,
                               json={"sessions": [s1["id"], s2["id"]], "seed": 1, "time_limit_s": 5})
     assert r.status_code == 202, r.text
-    job = await wait_for_job(api.client, r.json()["id"], admin)
+    job = await wait_job(api, r.json()["id"], admin)
     assert job["status"] == "succeeded", job
     assert job["result"]["stats"]["max_load"] == 2  # 12 seats over 8 evaluators
     ids = {e["id"] for e in evs}
@@ -140,7 +139,7 @@ async def test_assignment_that_cannot_hold_says_who_is_short(api: Api) -> None:
         assert r.status_code == 201
     await make_supervisor(api)
     r = await api.client.post("/api/v1/assignments", headers=admin, json={"sessions": [s["id"]], "time_limit_s": 3})
-    job = await wait_for_job(api.client, r.json()["id"], admin)
+    job = await wait_job(api, r.json()["id"], admin)
     assert job["status"] == "failed"
     [reason] = job["error"]["reasons"]
     assert reason["message"].startswith(f"occupation {bank.occupation} level 3 on 2026-12-09 09:00–12:00")

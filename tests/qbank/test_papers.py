@@ -3,11 +3,9 @@ score sheets, leak tracing; each bad input a clear 4xx that changes nothing."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import random
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import anyio.to_thread
@@ -15,125 +13,22 @@ import msgspec
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from paperbuild import sealing
 from qbank.server.cli import main
-from qbank.lib.actors import Actor, Role
-from tests.qbank.conftest import Api, Bank, blueprint_body, id_number, make_site, new_occupation_code, site_headers
-
-LAYOUT = {"name": "small theory", "duration_minutes": 60, "facility_min": 0.55, "facility_max": 0.70,
-          "sections": [{"type": "single_choice", "count": 30, "points_per_item": 2},
-                       {"type": "true_false", "count": 20, "points_per_item": 1},
-                       {"type": "multiple_choice", "count": 10, "points_per_item": 2}]}
-TYPES = ["true_false"] * 40 + ["single_choice"] * 75 + ["multiple_choice"] * 25
-OPTION_WORDS = ["电阻", "电容", "电感", "电压", "电流", "功率", "频率", "相位"]
-
-
-async def make_paper_bank(api: Api, points: int = 48, types: list[str] = TYPES,
-                          starve_scope_02: bool = False) -> tuple[Bank, int]:
-    """An occupation with a 48-point blueprint, the small layout and ``len(types)`` approved items (only 3 in
-    scope 02, 40 % of the paper, when starved)."""
-    from qbank.items.models import Item
-    from qbank.items.schemas import ItemIn
-    from qbank.items.services import add_item
-
-    admin = await api.admin()
-    code = new_occupation_code()
-    r = await api.client.post("/api/v1/occupations", json={"code": code, "name": "电工", "levels": [3]},
-                              headers=admin)
-    assert r.status_code == 201, r.text
-    r = await api.client.post(f"/api/v1/occupations/{code}/levels/3/blueprints", json=blueprint_body(points),
-                              headers=admin)
-    assert r.status_code == 201, r.text
-    r = await api.client.post(f"/api/v1/occupations/{code}/levels/3/layouts", json=LAYOUT, headers=admin)
-    assert r.status_code == 201, r.text
-    layout_id = int(r.json()["id"])
-    rng = random.Random(code)
-    writer = Actor(token_id=0, name="命题人", role=Role.admin)
-    usable = [p for p in range(points) if not (starve_scope_02 and p % 3 == 2)]
-    async with api.db() as db, db.begin():
-        for i, t in enumerate(types):
-            if t == "true_false":
-                options, answer = ["正确", "错误"], [rng.choice("AB")]
-            else:
-                words = rng.sample(OPTION_WORDS, 4)
-                options = [f"{w}{i}" for w in words]
-                answer = ["A"] if t == "single_choice" else sorted(rng.sample("ABCD", rng.choice([2, 3])))
-            point = usable[i % len(usable)] if i >= 3 or not starve_scope_02 else 3 * i + 2
-            data = msgspec.convert({
-                "occupation_code": code, "level": 3, "type": t, "stem": f"{code} 第{i}题：下列说法中哪一项正确？",
-                "options": options, "answer": answer, "point_code": f"{point + 1:03d}",
-                "facility": round(rng.uniform(0.45, 0.80), 3)}, ItemIn)
-            await add_item(db, writer, data)
-        await db.execute(update(Item).where(Item.occupation_code == code).values(status="approved"))
-    return Bank(occupation=code, level=3, points=[f"{i + 1:03d}" for i in range(points)]), layout_id
-
-
-@dataclass
-class Exam:
-    session_id: int
-    sites: list[str]
-    keys: dict[str, X25519PrivateKey]
-    candidates: dict[str, str]  # number -> site
-
-
-async def make_exam(api: Api, bank: Bank, per_site: int = 4, n_sites: int = 2, register_keys: bool = True) -> Exam:
-    admin = await api.admin()
-    sites = [await make_site(api) for _ in range(n_sites)]
-    rooms = [{"site": s, "code": "T1", "kind": "theory", "desks": per_site, "camera_views": ["front"]} for s in sites]
-    # the practical exam's room, whose assigned panel alone may give practical scores (§20)
-    rooms.append({"site": sites[0], "code": "P1", "kind": "practical", "desks": per_site, "camera_views": ["wide"]})
-    candidates = []
-    owner: dict[str, str] = {}
-    for k, s in enumerate(sites):
-        for d in range(per_site):
-            number = f"C{random.randrange(10**9):09d}{k}{d}"
-            candidates.append({"number": number, "name": f"考生{k}{d}", "room": f"{s}/T1", "desk": d + 1})
-            owner[number] = s
-    body = {"occupation_code": bank.occupation, "level": 3, "title": "理论考试", "date": "2026-12-03",
-            "start": "09:00:00", "end": "10:30:00", "grace_minutes": 15, "rooms": rooms, "candidates": candidates}
-    r = await api.client.post("/api/v1/sessions", json=body, headers=admin)
-    assert r.status_code == 201, r.text
-    session_id = int(r.json()["id"])
-    keys: dict[str, X25519PrivateKey] = {}
-    if register_keys:
-        for s in sites:
-            keys[s] = X25519PrivateKey.generate()
-            pub = base64.b64encode(sealing.raw_public(keys[s].public_key())).decode()
-            r = await api.client.put(f"/api/v1/sites/{s}/public-key", json={"public_key": pub},
-                                     headers=await site_headers(api, s))
-            assert r.status_code == 200, r.text
-    return Exam(session_id=session_id, sites=sites, keys=keys, candidates=owner)
-
-
-async def time_travel(api: Api, session_id: int, starts_in: timedelta, length: timedelta = timedelta(hours=1)) -> None:
-    """Move the session's window so that it starts ``starts_in`` from now."""
-    from qbank.sessions.models import ExamSession
-
-    start = datetime.now(UTC) + starts_in
-    async with api.db() as db, db.begin():
-        await db.execute(update(ExamSession).where(ExamSession.id == session_id).values(
-            starts_at=start, ends_at=start + length))
-
-
-async def wait_job(api: Api, job_id: str, timeout: float = 60) -> dict[str, Any]:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        r = await api.client.get(f"/api/v1/jobs/{job_id}", headers=await api.admin())
-        job = r.json()
-        if job["status"] in ("succeeded", "failed"):
-            return job  # type: ignore[no-any-return]
-        assert loop.time() < deadline, job
-        await asyncio.sleep(0.1)
-
-
-async def assemble(api: Api, exam: Exam, layout_id: int, **over: Any) -> dict[str, Any]:
-    body = {"layout_id": layout_id, "mode": "parallel", "forms": 2, "seed": 7, "time_limit_s": 5} | over
-    r = await api.client.post(f"/api/v1/sessions/{exam.session_id}/papers", json=body, headers=await api.admin())
-    assert r.status_code == 202, r.text
-    return await wait_job(api, r.json()["id"])
+from tests.qbank.helpers import (
+    Api,
+    Exam,
+    assemble,
+    blueprint_body,
+    id_number,
+    make_exam,
+    make_paper_bank,
+    make_site,
+    site_headers,
+    time_travel,
+)
 
 
 async def fetch_and_open(api: Api, exam: Exam, site: str) -> tuple[dict[str, Any], bytes]:

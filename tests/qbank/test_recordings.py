@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from qbank.server.cli import main
-from tests.qbank.conftest import Api, make_bank, make_site, site_headers
+from tests.qbank.helpers import Api, make_bank, make_site, site_headers
 from tests.videoaudit.clips import defects_clip
 
 TZ = ZoneInfo("Asia/Shanghai")

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from tests.conftest import running_service
-from tests.qbank.conftest import new_occupation_code
+from tests.qbank.helpers import new_occupation_code
 from tests.videoaudit.clips import defects_clip
 
 pytestmark = [pytest.mark.browser]

@@ -17,7 +17,7 @@ from qbank.audit.models import AuditEntry
 from qbank.recordings.models import Recording
 from qbank.reviews.services import refuse_if_locked
 from qbank.sessions.models import Room
-from tests.qbank.conftest import Api, make_bank, make_site, site_headers
+from tests.qbank.helpers import Api, make_bank, make_site, site_headers
 
 TZ = ZoneInfo("Asia/Shanghai")
 

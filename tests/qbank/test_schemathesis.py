@@ -26,7 +26,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.conftest import _pg_execute, _run, pg_admin_url, service_settings
-from tests.qbank.conftest import blueprint_body
+from tests.qbank.helpers import blueprint_body
 
 ROLES = ["admin", "author", "reviewer", "site", "supervisor"]
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -94,13 +94,14 @@ def _seed(client: Any, admin: dict[str, str]) -> dict[str, dict[str, str]]:
     return headers
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=[pytest.param("sqlite", id="sqlite"),
+                                        pytest.param("postgresql", id="postgresql", marks=pytest.mark.pg)])
 def target(request: pytest.FixtureRequest, s3_server: Any,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     from sqlalchemy.engine import make_url
 
-    from qbank.server.app import create_app
     from qbank.db import upgrade
+    from qbank.server.app import create_app
 
     tmp = tmp_path_factory.mktemp(f"fuzz-{request.param}")
     drop: Any = None

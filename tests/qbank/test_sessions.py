@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from tests.qbank.conftest import Api, make_bank, make_site, site_headers
+from tests.qbank.helpers import Api, make_bank, make_site, site_headers
 
 
 def session_body(occupation: str, level: int, sites: list[str], **over: Any) -> dict[str, Any]:

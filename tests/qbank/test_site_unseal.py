@@ -19,8 +19,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from qbank.server.cli import main
 from tests.conftest import running_service
-from tests.qbank.conftest import Api, site_headers
-from tests.qbank.test_papers import assemble, make_exam, make_paper_bank, time_travel
+from tests.qbank.helpers import Api, assemble, make_exam, make_paper_bank, site_headers, time_travel
 
 SECRET = "site-unseal-secret"
 

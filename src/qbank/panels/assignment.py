@@ -55,7 +55,8 @@ async def build_request(db: AsyncSession, settings: Settings, session_ids: list[
                         time_limit_s: float = 20.0) -> Built:
     """The solver's request for these sessions: their practical rooms, every evaluator with a certificate, the
     internal supervisors, conflicts, people busy in other sessions at the same time, and the last panel before
-    (per occupation and site) for the rotation."""
+    (per occupation and site) for the rotation. One function on purpose: each step reads what the previous one
+    found (rooms → sessions → people → conflicts → busy times), and splitting it would pass all of it around."""
     tz = settings.tz
     rows = (await db.scalars(select(ExamSession).where(ExamSession.id.in_(session_ids)))).all()
     missing = sorted(set(session_ids) - {r.id for r in rows})
