@@ -15,9 +15,10 @@ from minio.commonconfig import COMPLIANCE
 from minio.error import S3Error
 from minio.retention import Retention
 
-from videoaudit.archive import (
+from evidence import (
     ArchiveError,
     DigestMismatch,
+    LocalS3Server,
     ObjectLocked,
     ObjectNotFound,
     RetentionArchive,
@@ -25,7 +26,6 @@ from videoaudit.archive import (
     SourceChanged,
     retain_until_for,
 )
-from videoaudit.s3server import LocalS3Server
 
 EXAM = date(2025, 6, 14)
 

@@ -13,11 +13,11 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from evidence import ObjectNotFound
 from qbank.audit.services import record
 from qbank.auth.guards import requires
 from qbank.auth.schemas import Actor, Role
 from qbank.lib.problems import ProblemError, bad_request, not_found, problem_responses
-from videoaudit.archive import ObjectNotFound
 
 MEDIA_KIND = "media"
 # Sniffed from the bytes, never trusted from the client's content type.

@@ -22,6 +22,7 @@ from litestar.exceptions import PermissionDeniedException
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+import evidence
 import videoaudit
 from qbank.auth.schemas import Actor, Role
 from qbank.db import get_or_404, utcnow
@@ -185,10 +186,10 @@ async def stream_through(body: AsyncIterator[bytes], settings: Settings, archive
         # the archive had the claimed bytes and read nothing: check what was received against the claim here
         actual = await anyio.to_thread.run_sync(file_sha256, spooled.path)
         if actual != claimed_sha256:
-            error = videoaudit.SourceChanged(f"SHA-256 {actual} != {claimed_sha256}")
+            error = evidence.SourceChanged(f"SHA-256 {actual} != {claimed_sha256}")
     if error is not None:
         spooled.path.unlink(missing_ok=True)
-        if isinstance(error, videoaudit.SourceChanged):
+        if isinstance(error, evidence.SourceChanged):
             raise bad_request("X-Content-SHA256", f"the body's bytes do not have the claimed SHA-256 "
                                                   f"{claimed_sha256}; nothing was stored")
         raise error
