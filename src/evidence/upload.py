@@ -58,8 +58,8 @@ class Deposit(msgspec.Struct, frozen=True, kw_only=True):
         claimed, and stored under the digest of its bytes.
     :param before_commit: for a stream sent straight through: run once its last byte is read and its digest
         matched; may raise to abort the upload before anything is stored (e.g. a probe of the bytes).
-    :param part_size: for a stream sent straight through: its multipart part size (≥ 5 MiB); smaller parts hold
-        less in memory.
+    :param part_size: for a stream sent straight through: its multipart part size (a size below the S3 minimum
+        of 5 MiB is raised to it); smaller parts hold less in memory.
 
     A bad kind, metadata key or digest raises ``ValueError`` here, before anything is read or stored.
     """
