@@ -91,9 +91,9 @@ def run(seed: int, time_limit: float, evaluators: int = 400) -> dict[str, Any]:
     req = city_week(seed, evaluators=evaluators)
     gen_s = time.perf_counter() - t
     req.time_limit_s = time_limit
-    from paperbuild.panels import _Index
+    from paperbuild.panels.rules import RequestIndex
 
-    ix = _Index(req)
+    ix = RequestIndex(req)
     eligible = [len(ix.eligible[r.id]) for r in req.rooms]
     t = time.perf_counter()
     reasons = precheck(req)

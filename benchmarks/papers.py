@@ -186,11 +186,10 @@ async def make_token(database_url: str, role: str, name: str, site: str | None =
 def run(args: argparse.Namespace) -> None:
     from click.testing import CliRunner
 
+    from evidence import LocalS3Server, RetentionArchive
     from paperbuild.synthetic import generate_bank
-    from qbank.server.cli import main as qbank_main
     from qbank.papers.keys import new_site_key
-    from videoaudit.archive import RetentionArchive
-    from videoaudit.s3server import LocalS3Server
+    from qbank.server.cli import main as qbank_main
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-papers-"))
     s3 = LocalS3Server(tmp / "s3", access_key="benchkey", secret_key="bench-secret-1")

@@ -5,7 +5,7 @@ Usage:
                                               [--minutes 30] [--skip-upload] [--skip-session] [--readme]
 
 What it does (all on 127.0.0.1, every process it starts is stopped by its pid):
-1. starts one local S3 server (SeaweedFS, ``videoaudit.LocalS3Server``) and ``qbank serve`` as a subprocess on
+1. starts one local S3 server (SeaweedFS, ``evidence.LocalS3Server``) and ``qbank serve`` as a subprocess on
    it (temporary QBANK_DATA_DIR, SQLite); tokens come from ``qbank token create``, the occupation, blueprint,
    site and sessions from the API;
 2. builds a ~2 GB H.264 MP4 by concatenating (``ffmpeg -f concat -c copy``) copies of the video benchmark's
@@ -296,7 +296,7 @@ def fput_baseline(s3: Any, path: Path, bucket: str, name: str) -> float:
 
 def archive_put_alone(s3: Any, path: Path, bucket: str) -> float:
     """The service's archive put on its own (same class and settings, another bucket so nothing is deduplicated)."""
-    from videoaudit import RetentionArchive
+    from evidence import RetentionArchive
 
     archive = RetentionArchive(s3.endpoint, s3.access_key, s3.secret_key, bucket)
     archive.ensure_bucket()
@@ -514,7 +514,7 @@ def main() -> None:
         if args.readme:
             write_readme(text)
         return
-    from videoaudit import LocalS3Server
+    from evidence import LocalS3Server
 
     args.out.mkdir(parents=True, exist_ok=True)
     loads = [load()]

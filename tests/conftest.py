@@ -24,7 +24,7 @@ os.environ.setdefault("QBANK_LOG_LEVEL", "WARNING")
 
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    from videoaudit.s3server import LocalS3Server
+    from evidence import LocalS3Server
 
     server = LocalS3Server(tmp_path_factory.mktemp("s3"), access_key="qbanktest", secret_key="qbank-test-secret-1")
     server.start()

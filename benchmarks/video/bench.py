@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from footage import CLIPS, KINDS, prepare
 
-from videoaudit import LocalS3Server, QualityConfig, RetentionArchive, analyse
+from evidence import LocalS3Server, RetentionArchive
+from videoaudit import QualityConfig, analyse
 
 PICTURE = set(KINDS)
 

@@ -9,9 +9,8 @@ from dataclasses import dataclass
 import anyio.to_thread
 import structlog
 
+from evidence import LocalS3Server, RetentionArchive
 from qbank.settings import Settings
-from videoaudit.archive import RetentionArchive
-from videoaudit.s3server import LocalS3Server
 
 log = structlog.get_logger("qbank.storage")
 

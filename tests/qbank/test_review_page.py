@@ -300,7 +300,7 @@ def test_review_page_in_a_browser(service: Service, seeded: Seeded, browser: Any
     shots(page, "signed-off")
     signed = svc.api("GET", f"/api/v1/sessions/{sid}/sign-off", who="督导员王").json()
     assert signed["form"]["legal_hold"] is True and signed["conclusion"] == "fail" and signed["incidents"] == 1
-    from videoaudit.archive import RetentionArchive
+    from evidence import RetentionArchive
 
     archive = RetentionArchive(svc.env["QBANK_S3_ENDPOINT"], svc.env["QBANK_S3_ACCESS_KEY"],
                                svc.env["QBANK_S3_SECRET_KEY"], "qbank-evidence")

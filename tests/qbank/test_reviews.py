@@ -376,7 +376,7 @@ class _Stub:
         self.until = until
 
     def stat(self, key: str) -> Any:
-        from videoaudit.archive import ArchivedObject
+        from evidence import ArchivedObject
 
         return ArchivedObject(key=key, size=1, sha256="0" * 64, kind="keynode", retain_until=self.until,
                               mode="COMPLIANCE", legal_hold=False, content_type="application/pdf")

@@ -1,27 +1,14 @@
-"""Fixtures of the video engine tests: one local S3 server per test session (per xdist worker)."""
+"""Fixtures of the video engine tests: clips made with ffmpeg once per test session (per xdist worker)."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from videoaudit.s3server import LocalS3Server
-
 sys.path.insert(0, str(Path(__file__).parent))
-
-
-@pytest.fixture(scope="session")
-def s3server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalS3Server]:
-    server = LocalS3Server(tmp_path_factory.mktemp("weed"))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()  # by its own pid: SIGTERM, SIGKILL after 10 s
 
 
 @pytest.fixture(scope="session")

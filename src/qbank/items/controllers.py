@@ -9,6 +9,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, Parameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from evidence import RetentionArchive
 from qbank.blueprints.schemas import ItemType
 from qbank.items import services as svc
 from qbank.items.media import media_link, store_media
@@ -27,7 +28,6 @@ from qbank.items.schemas import (
 from qbank.lib.actors import Actor, Role, requires
 from qbank.lib.problems import problem_responses
 from qbank.settings import Settings
-from videoaudit.archive import RetentionArchive
 
 WRITERS = requires(Role.admin, Role.author)
 REVIEWERS = requires(Role.admin, Role.reviewer)

@@ -7,11 +7,11 @@ from datetime import timedelta
 import anyio.to_thread
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from evidence import ObjectNotFound, RetentionArchive
 from qbank.audit.services import record
 from qbank.items.schemas import MediaLink, MediaOut
 from qbank.lib.actors import Actor
 from qbank.lib.problems import ProblemError, bad_request, not_found
-from videoaudit.archive import ObjectNotFound, RetentionArchive
 
 MEDIA_KIND = "media"
 # Sniffed from the bytes, never trusted from the client's content type.

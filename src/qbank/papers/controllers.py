@@ -5,6 +5,7 @@ from litestar.params import Parameter
 from litestar.response import Stream
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from evidence import RetentionArchive
 from qbank.db import Database
 from qbank.jobs.schemas import JobOut
 from qbank.jobs.services import JobRunner, accepted
@@ -34,7 +35,6 @@ from qbank.papers.services import read_paper
 from qbank.reviews.services import record_out
 from qbank.sessions.models import ExamSession
 from qbank.settings import Settings
-from videoaudit.archive import RetentionArchive
 
 ADMIN = requires(Role.admin)
 SITE_OR_ADMIN = requires(Role.site, Role.admin)

@@ -12,6 +12,7 @@ from litestar.exceptions import PermissionDeniedException
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from evidence import RetentionArchive
 from paperbuild import delivery
 from qbank.audit.services import record
 from qbank.db import utcnow
@@ -39,7 +40,6 @@ from qbank.reviews.models import KeyNodeRecord
 from qbank.reviews.services import upload_record
 from qbank.sessions.models import ExamSession
 from qbank.settings import Settings
-from videoaudit.archive import RetentionArchive
 
 log = structlog.get_logger("qbank.papers")
 

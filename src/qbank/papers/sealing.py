@@ -15,6 +15,7 @@ from litestar.exceptions import PermissionDeniedException
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from evidence import RetentionArchive
 from paperbuild import delivery, sealing
 from qbank.audit.services import record, record_apart
 from qbank.blueprints.models import Layout as LayoutRow
@@ -35,7 +36,6 @@ from qbank.papers.services import LoadedPaper, Seat, current_paper, load_paper, 
 from qbank.sessions.models import ExamSession, Site
 from qbank.sessions.services import get_site
 from qbank.settings import Settings
-from videoaudit.archive import RetentionArchive
 
 log = structlog.get_logger("qbank.papers")
 

@@ -7,6 +7,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from evidence import RetentionArchive
 from qbank.jobs.services import JobRunner, accepted
 from qbank.lib.actors import Actor, Role, requires
 from qbank.lib.problems import problem_responses
@@ -15,7 +16,6 @@ from qbank.recordings.audit import session_video_audit
 from qbank.recordings.schemas import RecordingLink, RecordingOut, VideoAudit
 from qbank.sessions.models import ExamSession
 from qbank.settings import Settings
-from videoaudit.archive import RetentionArchive
 
 FOOTAGE_READERS = requires(Role.admin, Role.supervisor, Role.site)
 UPLOAD_DOC = (

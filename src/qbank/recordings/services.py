@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import videoaudit
+from evidence import RetentionArchive
 from qbank.audit.services import record
 from qbank.db import get_or_404, utcnow
 from qbank.jobs.schemas import JobOut
@@ -30,7 +31,6 @@ from qbank.recordings.schemas import RecordingLink, RecordingOut, finding_out
 from qbank.recordings.streaming import stream_through
 from qbank.sessions.models import ExamSession, Room
 from qbank.settings import Settings
-from videoaudit.archive import RetentionArchive
 
 log = structlog.get_logger("qbank.recordings")
 RECORDINGS_KIND = "recordings"

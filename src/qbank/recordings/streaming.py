@@ -16,11 +16,12 @@ import anyio.from_thread
 import anyio.to_thread
 from anyio.streams.memory import MemoryObjectReceiveStream
 
+import evidence
 import videoaudit
+from evidence import ArchivedObject, RetentionArchive
 from qbank.lib.problems import bad_request
 from qbank.lib.uploads import Spooled, spool_upload
 from qbank.settings import Settings
-from videoaudit.archive import ArchivedObject, RetentionArchive
 
 BLOCK = 1 << 20  # what the receiving side hands the upload thread at a time
 STREAMED_PART = 8 << 20  # smaller parts for uploads that stream through: less held in memory
@@ -114,10 +115,10 @@ async def stream_through(body: AsyncIterator[bytes], settings: Settings, archive
         # the archive had the claimed bytes and read nothing: check what was received against the claim here
         actual = await anyio.to_thread.run_sync(file_sha256, spooled.path)
         if actual != claimed_sha256:
-            error = videoaudit.SourceChanged(f"SHA-256 {actual} != {claimed_sha256}")
+            error = evidence.SourceChanged(f"SHA-256 {actual} != {claimed_sha256}")
     if error is not None:
         spooled.path.unlink(missing_ok=True)
-        if isinstance(error, videoaudit.SourceChanged):
+        if isinstance(error, evidence.SourceChanged):
             raise bad_request("X-Content-SHA256", f"the body's bytes do not have the claimed SHA-256 "
                                                   f"{claimed_sha256}; nothing was stored")
         raise error

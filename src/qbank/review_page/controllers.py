@@ -31,6 +31,7 @@ from litestar.stores.file import FileStore
 from litestar.template.config import TemplateConfig
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from evidence import RetentionArchive
 from qbank.auth.services import find_actor
 from qbank.db import utcnow
 from qbank.lib.actors import Actor, Role
@@ -43,7 +44,6 @@ from qbank.reviews.categories import CATEGORIES
 from qbank.reviews.schemas import IncidentIn, SignOffIn
 from qbank.sessions.models import ExamSession
 from qbank.settings import Settings
-from videoaudit.archive import RetentionArchive
 
 log = structlog.get_logger("qbank.review_page")
 

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import videoaudit
+from evidence import RetentionArchive
 from qbank.audit.services import record
 from qbank.auth.models import ApiToken
 from qbank.auth.services import actor_of
@@ -25,7 +26,6 @@ from qbank.recordings.schemas import VideoAudit
 from qbank.review_page.labels import Lang, reason_words
 from qbank.reviews.schemas import IncidentOut
 from qbank.sessions.models import ExamSession, Room
-from videoaudit.archive import RetentionArchive
 
 SESSION_TTL = timedelta(hours=8)
 SegmentKind = Literal["usable", "gap", "unusable", "corrupt"]

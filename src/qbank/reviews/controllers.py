@@ -10,6 +10,7 @@ from litestar.exceptions import PermissionDeniedException
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from evidence import RetentionArchive
 from qbank.lib.actors import Actor, Role, requires
 from qbank.lib.problems import ProblemError, problem_responses
 from qbank.reviews import services as svc
@@ -27,7 +28,6 @@ from qbank.reviews.schemas import (
 )
 from qbank.sessions.models import ExamSession
 from qbank.settings import Settings
-from videoaudit.archive import RetentionArchive
 
 ADMIN = requires(Role.admin)
 RECORD_WRITERS = requires(Role.admin, Role.site)

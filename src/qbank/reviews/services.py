@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from evidence import ArchivedObject, ObjectLocked, ObjectNotFound, RetentionArchive
 from qbank.audit.services import record
 from qbank.db import get_or_404, utcnow
 from qbank.lib.actors import Actor
@@ -43,7 +44,6 @@ from qbank.reviews.schemas import (
 from qbank.sessions.models import ExamSession, Room
 from qbank.sessions.services import session_rooms
 from qbank.settings import Settings
-from videoaudit.archive import ArchivedObject, ObjectLocked, ObjectNotFound, RetentionArchive
 
 log = structlog.get_logger("qbank.reviews")
 KEYNODE_KIND = "keynode"

@@ -8,12 +8,12 @@ from typing import cast
 from litestar.datastructures import State
 from litestar.di import Provide
 
+from evidence import RetentionArchive
 from qbank.db import Database
 from qbank.jobs.services import JobRunner
 from qbank.lib.actors import provide_actor
 from qbank.settings import Settings
 from qbank.storage import EvidenceStore
-from videoaudit.archive import RetentionArchive
 
 
 def provide_settings(state: State) -> Settings:

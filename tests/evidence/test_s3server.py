@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from minio import Minio
 
-from videoaudit.s3server import LocalS3Server, S3ServerError
+from evidence import LocalS3Server, S3ServerError
 
 
 def test_server_accepts_put_and_reports_endpoint(s3server: LocalS3Server) -> None:

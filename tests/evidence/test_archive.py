@@ -13,19 +13,21 @@ import pytest
 from minio import Minio
 from minio.commonconfig import COMPLIANCE
 from minio.error import S3Error
-from minio.retention import Retention
+from minio.retention import Retention as S3Retention
 
-from videoaudit.archive import (
+from evidence import (
     ArchiveError,
+    Deposit,
     DigestMismatch,
+    LocalS3Server,
     ObjectLocked,
     ObjectNotFound,
+    Retention,
     RetentionArchive,
     RetentionTooShort,
     SourceChanged,
     retain_until_for,
 )
-from videoaudit.s3server import LocalS3Server
 
 EXAM = date(2025, 6, 14)
 
@@ -281,7 +283,7 @@ def test_seaweedfs_itself_refuses_shorten_and_version_delete(archive: RetentionA
     obj = archive.put_bytes("recordings", _unique(), exam_date=EXAM)
     c = archive.client
     with pytest.raises(S3Error) as e1:
-        c.set_object_retention(archive.bucket, obj.key, Retention(COMPLIANCE, datetime(2029, 1, 1, tzinfo=UTC)))
+        c.set_object_retention(archive.bucket, obj.key, S3Retention(COMPLIANCE, datetime(2029, 1, 1, tzinfo=UTC)))
     assert e1.value.code == "AccessDenied"
     with pytest.raises(S3Error) as e2:
         c.remove_object(archive.bucket, obj.key, version_id=obj.version_id)
@@ -332,3 +334,34 @@ def test_bad_kind_and_metadata_refused(archive: RetentionArchive) -> None:
         archive.put_bytes("Bad/Kind", b"x", exam_date=EXAM)
     with pytest.raises(ValueError):
         archive.put_bytes("media", b"x", exam_date=EXAM, metadata={"sha256": "forged"})
+
+
+def test_store_takes_a_deposit(archive: RetentionArchive) -> None:
+    data = _unique()
+    until = datetime(2099, 1, 1, tzinfo=UTC)
+    deposit = Deposit(kind="scans", retention=Retention(exam_date=EXAM, retain_until=until, legal_hold=True),
+                      content_type="application/pdf", metadata={"category": "签到表"}, filename="sign-in.pdf")
+    obj = archive.store(io.BytesIO(data), deposit)
+    assert obj.sha256 == hashlib.sha256(data).hexdigest() and obj.kind == "scans"
+    assert obj.retain_until == until and obj.legal_hold and obj.content_type == "application/pdf"
+    assert obj.metadata["category"] == "签到表" and obj.metadata["filename"] == "sign-in.pdf"
+    assert archive.get(obj.key) == data
+    with pytest.raises(RetentionTooShort):  # the retention is checked against this archive's policy
+        archive.store(io.BytesIO(_unique()), Deposit(kind="scans", retention=Retention(
+            exam_date=EXAM, retain_until=datetime(2029, 1, 1, tzinfo=UTC))))
+
+
+def test_deposit_refuses_bad_fields_before_anything_is_read() -> None:
+    with pytest.raises(ValueError, match="kind"):
+        Deposit(kind="Bad/Kind")
+    with pytest.raises(ValueError, match="reserved"):
+        Deposit(kind="media", metadata={"kind": "forged"})
+    with pytest.raises(ValueError, match="64 lowercase hex"):
+        Deposit(kind="media", sha256="ABC")
+
+
+def test_malformed_digest_refused_for_a_seekable_stream_too(archive: RetentionArchive) -> None:
+    data = _unique()
+    with pytest.raises(ValueError, match="64 lowercase hex"):
+        archive.put("media", io.BytesIO(data), exam_date=EXAM, sha256="xyz")
+    assert archive.exists("media", hashlib.sha256(data).hexdigest()) is None

@@ -1,0 +1,53 @@
+"""Evidence storage engine: every kind of evidence (room recordings, item images, sealed papers, key-node scans,
+supervision forms) on an S3 server with Object Lock. Never imports qbank, litestar, sqlalchemy, nor the other
+engines.
+
+Public API (plain data in and out; everything synchronous — call from a worker thread in async code):
+
+- :class:`RetentionArchive` — one Object-Lock bucket, content-addressed keys ``KIND/ab/SHA256``:
+  :meth:`~RetentionArchive.store` (source, :class:`Deposit`) -> :class:`ArchivedObject`, or its keyword forms
+  :meth:`~RetentionArchive.put` / :meth:`~RetentionArchive.put_bytes`; COMPLIANCE retention ≥ 5 years from the
+  exam (:class:`Retention`, :func:`retain_until_for`), legal hold for permanent records, SHA-256 checked on the
+  way in and out (:class:`VerifyingReader`); ``stat`` / ``exists`` / ``list`` / ``open`` / ``get`` /
+  ``download`` / ``presigned_get``; ``set_retention`` only extends, ``hold`` has no release, ``delete`` refuses
+  anything still locked.
+- Errors: :class:`ArchiveError` and its kinds :class:`RetentionTooShort`, :class:`ObjectLocked`,
+  :class:`DigestMismatch`, :class:`SourceChanged`, :class:`ObjectNotFound`.
+- :class:`LocalS3Server` — SeaweedFS ``weed mini`` on 127.0.0.1 (the service's embedded default and the tests);
+  :class:`S3ServerError`, :func:`find_weed`.
+"""
+
+from evidence.archive import ArchivedObject, RetentionArchive
+from evidence.digests import VerifyingReader
+from evidence.errors import (
+    ArchiveError,
+    DigestMismatch,
+    ObjectLocked,
+    ObjectNotFound,
+    RetentionTooShort,
+    SourceChanged,
+)
+from evidence.retention import MIN_RETENTION_YEARS, Retention, retain_until_for
+from evidence.s3server import LocalS3Server, S3ServerError, find_weed
+from evidence.upload import BytesOptions, Deposit, PutOptions
+
+__all__ = [
+    "MIN_RETENTION_YEARS",
+    "ArchiveError",
+    "ArchivedObject",
+    "BytesOptions",
+    "Deposit",
+    "DigestMismatch",
+    "LocalS3Server",
+    "ObjectLocked",
+    "ObjectNotFound",
+    "PutOptions",
+    "Retention",
+    "RetentionArchive",
+    "RetentionTooShort",
+    "S3ServerError",
+    "SourceChanged",
+    "VerifyingReader",
+    "find_weed",
+    "retain_until_for",
+]
