@@ -139,9 +139,10 @@ def in_words(message: str, root: Any | None = None, path: str | None = None) -> 
     if m := re.fullmatch(r"Expected `str` matching regex .+", text):
         return path, f"does not have the required form ({_form(info)})"
     if m := re.fullmatch(r"Expected `(str|array|object)` of length (>=|<=) (\d+)", text):
-        unit = "characters" if m.group(1) == "str" else "entries"
-        return path, f"has {'fewer' if m.group(2) == '>=' else 'more'} than allowed: {BOUNDS[m.group(2)]} " \
-                     f"{m.group(3)} {unit}"
+        if m.group(1) == "str":
+            return path, f"is too {'short' if m.group(2) == '>=' else 'long'}: {BOUNDS[m.group(2)]} {m.group(3)} " \
+                         "characters"
+        return path, f"has too {'few' if m.group(2) == '>=' else 'many'} entries: {BOUNDS[m.group(2)]} {m.group(3)}"
     if m := re.fullmatch(r"Expected `(int|float)` (>=|<=|>|<) (\S+)", text):
         return path, f"must be {BOUNDS[m.group(2)]} {m.group(3)}"
     if m := re.fullmatch(r"Expected `([^`]+)`, got `([^`]+)`", text):
