@@ -189,7 +189,7 @@ async def test_qti21_and_moodle_packages_import(api: Api) -> None:
     ])
     r = await post_import(api, bank, data, admin, name="qti21.zip")
     assert r.status_code == 201, r.text
-    assert r.json()["format"] == "qti"
+    assert r.json()["format"] == "qti21"
     items = {i["stem"]: i for i in await bank_items(api, bank)}
     assert items["三相电源的相位差是（ ）。"]["explanation"] == "三相对称"
     assert items["属于基本电工仪表的是（ ）。"]["type"] == "multiple_choice"
@@ -230,8 +230,8 @@ async def test_one_bad_row_imports_nothing_and_every_bad_row_is_listed(api: Api)
         {"type": "single_choice", "stem": "难度系数越界。", "option_A": "甲", "option_B": "乙", "answer": "A",
          "point_code": "001", "facility": 1.5},  # row 12
         {"type": "true_false", "stem": "安全电压一般不超过36伏！", "answer": "A", "point_code": "001"},  # dup of row 2
-        {"type": "single_choice", "stem": "已经在库里的题", "option_A": "甲", "option_B": "乙", "answer": "A",
-         "point_code": "001"},  # row 14: the bank has it
+        {"type": "single_choice", "stem": "已经在库里的题", "option_A": "安培", "option_B": "伏特", "option_C": "欧姆",
+         "option_D": "瓦特", "answer": "B", "point_code": "001"},  # row 14: the bank has it (another key: still it)
         {"type": "问答题", "stem": "未知题型。", "point_code": "001"},
     ]
     before_items, before_audit = len(await bank_items(api, bank)), await audit_total(api)

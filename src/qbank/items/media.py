@@ -27,6 +27,9 @@ SIGNATURES: tuple[tuple[bytes, str], ...] = (
 MP4_AUDIO_BRANDS = {b"M4A ", b"M4B "}
 MP4_VIDEO_BRANDS = {b"isom", b"iso2", b"iso4", b"iso5", b"iso6", b"mp41", b"mp42", b"avc1", b"M4V ", b"dash",
                     b"mmp4"}
+EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp", "audio/mpeg": "mp3",
+              "audio/wav": "wav", "audio/ogg": "ogg", "audio/flac": "flac", "audio/mp4": "m4a", "video/mp4": "mp4",
+              "video/webm": "webm"}
 ACCEPTED = "PNG, JPEG, GIF or WebP images; MP3, WAV, Ogg (Vorbis/Opus), FLAC or M4A audio; MP4 or WebM video"
 PLACEHOLDER = re.compile(r"\{\{media:([0-9a-f]{64})\}\}")
 
