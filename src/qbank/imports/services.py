@@ -134,31 +134,38 @@ async def _archive_errors(parsed: ParseResult, archive: RetentionArchive | None)
 
 def check_rows(parsed: ParseResult, occupation: str, level: int, points: dict[str, tuple[Point, list[str]]],
                bank_keys: dict[str, int], bank_names: dict[int, str]) -> list[tuple[ParsedItem, ItemIn]]:
-    """Every question checked the way ``add_item`` checks one; pure, so every bad question is listed."""
+    """Every question checked the way ``add_item`` checks one; pure, so every bad question is listed, each of
+    its fields once (a field already refused while reading is not refused again)."""
     good: list[tuple[ParsedItem, ItemIn]] = []
     seen: dict[str, str] = {}
+    said = {e.field for e in parsed.errors}
     for row in parsed.items:
+        # A question the point map could not place is refused for that already; check the rest of it too.
+        fields = {"point_code": next(iter(points), "000"), **row.fields}
         converted, error = convert_or_errors(
-            {**row.fields, "occupation_code": occupation, "level": level, "type": row.type}, ItemIn)
+            {**fields, "occupation_code": occupation, "level": level, "type": row.type}, ItemIn)
+        row_errors: list[FieldError] = []
         if error is not None:
-            parsed.error(row.position, *error)
-            continue
-        assert isinstance(converted, ItemIn)
-        item = converted
-        complete(item.type, item)
-        row_errors = content_errors(item.type, item, points)
-        key = content_key(item.stem, item.options)
-        if item.stem.strip():
-            if key in seen:
-                row_errors.append(FieldError(field="stem", reason=f"the same question (stem and options) as "
-                                                                  f"{seen[key]}"))
-            elif key in bank_keys:
-                row_errors.append(FieldError(field="stem", reason=(
-                    f"the same question (stem and options) already exists as {bank_names[bank_keys[key]]}")))
-            seen.setdefault(key, row.position)
-        for e in row_errors:
+            row_errors.append(FieldError(field=error[0], reason=error[1]))
+        else:
+            assert isinstance(converted, ItemIn)
+            item = converted
+            complete(item.type, item)
+            row_errors = content_errors(item.type, item, points)
+            key = content_key(item.stem, item.options)
+            if item.stem.strip():
+                if key in seen:
+                    row_errors.append(FieldError(field="stem", reason=(
+                        f"the same question (stem and options) as {seen[key]}")))
+                elif key in bank_keys:
+                    row_errors.append(FieldError(field="stem", reason=(
+                        f"the same question (stem and options) already exists as {bank_names[bank_keys[key]]}")))
+                seen.setdefault(key, row.position)
+        fresh = [e for e in row_errors if f"{row.position}: {e.field}" not in said]
+        for e in fresh:
             parsed.error(row.position, e.field, e.reason)
-        if not row_errors:
+            said.add(f"{row.position}: {e.field}")
+        if not row_errors and not any(f.startswith(row.position + ": ") for f in said):
             good.append((row, item))
     return good
 
