@@ -101,9 +101,11 @@ def _validation_errors(exc: ValidationException, request: Request[Any, Any, Any]
             continue
         message = str(entry.get("message", "invalid"))
         key = str(entry.get("key") or "")
-        source = entry.get("source")
+        source = getattr(entry.get("source"), "value", entry.get("source"))  # Litestar's ParamType or a str
+        if source == "body" and key == "data":  # Litestar's name for the body itself
+            key = ""
         root, path = _handler_type(request, str(source) if source else None, key)
-        field, reason = in_words(message, root, path if key else None)
+        field, reason = in_words(message, root, path)
         if source and source not in ("body",) and key:
             field = f"{source}.{key}"
         out.append(FieldError(field=field or str(source or "body"), reason=reason))
