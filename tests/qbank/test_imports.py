@@ -434,3 +434,23 @@ async def test_cli_import_and_export(api: Api, s3_server: Any, tmp_path: Any) ->
     text = out.read_text()
     assert "exported 4 items" in result.output and text.count('<file name="') == 4
     assert f"$course$/top/{other.occupation} L3/01 基础知识/01.01 电工基础/001 鉴定点1" in text
+
+
+async def test_the_shipped_template_imports_one_item_of_each_type(api: Api) -> None:
+    from pathlib import Path
+
+    from openpyxl import load_workbook
+
+    template = Path(__file__).resolve().parents[2] / "examples" / "items-template.xlsx"
+    sheet = load_workbook(template, read_only=True).worksheets[0]
+    header = next(sheet.iter_rows(values_only=True))
+    assert header[:4] == ("题型", "题干", "选项A", "选项B") and all(not str(h).isascii() for h in header)
+    bank = await make_bank(api)
+    r = await post_import(api, bank, template.read_bytes(), await api.admin(), name="items-template.xlsx")
+    assert r.status_code == 201, r.text
+    items = await bank_items(api, bank)
+    assert sorted(i["type"] for i in items) == ["multiple_choice", "practical_task", "single_choice", "true_false"]
+    tf = next(i for i in items if i["type"] == "true_false")
+    assert tf["options"] == ["正确", "错误"] and tf["answer"] == ["A"] and tf["maintainer"] == "张老师"
+    practical = next(i for i in items if i["type"] == "practical_task")["practical"]
+    assert practical["duration_minutes"] == 60 and len(practical["marking"]) == 3
