@@ -221,6 +221,13 @@ async def test_media_through_the_archive(api: Api) -> None:
     assert r.status_code == 200
     async with httpx.AsyncClient() as s3:
         assert (await s3.get(r.json()["url"])).content == PNG
+    from tests.qbank import bank_files as bf
+
+    for name, data, content_type in (("hum.wav", bf.wav(), "audio/wav"), ("tone.mp3", bf.ffmpeg_media("mp3"),
+                                     "audio/mpeg"), ("clip.mp4", bf.ffmpeg_media("mp4"), "video/mp4")):
+        r = await api.client.post("/api/v1/media", files={"file": (name, data, "application/octet-stream")},
+                                  headers=author)
+        assert r.status_code == 201 and r.json()["content_type"] == content_type, r.text
     r = await api.client.post("/api/v1/media", files={"file": ("x.png", b"not an image", "image/png")},
                               headers=author)
     assert r.status_code == 400 and "not a medium items may carry" in r.json()["detail"]

@@ -78,7 +78,8 @@ class ItemController(Controller):
     async def update(self, item_id: int, db_session: AsyncSession, actor: Actor,
                      data: Annotated[ItemPatch, Body(media_type=MERGE_PATCH, examples=[
                          Example(summary="harder, nothing else", value={"difficulty": "较难", "facility": 0.45}),
-                         Example(summary="no explanation any more", value={"explanation": None})])]) -> ItemOut:
+                         Example(summary="a new stem, the rest as it is",
+                                 value={"stem": "电流的国际单位是（ ）。"})])]) -> ItemOut:
         return await svc.edit_item(db_session, actor, item_id, data)
 
     @put("/{item_id:int}", guards=[WRITERS], summary="Replace an item's content as a whole",
