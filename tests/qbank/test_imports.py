@@ -299,10 +299,15 @@ async def test_a_retired_duplicate_says_when_and_why(api: Api) -> None:
     item_id = r.json()["id"]
     r = await api.client.post(f"/api/v1/items/{item_id}/retire", json={"reason": "超出新版标准"}, headers=reviewer)
     assert r.status_code == 200 and r.json()["status"] == "retired", r.text
+    tf = (await api.client.post("/api/v1/items", json=item_body(bank, "接地线可以用缠绕法连接。", type="true_false",
+                                                                options=[], answer=["B"]), headers=admin)).json()
     rows = [{"type": "single_choice", "stem": "电流的单位是（　）", "option_A": "瓦特", "option_B": "安培",
-             "option_C": "欧姆", "option_D": "伏特", "answer": "B", "point_code": "001"}]  # options shuffled
+             "option_C": "欧姆", "option_D": "伏特", "answer": "B", "point_code": "001"},  # options shuffled
+            {"type": "判断题", "stem": "接地线可以用缠绕法连接", "answer": "错", "point_code": "002"}]
     r = await post_import(api, bank, xlsx(rows), admin)
     assert r.status_code == 400, r.text
+    assert r.json()["errors"][1] == {"field": "row 3: stem", "reason": (
+        f"the same question (stem and options) already exists as item {tf['id']}")}
     reason = r.json()["errors"][0]["reason"]
     day = r"\d{4}-\d{2}-\d{2}"
     assert re.fullmatch(rf"the same question \(stem and options\) already exists as item {item_id}, retired on "

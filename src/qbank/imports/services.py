@@ -133,10 +133,12 @@ async def _archive_errors(parsed: ParseResult, archive: RetentionArchive | None)
 
 
 def check_rows(parsed: ParseResult, occupation: str, level: int, points: dict[str, tuple[Point, list[str]]],
-               bank_keys: dict[str, int], bank_names: dict[int, str]) -> list[tuple[ParsedItem, ItemIn]]:
+               bank_keys: dict[str, int]) -> tuple[list[tuple[ParsedItem, ItemIn]], dict[str, int]]:
     """Every question checked the way ``add_item`` checks one; pure, so every bad question is listed, each of
-    its fields once (a field already refused while reading is not refused again)."""
+    its fields once (a field already refused while reading is not refused again). Returns the good questions and
+    those that repeat an item of the bank (position → item id), which the caller names."""
     good: list[tuple[ParsedItem, ItemIn]] = []
+    in_bank: dict[str, int] = {}
     seen: dict[str, str] = {}
     said = {e.field for e in parsed.errors}
     for row in parsed.items:
@@ -158,16 +160,16 @@ def check_rows(parsed: ParseResult, occupation: str, level: int, points: dict[st
                     row_errors.append(FieldError(field="stem", reason=(
                         f"the same question (stem and options) as {seen[key]}")))
                 elif key in bank_keys:
-                    row_errors.append(FieldError(field="stem", reason=(
-                        f"the same question (stem and options) already exists as {bank_names[bank_keys[key]]}")))
+                    in_bank[row.position] = bank_keys[key]
                 seen.setdefault(key, row.position)
         fresh = [e for e in row_errors if f"{row.position}: {e.field}" not in said]
         for e in fresh:
             parsed.error(row.position, e.field, e.reason)
             said.add(f"{row.position}: {e.field}")
-        if not row_errors and not any(f.startswith(row.position + ": ") for f in said):
+        if not row_errors and row.position not in in_bank and not any(f.startswith(row.position + ": ")
+                                                                          for f in said):
             good.append((row, item))
-    return good
+    return good, in_bank
 
 
 def refusal(parsed: ParseResult) -> ProblemError:
@@ -203,9 +205,10 @@ async def check_import(db: AsyncSession, archive: RetentionArchive | None, parse
     await _archive_errors(parsed, archive)
     bank = {key: item_id for key, item_id in (await db.execute(select(Item.content_key, Item.id).where(
         Item.occupation_code == occupation, Item.level == level))).all()}
-    wanted = [bank[k] for k in {content_key(str(i.fields.get("stem", "")), list(i.fields.get("options") or []))
-                                for i in parsed.items} if k in bank]
-    good = check_rows(parsed, occupation, level, points, bank, await describe_items(db, wanted))
+    good, in_bank = check_rows(parsed, occupation, level, points, bank)
+    names = await describe_items(db, sorted(set(in_bank.values())))
+    for position, item_id in in_bank.items():
+        parsed.error(position, "stem", f"the same question (stem and options) already exists as {names[item_id]}")
     if parsed.errors:
         raise refusal(parsed)
     return Checked(parsed=parsed, items=good, placed=placed, points=points)
