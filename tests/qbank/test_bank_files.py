@@ -174,7 +174,8 @@ async def test_the_export_says_each_items_language(api: Api) -> None:
 
 
 @pytest.mark.parametrize("case", ["remote image", "missing file", "bad base64", "package member missing",
-                                  "package remote image", "not a medium", "medium too large", "qti3 asked for 2.1"])
+                                  "package remote image", "not a medium", "medium too large", "qti3 asked for 2.1",
+                                  "deeply nested markup"])
 async def test_media_that_cannot_be_carried_refuse_the_question(api: Api, case: str) -> None:
     bank = await make_bank(api)
     sign = f'<file name="s.png" path="/" encoding="base64">{bf.b64(bf.RED_SIGN)}</file>'
@@ -197,6 +198,8 @@ async def test_media_that_cannot_be_carried_refuse_the_question(api: Api, case: 
                              "media are limited to 2000 bytes"),
         "qti3 asked for 2.1": (bf.qti22_package(), "flags.zip", {"format": "qti3", "point": "001"}, "format",
                                "the package holds QTI 2.1/2.2 items"),
+        "deeply nested markup": (bf.moodle_question("<div>" * 5000 + "深" + "</div>" * 5000), "q.xml", {},
+                                 "question '坏题' (no. 1): stem", "more than 100 levels deep"),
     }
     data, name, form, field, words = cases[case]
     settings = api.app.state.settings

@@ -142,9 +142,16 @@ def _media_ref(el: Any, name: str) -> str:
     return ref
 
 
-def read(el: Any, reading: Reading, *, skip: Callable[[Any], bool] | None = None) -> None:
+MAX_DEPTH = 100  # real question markup nests a dozen levels; deeper is refused, never a recursion error
+
+
+def read(el: Any, reading: Reading, *, skip: Callable[[Any], bool] | None = None, depth: int = 0) -> None:
     """Walk ``el`` into ``reading`` (its own tail excluded); ``skip(child)`` True leaves a child out silently
     (the caller handles it, e.g. an interaction's choices)."""
+    if depth > MAX_DEPTH:
+        if not reading.refused or not reading.refused[-1].startswith("the markup nests"):
+            reading.refused.append(f"the markup nests elements more than {MAX_DEPTH} levels deep")
+        return
     name = _name(el.tag)
     if name in BLOCKS:
         reading.stop()
@@ -161,21 +168,21 @@ def read(el: Any, reading: Reading, *, skip: Callable[[Any], bool] | None = None
     if name in ("sup", "sub"):
         inner = Reading(reading.resolve)
         inner.text(el.text)
-        _children(el, inner, skip)
+        _children(el, inner, skip, depth)
         reading.media.extend(inner.media)
         reading.refused.extend(inner.refused)
         table, mark = (SUPERSCRIPT, "^") if name == "sup" else (SUBSCRIPT, "_")
         reading.text(_script(" ".join(inner.result().splitlines()), table, mark))
         return
     reading.text(el.text)
-    _children(el, reading, skip)
+    _children(el, reading, skip, depth)
     if name in BLOCKS:
         reading.stop()
     elif name in CELLS:
         reading.text(" ")
 
 
-def _children(el: Any, reading: Reading, skip: Callable[[Any], bool] | None) -> None:
+def _children(el: Any, reading: Reading, skip: Callable[[Any], bool] | None, depth: int) -> None:
     for child in el:
         why = _hidden(child) if isinstance(child.tag, str) else "comments"
         if skip is not None and skip(child):
@@ -184,7 +191,7 @@ def _children(el: Any, reading: Reading, skip: Callable[[Any], bool] | None) -> 
             if why != "comments":
                 reading.left_out[why] = reading.left_out.get(why, 0) + 1
         else:
-            read(child, reading, skip=skip)
+            read(child, reading, skip=skip, depth=depth + 1)
         reading.text(child.tail)
 
 
@@ -225,13 +232,17 @@ class _TreeBuilder(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.root = ET.Element("div")
         self.stack = [self.root]
+        self.too_deep = False  # the stack stops growing there, so closing tags never scan a deep stack
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in AUTO_CLOSE and self.stack[-1].tag == tag:
             self.stack.pop()
         el = ET.SubElement(self.stack[-1], tag, {k: v or "" for k, v in attrs})
         if tag not in VOID:
-            self.stack.append(el)
+            if len(self.stack) > MAX_DEPTH:
+                self.too_deep = True
+            else:
+                self.stack.append(el)
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         ET.SubElement(self.stack[-1], tag, {k: v or "" for k, v in attrs})
@@ -254,7 +265,10 @@ def read_html(markup: str, resolve: Resolver) -> Reading:
     builder = _TreeBuilder()
     builder.feed(markup)
     builder.close()
-    return read_text(builder.root, resolve)
+    reading = read_text(builder.root, resolve)
+    if builder.too_deep and not any(r.startswith("the markup nests") for r in reading.refused):
+        reading.refused.append(f"the markup nests elements more than {MAX_DEPTH} levels deep")
+    return reading
 
 
 # ------------------------------------------------------------------------------------------------ writing
