@@ -7,7 +7,7 @@ An import runs in three stages, each its own function so that a background job c
    ``POST /api/v1/media``), every question the way ``add_item`` checks one (the items domain's own
    ``content_errors``), duplicates within the file and against the bank; every bad question is listed, named
    as the file names it, and nothing is written;
-3. ``write_import``: media into the archive, every item through ``add_item`` in the caller's transaction, near
+3. ``write_import``: every item through ``add_item`` in the caller's transaction, media into the archive, near
    duplicates refreshed once, the audit trail (one entry per item, chained in one batch, and one for the
    import)."""
 
@@ -240,13 +240,10 @@ async def _record_items(db: AsyncSession, actor: Actor, created: list[tuple[Item
 async def write_import(db: AsyncSession, actor: Actor, archive: RetentionArchive | None, checked: Checked,
                        occupation: str, level: int, sha: str, filename: str | None,
                        progress: Progress | None = None) -> ImportOut:
-    """Stage 3: media into the archive, then every item, near duplicates and the trail, in one transaction."""
+    """Stage 3: every item, its media, near duplicates and the trail, in the caller's transaction."""
     parsed = checked.parsed
     if parsed.media and archive is None:
         raise ProblemError(503, "the file carries media and this process has no evidence archive configured")
-    for medium in parsed.media.values():
-        assert archive is not None
-        await put_media(db, actor, archive, medium.data, sniff_media(medium.data) or "", medium.name)
     created: list[tuple[Item, ItemVersion]] = []
     total = len(checked.items)
     try:
@@ -258,6 +255,11 @@ async def write_import(db: AsyncSession, actor: Actor, archive: RetentionArchive
     except IntegrityError as exc:  # a concurrent writer added one of these questions after the check
         raise ProblemError(409, "another write added one of these questions while the import ran; nothing was "
                                 "imported, try again") from exc
+    # Media last: the archive keeps what it was given (Object Lock), so nothing goes there before the items
+    # are in; a failure from here on still rolls the items back.
+    for medium in parsed.media.values():
+        assert archive is not None
+        await put_media(db, actor, archive, medium.data, sniff_media(medium.data) or "", medium.name)
     ids = [item.id for item, _ in created]
     if progress is not None:
         progress("near-duplicates", 0, 1)
