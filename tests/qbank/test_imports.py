@@ -269,6 +269,9 @@ async def test_counts_include_rows_refused_while_reading_and_reasons_are_words(a
     raw = ("Expected `", "regex", "Object missing", "Invalid enum", "`")
     assert not any(w in reason for reason in reasons.values() for w in raw), reasons
     assert sum(1 for e in problem["errors"] if e["field"].startswith("row 3:")) == 1  # named once
+    r = await post_import(api, bank, xlsx(rows[:1]), await api.admin())  # once "1 bad row(s) of 0"
+    assert r.json()["detail"].startswith("1 of 1 row(s) refused: nothing was imported; row 2: type: unknown item "
+                                         "type '问答题'"), r.text
 
     # no 鉴定点 column at all: every row says what is missing, in words, and the file-wide point places them
     header = [h for h in HEADER if not h.startswith("鉴定点")]
