@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from paperbuild.formmodel import FormSolution, FormSpec, OneForm, objective_scale, solve_form
+from paperbuild.formmip import FormSolution, FormSpec, OneForm, objective_scale, solve_form
 from paperbuild.model import (
     AssemblyRequest,
     AssemblyResult,
@@ -36,7 +36,7 @@ from paperbuild.model import (
     SolveStats,
     Status,
 )
-from paperbuild.multimodel import solve_joint
+from paperbuild.jointmip import solve_joint
 from paperbuild.problem import Problem, compile_problem
 from paperbuild.report import coverage_score, delivery_order, form_report, option_permutations
 

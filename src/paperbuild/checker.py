@@ -1,6 +1,6 @@
 """Independent checker: lists every violation of forms against the layout, blueprint and request.
 
-It shares nothing with the models (it does not use :mod:`paperbuild.problem` or :mod:`paperbuild.formmodel`):
+It shares nothing with the models (it does not use :mod:`paperbuild.problem` or :mod:`paperbuild.formmip`):
 it recomputes everything from the raw inputs with plain Python, so a bug in the model is not hidden by the same
 bug here. Tests and benchmarks run it on every form they get.
 """

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import msgspec
 import numpy as np
 
-from paperbuild.formmodel import FormSpec, solve_form
+from paperbuild.formmip import FormSpec, solve_form
 from paperbuild.model import (
     ITEM_TYPES,
     TYPE_NAMES,

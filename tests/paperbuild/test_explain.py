@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import paperbuild as pb
-from paperbuild.formmodel import FormSpec, solve_form
+from paperbuild.formmip import FormSpec, solve_form
 from paperbuild.model import ItemPool
 from paperbuild.problem import compile_problem
 from paperbuild.synthetic import Bank, generate_bank, small_bank, small_layout

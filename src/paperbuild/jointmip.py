@@ -16,7 +16,7 @@ import numpy.typing as npt
 from ortools.linear_solver import pywraplp
 
 from paperbuild.errors import SolverError
-from paperbuild.formmodel import coverage_weights, mip_gap, objective_scale
+from paperbuild.formmip import coverage_weights, mip_gap, objective_scale
 from paperbuild.problem import Problem
 
 IntArray = npt.NDArray[np.int64]
