@@ -8,6 +8,13 @@ Entry points (all blocking, pure; call them from a worker thread):
 * :func:`repair` — replace items that must leave a form, changing as few items as possible.
 * :func:`pick_practical` — pick practical operation papers for a batch, avoiding recent ones.
 * :func:`check_forms` / :func:`check_form` — the independent checker.
+* :func:`check_blueprint` / :func:`resolved_weights` — a blueprint's rules and its scopes' weights as resolved
+  (weight ``None``: shares the parent's rest by appraisal points; ``0``: not examined; see
+  :mod:`paperbuild.blueprint`).
+
+Only a complete paper is a paper: :attr:`AssemblyResult.complete` is true and ``forms`` holds every form only when
+every requested form was made; a run that ends short keeps its forms in ``partial_forms`` with a
+:class:`Shortfall`, and can be continued by passing them back as ``made``.
 
 Inputs: :class:`ItemPool` (numpy arrays; :meth:`ItemPool.from_records` builds one from dicts or Structs),
 :class:`Blueprint` (:class:`Scope`, :class:`AppraisalPoint`), :class:`Layout` (:class:`Section`),
@@ -15,6 +22,7 @@ Inputs: :class:`ItemPool` (numpy arrays; :meth:`ItemPool.from_records` builds on
 """
 
 from paperbuild.assembly import assemble, assemble_per_candidate
+from paperbuild.blueprint import check_blueprint, resolved_weights
 from paperbuild.checker import Violation, check_form, check_forms
 from paperbuild.errors import Infeasible, InvalidInput, PaperbuildError, SolverError
 from paperbuild.explain import explain_infeasible
@@ -35,6 +43,7 @@ from paperbuild.model import (
     Scope,
     ScopeReport,
     Section,
+    Shortfall,
     SolveStats,
     Status,
 )
@@ -62,15 +71,18 @@ __all__ = [
     "Scope",
     "ScopeReport",
     "Section",
+    "Shortfall",
     "SolveStats",
     "SolverError",
     "Status",
     "Violation",
     "assemble",
     "assemble_per_candidate",
+    "check_blueprint",
     "check_form",
     "check_forms",
     "explain_infeasible",
     "pick_practical",
     "repair",
+    "resolved_weights",
 ]

@@ -159,16 +159,6 @@ def test_result_is_plain_data(bank: Bank, layout: pb.Layout, mode: str) -> None:
     assert len(data["forms"]) == 2
 
 
-def test_time_limit_gives_partial_valid_forms(bank: Bank, layout: pb.Layout) -> None:
-    req = pb.AssemblyRequest(forms=400, max_shared=30, time_limit=1.0)
-    res = pb.assemble_per_candidate(bank.pool, bank.blueprint, layout, req)
-    assert res.status in (pb.Status.PARTIAL, pb.Status.OPTIMAL, pb.Status.FEASIBLE)
-    if res.status == pb.Status.PARTIAL:
-        assert 0 < len(res.forms) < 400
-        assert any("time limit" in m for m in res.messages)
-    assert pb.check_forms(bank.pool, bank.blueprint, layout, req, res.forms) == []
-
-
 def test_stimulus_set_with_excluded_member_stays_out(bank: Bank, layout: pb.Layout) -> None:
     sets = {int(s) for s in bank.pool.stimulus if s >= 0}
     assert sets
