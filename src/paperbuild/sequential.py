@@ -28,13 +28,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from paperbuild.formmip import FormSolution, FormSpec, OneForm
+from paperbuild.formmip import FormSolution, FormSpec, LpFirstForm
 from paperbuild.problem import Problem
 from paperbuild.swaps import SwapIndex, repair_caps
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
-BACKEND = "CBC"
 #: Shortest time a solve is given (below this CBC cannot even read the model of a large bank).
 MIN_SOLVE = 0.2
 
@@ -131,9 +130,9 @@ class _Maker:
         fac = (batch.window[0] * prob.total_scaled, batch.window[1] * prob.total_scaled)
         self.fac = fac
         n_models = 2 if pairs and batch.n_forms - len(batch.forms) > 1 else 1
-        self.models = [OneForm(prob, FormSpec(available=prob.usable.copy(), cost=np.zeros(prob.n), fac_lo=fac[0],
-                                              fac_hi=fac[1], must=prob.include if prob.include.size else None),
-                               BACKEND) for _ in range(n_models)]
+        self.models = [LpFirstForm(prob, FormSpec(available=prob.usable.copy(), cost=np.zeros(prob.n), fac_lo=fac[0],
+                                                  fac_hi=fac[1], must=prob.include if prob.include.size else None))
+                       for _ in range(n_models)]
         self.rows: list[set[int]] = [set() for _ in self.models]
         self.index = SwapIndex.build(prob)
 
