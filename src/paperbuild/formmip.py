@@ -231,8 +231,10 @@ class OneForm:
         """Which items may be chosen; only the items whose availability changed are touched."""
         before = getattr(self, "available", None)
         self.available = available.copy()
-        for i, v in self.x.items():
-            if before is None or before[i] != available[i]:
+        changed = np.flatnonzero(available != before) if before is not None else np.arange(self.prob.n)
+        for i in changed.tolist():
+            v = self.x.get(i)
+            if v is not None:
                 v.SetUb(1.0 if available[i] and i not in self.blocked else 0.0)
 
     def values(self) -> FloatArray:
@@ -303,14 +305,25 @@ class LpFirstForm:
         self.leaf = np.array([sidx[c] for c in prob.pool.scope.tolist()], dtype=np.int64)
         self.weights = coverage_weights(prob)
         self.misses = 0  # forms in a row whose restricted MIP fell short of the LP bound
+        self._cost: FloatArray | None = None
+        self._available: BoolArray | None = None
 
     def set_cost(self, cost: FloatArray) -> None:
-        self.mip.set_cost(cost)
         self.lp.set_cost(cost)
+        self._cost = cost  # the MIP gets it when it is needed (the LP is often integral)
 
     def set_available(self, available: BoolArray) -> None:
-        self.mip.set_available(available)
         self.lp.set_available(available)
+        self._available = available
+
+    def _sync(self) -> None:
+        """Pass pending costs and availability to the MIP before it is solved."""
+        if self._cost is not None:
+            self.mip.set_cost(self._cost)
+            self._cost = None
+        if self._available is not None:
+            self.mip.set_available(self._available)
+            self._available = None
 
     def add_overlap(self, items: IntArray, cap: int) -> None:
         self.mip.add_overlap(items, cap)
@@ -333,6 +346,7 @@ class LpFirstForm:
         if relaxed.status == "infeasible":  # no LP solution, so no form
             return relaxed
         if relaxed.status != "optimal":
+            self._sync()
             return self.mip.solve(max(0.01, deadline - time.perf_counter()))
         x = self.lp.values()
         scale = objective_scale(self.prob)
@@ -342,6 +356,7 @@ class LpFirstForm:
         if not frac.size:
             items = np.flatnonzero(ones)
             return FormSolution("optimal", items, relaxed.objective, relaxed.objective, time.perf_counter() - t0)
+        self._sync()
         best: FormSolution | None = None
         left = deadline - time.perf_counter()
         if self.misses < 2 or self.misses % 4 == 0:  # after misses in a row the LP bound is out of reach: skip
