@@ -28,6 +28,8 @@ BoolArray = npt.NDArray[np.bool_]
 
 #: Seconds a restricted MIP of :class:`LpFirstForm` gets at least (at most a tenth of what is left beyond that).
 SUB_MIP_LIMIT = 0.2
+#: Scope levels a restricted MIP of :class:`LpFirstForm` widens through (leaf, parent, grandparent).
+NEIGHBOURHOOD_LEVELS = 3
 #: Row groups of the one-form model; the explainer can relax each one.
 ROW_KINDS = ("section", "scope", "facility", "point_cap", "enemy", "stimulus", "include", "overlap")
 
@@ -287,13 +289,17 @@ class OneForm:
 
 
 class LpFirstForm:
-    """The one-form MIP solved LP first: an integral LP optimum is the form; else the items whose LP values are
-    fractional and every item of their (leaf) scopes stay free, the rest is fixed at its LP value, and CBC solves
-    that small MIP; its form is taken only when its coverage reaches the LP's coverage bound (so it is proven
-    optimal), else the full MIP decides (and, after such misses in a row, is used at once: the LP bound is then
-    out of reach, as with tight caps across forms). Measured on the benchmark bank's later per-candidate forms:
-    the LP is integral or two or three items are fractional, and CBC alone spends 0.1-0.2 s in its heuristics to
-    round them; LP (CLP, warm started) plus the small MIP takes about a fifth of that (benchmarks/assembly)."""
+    """The one-form MIP solved LP first.
+
+    An integral LP optimum is the form. Else the items whose LP values are fractional and every item of their
+    (leaf) scopes stay free, the rest is fixed at its LP value, and CBC solves that small MIP, widening to the
+    parent scopes (twice at most) while it has no solution. Its form is taken only when its coverage reaches the
+    LP's coverage bound (so it is proven optimal); else the full MIP decides, and after two such misses in a row
+    it is used at once (the LP bound is then out of reach, as with tight caps across forms).
+
+    Measured on the benchmark bank's later per-candidate forms: the LP is integral or two or three items are
+    fractional, and CBC alone spends 0.1-0.2 s in its heuristics to round them; LP (CLP, warm started) plus the
+    small MIP takes about a fifth of that (benchmarks/assembly)."""
 
     def __init__(self, prob: Problem, spec: FormSpec) -> None:
         self.prob = prob
@@ -332,12 +338,22 @@ class LpFirstForm:
     def _coverage(self, items: IntArray) -> float:
         return float(self.weights[np.unique(self.prob.item_point[items])].sum())
 
-    def _neighbourhood(self, frac: IntArray) -> BoolArray:
-        """Items of the (leaf) scopes that hold the fractional items."""
-        free = np.zeros(self.prob.n, dtype=np.bool_)
-        for j in set(self.leaf[frac].tolist()):
-            free[self.prob.scope_items[j]] = True
-        return free
+    def _neighbourhoods(self, frac: IntArray) -> list[BoolArray]:
+        """Items of the scopes that hold the fractional items: their leaf scopes, then up to
+        ``NEIGHBOURHOOD_LEVELS - 1`` levels above (while that still leaves items fixed)."""
+        out = []
+        scopes = set(self.leaf[frac].tolist())
+        for _ in range(NEIGHBOURHOOD_LEVELS):
+            free = np.zeros(self.prob.n, dtype=np.bool_)
+            for j in scopes:
+                free[self.prob.scope_items[j]] = True
+            if free[self.prob.usable].all():
+                break
+            out.append(free)
+            scopes = {p for j in scopes if (p := self.parent[j]) is not None}
+            if not scopes:
+                break
+        return out
 
     def solve(self, time_limit: float) -> FormSolution:
         t0 = time.perf_counter()
@@ -358,19 +374,23 @@ class LpFirstForm:
             return FormSolution("optimal", items, relaxed.objective, relaxed.objective, time.perf_counter() - t0)
         self._sync()
         best: FormSolution | None = None
-        left = deadline - time.perf_counter()
-        if self.misses < 2 or self.misses % 4 == 0:  # after misses in a row the LP bound is out of reach: skip
-            self.mip.fix(self._neighbourhood(frac), ones)
+        steps = self._neighbourhoods(frac) if self.misses < 2 or self.misses % 4 == 0 else []
+        for free in steps:  # after misses in a row the LP bound is out of reach: straight to the full MIP
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                break
+            self.mip.fix(free, ones)
             try:  # a heuristic step: a short limit, the full MIP below gets the rest
                 sol = self.mip.solve(min(left, max(SUB_MIP_LIMIT, 0.1 * left)))
             finally:
                 self.mip.release()
-            if sol.status in ("optimal", "feasible"):
-                if self._coverage(sol.items) >= bound:
-                    self.misses = 0
-                    return FormSolution("optimal", sol.items, sol.objective, relaxed.objective,
-                                        time.perf_counter() - t0)
-                best = FormSolution("feasible", sol.items, sol.objective, relaxed.objective, 0.0)
+            if sol.status not in ("optimal", "feasible"):
+                continue  # too little freedom: widen
+            if self._coverage(sol.items) >= bound:
+                self.misses = 0
+                return FormSolution("optimal", sol.items, sol.objective, relaxed.objective, time.perf_counter() - t0)
+            best = FormSolution("feasible", sol.items, sol.objective, relaxed.objective, 0.0)
+            break  # a form, but short of the LP bound, which may be out of reach: the full MIP decides
         self.misses += 1
         full = self.mip.solve(max(0.01, deadline - time.perf_counter()))
         if full.status == "unknown" and best is not None:  # the full MIP found nothing in time: the step's form
