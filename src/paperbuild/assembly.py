@@ -33,6 +33,7 @@ from paperbuild.model import (
     ItemPool,
     Layout,
     Shortfall,
+    ShortfallReason,
     SolveStats,
     Status,
 )
@@ -163,7 +164,7 @@ def _stats(status: Status, batch: Batch, t0: float, method: str, objective: floa
                       time_to_last_form=batch.made_at[-1] if batch.made_at else None)
 
 
-def _shortfall(batch: Batch, reason: str) -> Shortfall:
+def _shortfall(batch: Batch, reason: ShortfallReason) -> Shortfall:
     made, n = len(batch.forms), batch.n_forms
     missing = tuple(range(made, n))
     say = {"time_limit": ("the time limit ran out", "时间用完"),

@@ -37,7 +37,10 @@ def _py(x: Any) -> Any:
 
 def check_form(pool: ItemPool, blueprint: Blueprint, layout: Layout, request: AssemblyRequest,
                form: Form | Sequence[ItemId], index: int = 0) -> list[Violation]:
-    """Every violation of one form (layout, blueprint, request rules that concern a single form)."""
+    """Every violation of one form (layout, blueprint, request rules that concern a single form).
+
+    Longer than most functions on purpose: the checker lists every rule in one place, in the order a reader checks
+    a paper, so that what it checks can be read (and compared with the models) at a glance."""
     items = list(form.items) if isinstance(form, Form) else list(form)
     perms = form.permutations if isinstance(form, Form) else None
     out: list[Violation] = []

@@ -118,6 +118,8 @@ class OneForm:
         self._build(prob, spec, backend)
 
     def _build(self, prob: Problem, spec: FormSpec, backend: str) -> None:
+        """Every row group of the model, in one listing (long on purpose: the model reads as one list of its rows,
+        each switched off by its key for the explainer)."""
         solver = pywraplp.Solver.CreateSolver(backend)
         if solver is None:
             raise SolverError(f"MIP backend {backend} not available")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 import numpy as np
@@ -27,6 +27,13 @@ TYPE_NAMES: dict[str, str] = {"tf": "true/false", "single": "single choice", "mu
 IMPORTANCE: tuple[str, ...] = ("X", "Y", "Z")
 
 ItemId = int | str
+#: What an explanation row is about (:class:`ExplanationRow`).
+RowKind = Literal["section", "scope", "scope_children", "facility", "point_cap", "enemy", "stimulus", "include",
+                  "item_use", "max_shared", "other"]
+#: The unit of an explanation row's ``demand`` and ``supply``.
+RowUnit = Literal["score_points", "items", "item_pairs", "facility", "forms", ""]
+#: Why a run ended before every form was made (:class:`Shortfall`).
+ShortfallReason = Literal["time_limit", "infeasible", "cancelled"]
 
 
 def type_code(name: str, field_name: str) -> int:
@@ -75,7 +82,8 @@ class ItemPool:
         records: Iterable[Mapping[str, Any] | object],
         enemy_groups: Iterable[Iterable[ItemId]] = (),
     ) -> ItemPool:
-        """Build a pool from dicts, msgspec Structs, dataclasses or any objects with these attributes.
+        """Build a pool from dicts, msgspec Structs, dataclasses or any objects with these attributes (one pass
+        over the records, one check per key: long, but each key is read and checked in one place).
 
         Required keys: ``id``, ``type`` (``"tf"``, ``"single"``, ``"multiple"``), ``point``, ``scope``,
         ``importance``, ``facility``. Optional: ``score`` (NaN), ``stimulus`` (-1 / None), ``times_used`` (0),
@@ -308,13 +316,13 @@ class ExplanationRow(msgspec.Struct, frozen=True, kw_only=True):
     "appraisal points". ``message`` is ``message_en`` (kept for callers that read one message).
     """
 
-    kind: str
+    kind: RowKind
     key: str
     message_en: str
     message_zh: str
     demand: float | None = None
     supply: float | None = None
-    unit: str = ""
+    unit: RowUnit = ""
     row: str = ""  # the model row group this stands for ("scope:03.02", "section:1", "enemy", ...)
 
     @property
@@ -342,7 +350,7 @@ class Shortfall(msgspec.Struct, frozen=True):
     the same request and more time to make only the missing forms.
     """
 
-    reason: str
+    reason: ShortfallReason
     requested: int
     made: int
     missing: tuple[int, ...]

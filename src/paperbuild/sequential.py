@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from paperbuild.formmip import FormSolution, FormSpec, LpFirstForm
+from paperbuild.model import ShortfallReason
 from paperbuild.problem import Problem
 from paperbuild.swaps import SwapIndex, repair_caps
 
@@ -46,7 +47,7 @@ class Stop:
     """Why the run ended before every form was made: ``reason`` is ``"time_limit"``, ``"infeasible"`` or
     ``"cancelled"``; ``at`` the index of the first form not made."""
 
-    reason: str
+    reason: ShortfallReason
     at: int
 
 

@@ -68,7 +68,8 @@ def generate_bank(
     starve: bool = False,
     times_used_max: int = 0,
 ) -> Bank:
-    """Generate a bank. ``tree`` is the number of children per level (top, second, third).
+    """Generate a bank. ``tree`` is the number of children per level (top, second, third). One seeded recipe in
+    order (splitting it would make the order of random draws, and so every generated bank, harder to follow).
 
     With ``starve`` one leaf scope keeps only 7 single-choice items, 4 of them in one enemy group, so no paper
     can give it its weight's share of points.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from paperbuild.model import ITEM_TYPES, TYPE_NAMES, ExplanationRow
+from paperbuild.model import ITEM_TYPES, TYPE_NAMES, ExplanationRow, RowKind, RowUnit
 from paperbuild.problem import Problem
 
 TYPE_NAMES_ZH: dict[str, str] = {"tf": "判断题", "single": "单选题", "multiple": "多选题"}
@@ -22,8 +22,8 @@ def num(x: float) -> str:
     return f"{round(float(x), 4):g}"
 
 
-def row(kind: str, key: str, en: str, zh: str, demand: float | None = None, supply: float | None = None,
-        unit: str = "", model_row: str = "") -> ExplanationRow:
+def row(kind: RowKind, key: str, en: str, zh: str, demand: float | None = None, supply: float | None = None,
+        unit: RowUnit = "", model_row: str = "") -> ExplanationRow:
     return ExplanationRow(kind=kind, key=key, message_en=en, message_zh=zh, demand=demand, supply=supply,
                           unit=unit, row=model_row or kind)
 
