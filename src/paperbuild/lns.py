@@ -66,5 +66,5 @@ def improve_pairs(prob: Problem, forms: list[IntArray], window: tuple[float, flo
             forms[worst], forms[partner] = sol.forms[0], sol.forms[1]
             scores[worst], scores[partner] = new
             trajectory.append((time.perf_counter() - t0, float(sum(scores))))
-            tried.clear()
+            tried = {ab for ab in tried if worst not in ab and partner not in ab}  # pairs with a changed form
     return forms, solves, cut, trajectory
