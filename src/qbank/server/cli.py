@@ -32,13 +32,14 @@ def serve(host: str, port: int) -> None:
     from qbank.server.logging import configure_logging
 
     settings = load_cli_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, secrets=(settings.token_secret, settings.s3_secret_key))
     click.echo("qbank settings:")
     for name, value in settings.masked().items():
         click.echo(f"  {name} = {value}")
     upgrade(settings.database_url)
     click.echo(f"migrations applied; API docs at http://{host}:{port}/schema")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
+    # log_config=None: uvicorn's loggers go through the service's redacting handler, not handlers of their own
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(), log_config=None)
 
 
 @main.command(help="Run a job worker: takes jobs from the SAQ queue at QBANK_JOB_QUEUE_URL (Redis) until stopped.")
@@ -50,7 +51,7 @@ def worker() -> None:
     settings = load_cli_settings()
     if not settings.job_queue_url:
         raise click.ClickException("QBANK_JOB_QUEUE_URL is empty: set it to the Redis URL the service enqueues to")
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, secrets=(settings.token_secret, settings.s3_secret_key))
     click.echo(f"qbank worker: taking jobs from {settings.masked()['job_queue_url']}")
     asyncio.run(run_worker(settings, job_kinds()))
 
