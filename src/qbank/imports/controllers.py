@@ -19,6 +19,7 @@ from qbank.imports.safety import Limits
 from qbank.imports.schemas import ExportFormat, ImportOut
 from qbank.items.schemas import Status
 from qbank.lib.actors import Actor, OccupationCode, Role, requires
+from qbank.lib.inputs import upload_filename
 from qbank.lib.problems import ProblemError, problem_responses
 from qbank.settings import Settings
 
@@ -63,7 +64,7 @@ class ImportController(Controller):
         limits = Limits(max_bytes=settings.max_import_bytes)
         content = await data.file.read(limits.max_bytes + 1)
         return await svc.import_items(db_session, actor, content, data.occupation_code, data.level,
-                                      fmt=data.format, filename=data.file.filename or None, limits=limits)
+                                      fmt=data.format, filename=upload_filename(data.file), limits=limits)
 
     @get("/exports", guards=[requires(Role.admin, Role.author, Role.reviewer)],
          summary="Export a bank or a selection as a QTI 3.0 package or as the xlsx template")

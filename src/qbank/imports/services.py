@@ -32,7 +32,8 @@ from qbank.items.schemas import ItemIn
 from qbank.items.services import add_item, content_errors, refresh_near_duplicates
 from qbank.items.similarity import stem_key
 from qbank.lib.actors import Actor, check_occupation
-from qbank.lib.problems import FieldError, ProblemError, bad_request
+from qbank.lib.problems import FieldError, ProblemError, bad_request, conflict
+from qbank.lib.text import TextRefused, clean_tree, refused_fields
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 _AT = re.compile(r"\s*-\s*at `\$\.?([^`]*)`\s*$")
@@ -77,8 +78,13 @@ def validate_rows(parsed: ParseResult, occupation: str, level: int,
     seen: dict[str, str] = {}
     for row in parsed.items:
         prefix = f"{row.position}: "
+        try:  # the one input policy (qbank.lib.text), as for JSON bodies
+            fields = clean_tree(row.fields)
+        except TextRefused as exc:
+            errors.append(FieldError(field=prefix + exc.field, reason=exc.reason))
+            continue
         try:
-            item = msgspec.convert({**row.fields, "occupation_code": occupation, "level": level, "type": row.type},
+            item = msgspec.convert({**fields, "occupation_code": occupation, "level": level, "type": row.type},
                                    ItemIn)
         except msgspec.ValidationError as exc:
             message = str(exc)
@@ -203,8 +209,19 @@ EXPORT_MEDIA = {"qti3": ("application/zip", "zip"),
                 "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx")}
 
 
+def check_exportable(rows: list[tuple[Item, dict[str, Any]]]) -> None:
+    """Text stored before the input policy may hold characters no xlsx or XML file can carry: a 409 naming each
+    item and field to fix, rather than a failed or malformed export."""
+    bad = [{"item": item.id, "fields": fields} for item, content in rows
+           if (fields := refused_fields(content) + refused_fields(item.maintainer, "maintainer"))]
+    if bad:
+        raise conflict(f"{len(bad)} item(s) hold control characters that an export cannot carry (stored before "
+                       "the input policy); change them and export again", items=bad[:100])
+
+
 def export_bytes(rows: list[tuple[Item, dict[str, Any]]], fmt: str, title: str) -> tuple[bytes, int]:
     """The file and how many items it holds (QTI holds choice items only; practical tasks stay out)."""
+    check_exportable(rows)
     if fmt == "xlsx":
         return write_excel((i.type, c, i.maintainer) for i, c in rows), len(rows)
     choice = [(i, c) for i, c in rows if i.type != "practical_task"]

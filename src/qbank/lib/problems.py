@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+import sys
 from typing import Any
 
 import msgspec
@@ -137,11 +139,25 @@ def storage_refusal(exc: Exception) -> str | None:
     return "a value in the request has a form the database cannot store"
 
 
+def log_unhandled(message: str, request: Request[Any, Any, Any], exc: Exception) -> None:
+    """Log an unhandled error with its traceback; never raises (a log that cannot be written, or an exception that
+    cannot be rendered, must not turn the 500 into a crash of the error handler itself)."""
+    try:
+        log.error(message, path=request.url.path, method=request.method, exc_info=exc)
+    except Exception:  # the last line of defence
+        with contextlib.suppress(Exception):
+            print(f"qbank: {message}: {type(exc).__name__} on {request.method} {request.url.path} "
+                  "(the traceback could not be logged)", file=sys.stderr)
+
+
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
-    refusal = storage_refusal(exc)
+    try:
+        refusal = storage_refusal(exc)
+    except Exception:
+        refusal = None
     if refusal is not None:  # bad input that only the database noticed: a 400, and the transaction rolls back
         return problem_response(Problem(title="Bad Request", status=400, detail=refusal))
-    log.exception("unhandled error", path=request.url.path, method=request.method)
+    log_unhandled("unhandled error", request, exc)
     return problem_response(Problem(title="Internal Server Error", status=HTTP_500_INTERNAL_SERVER_ERROR,
                                     detail="the service failed; the error is in its log"))
 

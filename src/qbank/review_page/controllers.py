@@ -35,7 +35,7 @@ from evidence import RetentionArchive
 from qbank.auth.services import find_actor
 from qbank.db import utcnow
 from qbank.lib.actors import Actor, Role
-from qbank.lib.problems import ProblemError, bad_request, not_found, storage_refusal
+from qbank.lib.problems import ProblemError, bad_request, log_unhandled, not_found, storage_refusal
 from qbank.recordings.audit import session_video_audit
 from qbank.review_page import services as page
 from qbank.review_page.labels import LABELS, STATUS_HEADLINES, Lang, lang_of, reason_words
@@ -188,7 +188,7 @@ def page_crash(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]
     refusal = storage_refusal(exc)
     if refusal is not None:
         return message_response(request, 400, refusal)
-    log.exception("review page failed", path=request.url.path, method=request.method)
+    log_unhandled("review page failed", request, exc)
     lang = request_lang(request)
     return message_response(request, 500, "服务出错，错误已写入日志。" if lang == "zh" else
                             "The service failed; the error is in its log.")

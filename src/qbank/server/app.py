@@ -22,6 +22,7 @@ from qbank.db import Database, WriteGateMiddleware
 from qbank.jobs.kinds import JobEnv
 from qbank.jobs.services import InProcessRunner, JobRunner, QueueRunner
 from qbank.jobs.worker import service_queue
+from qbank.lib.inputs import InputPolicyMiddleware, PolicyRequest
 from qbank.lib.problems import declare_controller_problems, http_exception_handler, internal_error_handler
 from qbank.review_page.controllers import REVIEW_PATHS, review_stores, review_template_config
 from qbank.server.domains import dependencies, job_kinds, route_handlers
@@ -85,7 +86,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         plugins=[SQLAlchemyPlugin(config=db_config)],
         dependencies=dependencies(),
         middleware=[DefineMiddleware(WriteGateMiddleware, gate=database.gate),
-                    DefineMiddleware(BearerTokenMiddleware, exclude=[*PUBLIC_PATHS, *REVIEW_PATHS])],
+                    DefineMiddleware(BearerTokenMiddleware, exclude=[*PUBLIC_PATHS, *REVIEW_PATHS]),
+                    InputPolicyMiddleware()],
+        request_class=PolicyRequest,  # JSON bodies and forms under the input policy (qbank.lib.text)
         exception_handlers={HTTPException: http_exception_handler, Exception: internal_error_handler},
         lifespan=[engine_lifespan, storage_lifespan, jobs_lifespan],
         state=State({"settings": settings, "database": database}),
@@ -104,6 +107,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             path="/schema",
         ),
         debug=False,
+        logging_config=None,  # logging is configured once for the process (qbank.server.logging), redacted
     )
     declare_controller_problems(app)
     return app
