@@ -41,6 +41,10 @@ class Settings(msgspec.Struct, kw_only=True):
     gap_tolerance_s: float
     video_quality: dict[str, Any]  # overrides of videoaudit.QualityConfig's documented defaults
     centre_key_file: str = ""  # the centre's Ed25519 signing key (PEM); empty: generated once into the data dir
+    # security (issue 15): trail anchors, rate limits, trusted proxies
+    audit_anchor_entries: int = 1000  # anchor the trail's head after this many new entries ...
+    audit_anchor_seconds: int = 600  # ... or this long after the last anchor, whichever comes first
+    audit_anchoring: bool = True  # this instance anchors in the background (verify always anchors)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -145,4 +149,17 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         gap_tolerance_s=float(_int(env, "QBANK_GAP_TOLERANCE_S", 2)),
         video_quality=video_quality,
         centre_key_file=env.get("QBANK_CENTRE_KEY_FILE", ""),
+        **_security_settings(env),
     )
+
+
+def _security_settings(env: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "audit_anchor_entries": _int(env, "QBANK_AUDIT_ANCHOR_ENTRIES", 1000),
+        "audit_anchor_seconds": _int(env, "QBANK_AUDIT_ANCHOR_SECONDS", 600),
+        "audit_anchoring": env.get("QBANK_AUDIT_ANCHORING", "on").lower() not in {"off", "0", "false", "no"},
+    }
+    for name, value in out.items():
+        if type(value) is int and value < 1:
+            raise SettingsError(f"QBANK_{name.upper()} must be at least 1")
+    return out

@@ -17,8 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qbank.audit.models import AuditEntry, AuditHead
-from qbank.audit.services import GENESIS, HEAD_ID, entry_hash, record
+from qbank.audit.models import AuditEntry
+from qbank.audit.services import chain, record
 from qbank.blueprints.schemas import Point
 from qbank.blueprints.services import point_index, require_level
 from qbank.db import utcnow
@@ -111,24 +111,10 @@ def validate_rows(parsed: ParseResult, occupation: str, level: int,
 async def _record_items(db: AsyncSession, actor: Actor, created: list[tuple[Item, ItemVersion]],
                         file_sha: str) -> None:
     """One ``item.create`` entry per item, chained in one batch under one lock of the head."""
-    head = await db.scalar(select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update())
-    if head is None:
-        head = AuditHead(id=HEAD_ID, seq=0, hash=GENESIS)
-        db.add(head)
-        await db.flush()
-    seq, prev = head.seq, head.hash
-    entries = []
-    for item, version in created:
-        seq += 1
-        entry = AuditEntry(seq=seq, at=utcnow(), actor=actor.label, role=actor.role.value, action="item.create",
-                           entity_type="item", entity_id=str(item.id), before_digest=None,
-                           after_digest=version.digest, detail={"version": 1, "import": file_sha},
-                           prev_hash=prev)
-        entry.hash = prev = entry_hash(prev, entry)
-        entries.append(entry)
-    db.add_all(entries)
-    head.seq, head.hash = seq, prev
-    await db.flush()
+    await chain(db, [AuditEntry(at=utcnow(), actor=actor.label, role=actor.role.value, action="item.create",
+                                entity_type="item", entity_id=str(item.id), before_digest=None,
+                                after_digest=version.digest, detail={"version": 1, "import": file_sha})
+                     for item, version in created])
 
 
 async def import_items(db: AsyncSession, actor: Actor, data: bytes, occupation: str, level: int, *,

@@ -17,12 +17,15 @@ from litestar.openapi.spec import Components, SecurityScheme
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from qbank.audit.anchoring import Anchorer, keep_anchoring
+from qbank.audit.anchors import AnchorBook
 from qbank.auth.guards import PUBLIC_PATHS, BearerTokenMiddleware
 from qbank.db import Database, WriteGateMiddleware
 from qbank.jobs.kinds import JobEnv
 from qbank.jobs.services import InProcessRunner, JobRunner, QueueRunner
 from qbank.jobs.worker import service_queue
 from qbank.lib.inputs import InputPolicyMiddleware, PolicyRequest
+from qbank.lib.keys import trail_session_info
 from qbank.lib.problems import declare_controller_problems, http_exception_handler, internal_error_handler
 from qbank.review_page.controllers import REVIEW_PATHS, review_stores, review_template_config
 from qbank.server.domains import dependencies, job_kinds, route_handlers
@@ -43,11 +46,11 @@ async def health(db_session: AsyncSession) -> Health:
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or load_settings()
-    database, engine = Database.open(settings.database_url)
+    database, engine = Database.open(settings.database_url, trail_session_info(settings))
     db_config = SQLAlchemyAsyncConfig(
         engine_instance=engine,
         before_send_handler="autocommit",
-        session_config=AsyncSessionConfig(expire_on_commit=False),
+        session_config=AsyncSessionConfig(expire_on_commit=False, info=trail_session_info(settings)),
     )
 
     @asynccontextmanager
@@ -75,6 +78,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 await queue.disconnect()
 
     @asynccontextmanager
+    async def anchoring_lifespan(app: Litestar) -> AsyncIterator[None]:  # the trail's head, signed, outside the db
+        async with keep_anchoring(Anchorer(database, AnchorBook(app.state.store.archive, settings))):
+            yield
+
+    @asynccontextmanager
     async def engine_lifespan(app: Litestar) -> AsyncIterator[None]:
         try:
             yield
@@ -90,7 +98,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                     InputPolicyMiddleware()],
         request_class=PolicyRequest,  # JSON bodies and forms under the input policy (qbank.lib.text)
         exception_handlers={HTTPException: http_exception_handler, Exception: internal_error_handler},
-        lifespan=[engine_lifespan, storage_lifespan, jobs_lifespan],
+        lifespan=[engine_lifespan, storage_lifespan, jobs_lifespan, anchoring_lifespan],
         state=State({"settings": settings, "database": database}),
         template_config=review_template_config(),  # the supervisor review page (/review)
         stores=review_stores(settings),

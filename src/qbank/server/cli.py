@@ -6,6 +6,7 @@ import asyncio
 
 import click
 
+from qbank.cli.audit import audit
 from qbank.cli.banks import bank, export_file, import_file
 from qbank.cli.common import load_cli_settings
 from qbank.cli.database import db
@@ -56,5 +57,6 @@ def worker() -> None:
     asyncio.run(run_worker(settings, job_kinds()))
 
 
-for command in (token, db, bank, import_file, export_file, video_audit_command, papers, site, assignments, draw):
+for command in (token, db, bank, import_file, export_file, video_audit_command, papers, site, assignments, draw,
+                audit):
     main.add_command(command)
