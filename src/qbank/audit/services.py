@@ -205,6 +205,14 @@ async def against_anchors(db: AsyncSession, book: AnchorBook, outcome: AuditVeri
     return outcome
 
 
+async def record_beside(database: Database, actor_label: str, role: str, action: str, entity_type: str,
+                        entity_id: object, detail: dict[str, Any]) -> None:
+    """An entry in a short transaction of its own, for a request that already holds the write gate (a POST) and
+    whose own transaction may roll back because it answers a refusal (failed sign-ins must stay in the trail)."""
+    async with database.session_maker() as db, db.begin():
+        await chain(db, [new_entry(actor_label, role, action, entity_type, entity_id, detail=detail)])
+
+
 async def count_entries(db: AsyncSession) -> int:
     return int(await db.scalar(select(func.count()).select_from(AuditEntry)) or 0)
 

@@ -172,12 +172,15 @@ def problem_responses(*codes: int) -> dict[int, Any]:
     }
 
 
-def declare_controller_problems(app: Any) -> None:
+def declare_controller_problems(app: Any, everywhere: tuple[int, ...] = ()) -> None:
     """Litestar reads ``responses`` only from handlers; give each handler its controller's ``responses`` too
-    (the handler's own entries win), so that the 401/403 a controller declares are in the OpenAPI schema."""
+    (the handler's own entries win), so that the 401/403 a controller declares are in the OpenAPI schema.
+    ``everywhere``: codes every operation that declares a 401 may answer too (429: the rate limit)."""
     for route in app.routes:
         for handler in getattr(route, "route_handlers", ()):
             controller = getattr(getattr(handler, "fn", None), "__self__", None)  # a controller's bound method
             shared = getattr(controller, "responses", None)
             if isinstance(shared, dict) and shared:
                 handler.responses = {**shared, **(handler.responses or {})}
+            if everywhere and 401 in (handler.responses or {}):
+                handler.responses = {**problem_responses(*everywhere), **handler.responses}

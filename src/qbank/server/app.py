@@ -24,12 +24,15 @@ from qbank.db import Database, WriteGateMiddleware
 from qbank.jobs.kinds import JobEnv
 from qbank.jobs.services import InProcessRunner, JobRunner, QueueRunner
 from qbank.jobs.worker import service_queue
+from qbank.lib.headers import SecurityHeaders
 from qbank.lib.inputs import InputPolicyMiddleware, PolicyRequest
 from qbank.lib.keys import trail_session_info
+from qbank.lib.limits import Limiters
 from qbank.lib.problems import declare_controller_problems, http_exception_handler, internal_error_handler
+from qbank.lib.proxies import TrustedProxyMiddleware
 from qbank.review_page.controllers import REVIEW_PATHS, review_stores, review_template_config
 from qbank.server.domains import dependencies, job_kinds, route_handlers
-from qbank.settings import Settings, load_settings
+from qbank.settings import Settings, load_settings, parse_networks
 from qbank.storage import evidence_store
 
 
@@ -93,13 +96,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[health, *route_handlers(settings)],
         plugins=[SQLAlchemyPlugin(config=db_config)],
         dependencies=dependencies(),
-        middleware=[DefineMiddleware(WriteGateMiddleware, gate=database.gate),
+        middleware=[TrustedProxyMiddleware(parse_networks(settings.trusted_proxies)),
+                    DefineMiddleware(WriteGateMiddleware, gate=database.gate),
                     DefineMiddleware(BearerTokenMiddleware, exclude=[*PUBLIC_PATHS, *REVIEW_PATHS]),
                     InputPolicyMiddleware()],
         request_class=PolicyRequest,  # JSON bodies and forms under the input policy (qbank.lib.text)
         exception_handlers={HTTPException: http_exception_handler, Exception: internal_error_handler},
         lifespan=[engine_lifespan, storage_lifespan, jobs_lifespan, anchoring_lifespan],
-        state=State({"settings": settings, "database": database}),
+        state=State({"settings": settings, "database": database, "limiters": Limiters.of(settings)}),
+        before_send=[SecurityHeaders(lambda: media_origins(settings, app.state.store.endpoint))],
         template_config=review_template_config(),  # the supervisor review page (/review)
         stores=review_stores(settings),
         openapi_config=OpenAPIConfig(
@@ -117,5 +122,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         debug=False,
         logging_config=None,  # logging is configured once for the process (qbank.server.logging), redacted
     )
-    declare_controller_problems(app)
+    declare_controller_problems(app, everywhere=(429,))  # any authenticated call may meet the rate limit
     return app
+
+
+def media_origins(settings: Settings, endpoint: str) -> list[str]:
+    """Where presigned links point (the S3 server browsers reach): the review page's CSP lets footage come from it."""
+    return [f"{'https' if settings.s3_secure else 'http'}://{settings.s3_public_endpoint or endpoint}"]

@@ -40,7 +40,9 @@ def serve(host: str, port: int) -> None:
     upgrade(settings.database_url)
     click.echo(f"migrations applied; API docs at http://{host}:{port}/schema")
     # log_config=None: uvicorn's loggers go through the service's redacting handler, not handlers of their own
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(), log_config=None)
+    # proxy_headers=False: X-Forwarded-* are believed only from QBANK_TRUSTED_PROXIES (qbank.lib.proxies)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(), log_config=None,
+                proxy_headers=False)
 
 
 @main.command(help="Run a job worker: takes jobs from the SAQ queue at QBANK_JOB_QUEUE_URL (Redis) until stopped.")
