@@ -41,8 +41,8 @@ def _serve_and_fail(data: Path, s3_server: Any, database_url: str) -> tuple[str,
             assert r.status_code == 201, r.text
             item_id = r.json()["id"]
             _break_version(database_url, item_id)
-            r = http.get(f"/api/v1/items/{item_id}", params={"q": token, "who": person},
-                         cookies={"qbank_review_session": token})
+            http.cookies.set("qbank_review_session", token)
+            r = http.get(f"/api/v1/items/{item_id}", params={"q": token, "who": person})
             assert r.status_code == 500, r.text
             assert token not in r.text
     return token, person, (data / "serve.log").read_text()

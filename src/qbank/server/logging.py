@@ -18,8 +18,8 @@ REDACTED = "[redacted]"
 
 # Keys whose values are secret whatever they hold (event dict fields, headers in nested dicts).
 _SECRET_KEYS = re.compile(r"(?i)^(authorization|proxy-authorization|cookie|set-cookie|x-csrftoken|csrf.*|token|"
-                          r"token_secret|.*_token|password|passwd|secret|.*_secret|.*secret_key|private_key|.*_key|"
-                          r"id_number|signature)$")
+                          r"token_secret|.*_token|password|passwd|secret|.*_secret|(private|secret|api|access|signing|"
+                          r"session|trail)_key|id_number|signature)$")
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # bearer credentials and qbank tokens (qb_ + urlsafe base64), wherever they appear
     (re.compile(r"(?i)\b(bearer|basic)(\s+|%20)[A-Za-z0-9._~+/=\-]+"), rf"\1\2{REDACTED}"),
