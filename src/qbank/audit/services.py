@@ -23,7 +23,7 @@ from qbank.audit.schemas import AuditEntryOut, AuditPage, AuditVerification
 from qbank.db import Database, utcnow
 from qbank.lib.actors import Actor
 from qbank.lib.digest import canonical_json, digest
-from qbank.lib.keys import TRAIL_KEY_INFO
+from qbank.lib.keys import TRAIL_KEY_INFO, process_trail_key
 
 GENESIS = "0" * 64
 HEAD_ID = 1
@@ -34,7 +34,9 @@ def _at_text(at: datetime) -> str:
 
 
 def trail_key_of(db: AsyncSession) -> bytes:
-    key = db.info.get(TRAIL_KEY_INFO)
+    """The session's trail key (``Session.info``), else the one this process opened its database with; never a
+    guess: with neither, the entry is refused."""
+    key = db.info.get(TRAIL_KEY_INFO) or process_trail_key()
     if not isinstance(key, bytes):
         raise RuntimeError("this database session carries no trail key: open sessions with "
                            "Session.info = qbank.lib.keys.trail_session_info(settings)")

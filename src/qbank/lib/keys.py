@@ -72,6 +72,16 @@ def trail_key(settings: Settings) -> bytes:
     return hmac.new(settings.token_secret.encode(), _TRAIL_KEY_LABEL, hashlib.sha256).digest()
 
 
+_process_trail_key: list[bytes] = []  # the key of the last settings this process opened sessions with
+
+
 def trail_session_info(settings: Settings) -> dict[str, Any]:
-    """``Session.info`` for every database session a process opens, so that trail writers find the key."""
-    return {TRAIL_KEY_INFO: trail_key(settings)}
+    """``Session.info`` for every database session a process opens, so that trail writers find the key. The key is
+    also remembered as this process's (:func:`process_trail_key`), for sessions opened without this info."""
+    key = trail_key(settings)
+    _process_trail_key[:] = [key]
+    return {TRAIL_KEY_INFO: key}
+
+
+def process_trail_key() -> bytes | None:
+    return _process_trail_key[0] if _process_trail_key else None
