@@ -66,8 +66,10 @@ class ImportController(Controller):
         return await svc.import_items(db_session, actor, content, data.occupation_code, data.level,
                                       fmt=data.format, filename=upload_filename(data.file), limits=limits)
 
-    @get("/exports", guards=[requires(Role.admin, Role.author, Role.reviewer)],
-         summary="Export a bank or a selection as a QTI 3.0 package or as the xlsx template")
+    @get("/exports", guards=[requires(Role.admin, Role.author, Role.reviewer)], responses=problem_responses(409),
+         summary="Export a bank or a selection as a QTI 3.0 package or as the xlsx template",
+         description="409 names the items whose stored text holds control characters no file can carry (stored "
+                     "before the input policy): change them, then export again.")
     async def export(
         self, db_session: AsyncSession, actor: Actor,
         occupation: str = Parameter(pattern=r"^\d-\d{2}-\d{2}-\d{2}$", description="occupation code"),
