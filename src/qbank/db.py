@@ -117,9 +117,11 @@ class Database:
     gate: WriteGate
 
     @classmethod
-    def open(cls, database_url: str) -> tuple[Database, AsyncEngine]:
+    def open(cls, database_url: str, session_info: dict[str, Any] | None = None) -> tuple[Database, AsyncEngine]:
+        """``session_info``: what every session carries (``qbank.lib.keys.trail_session_info``: the trail key)."""
         engine = create_engine(database_url)
-        return cls(async_sessionmaker(engine, expire_on_commit=False), WriteGate(database_url)), engine
+        maker = async_sessionmaker(engine, expire_on_commit=False, info=session_info)
+        return cls(maker, WriteGate(database_url)), engine
 
     @asynccontextmanager
     async def writing(self) -> AsyncIterator[AsyncSession]:

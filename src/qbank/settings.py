@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -41,6 +42,15 @@ class Settings(msgspec.Struct, kw_only=True):
     gap_tolerance_s: float
     video_quality: dict[str, Any]  # overrides of videoaudit.QualityConfig's documented defaults
     centre_key_file: str = ""  # the centre's Ed25519 signing key (PEM); empty: generated once into the data dir
+    # security (issue 15): trail anchors, rate limits, trusted proxies
+    audit_anchor_entries: int = 1000  # anchor the trail's head after this many new entries ...
+    audit_anchor_seconds: int = 600  # ... or this long after the last anchor, whichever comes first
+    audit_anchoring: bool = True  # this instance anchors in the background (verify always anchors)
+    auth_failure_limit: int = 30  # failed bearer-token authentications per client address ...
+    auth_failure_window_s: int = 60  # ... in this many seconds, then 429 until the window has passed
+    sign_in_failure_limit: int = 10  # failed review-page sign-ins per client address ...
+    sign_in_failure_window_s: int = 600
+    trusted_proxies: list[str] = msgspec.field(default_factory=list)  # X-Forwarded-* believed only from these
 
     @property
     def tz(self) -> ZoneInfo:
@@ -145,4 +155,40 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         gap_tolerance_s=float(_int(env, "QBANK_GAP_TOLERANCE_S", 2)),
         video_quality=video_quality,
         centre_key_file=env.get("QBANK_CENTRE_KEY_FILE", ""),
+        **_security_settings(env),
     )
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(values: list[str]) -> list[Network]:
+    """``["10.0.0.5", "192.168.0.0/24", "::1"]`` as networks; raises ValueError naming a bad entry."""
+    out: list[Network] = []
+    for value in values:
+        try:
+            out.append(ipaddress.ip_network(value.strip(), strict=False))
+        except ValueError:
+            raise ValueError(f"{value!r} is not an IP address or network") from None
+    return out
+
+
+def _security_settings(env: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "audit_anchor_entries": _int(env, "QBANK_AUDIT_ANCHOR_ENTRIES", 1000),
+        "audit_anchor_seconds": _int(env, "QBANK_AUDIT_ANCHOR_SECONDS", 600),
+        "audit_anchoring": env.get("QBANK_AUDIT_ANCHORING", "on").lower() not in {"off", "0", "false", "no"},
+        "auth_failure_limit": _int(env, "QBANK_AUTH_FAILURE_LIMIT", 30),
+        "auth_failure_window_s": _int(env, "QBANK_AUTH_FAILURE_WINDOW_S", 60),
+        "sign_in_failure_limit": _int(env, "QBANK_SIGN_IN_FAILURE_LIMIT", 10),
+        "sign_in_failure_window_s": _int(env, "QBANK_SIGN_IN_FAILURE_WINDOW_S", 600),
+        "trusted_proxies": [p.strip() for p in env.get("QBANK_TRUSTED_PROXIES", "").split(",") if p.strip()],
+    }
+    try:
+        parse_networks(out["trusted_proxies"])
+    except ValueError as exc:
+        raise SettingsError(f"QBANK_TRUSTED_PROXIES: {exc}") from exc
+    for name, value in out.items():
+        if type(value) is int and value < 1:
+            raise SettingsError(f"QBANK_{name.upper()} must be at least 1")
+    return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 import anyio.to_thread
 import structlog
@@ -39,7 +40,7 @@ async def evidence_store(settings: Settings) -> AsyncIterator[EvidenceStore]:
         archive = RetentionArchive(
             endpoint, settings.s3_access_key, settings.s3_secret_key, settings.s3_bucket, secure=settings.s3_secure,
             retention_years=settings.retention_years, public_endpoint=settings.s3_public_endpoint or None,
-            spool_dir=settings.data_dir / "spool")
+            spool_dir=settings.data_dir / "spool", presign_max=timedelta(minutes=60))  # no link outlives an hour
         (settings.data_dir / "spool").mkdir(parents=True, exist_ok=True)
         await anyio.to_thread.run_sync(archive.ensure_bucket)
         yield EvidenceStore(endpoint=endpoint, access_key=settings.s3_access_key, secret_key=settings.s3_secret_key,

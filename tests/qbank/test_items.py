@@ -69,15 +69,47 @@ async def test_review_workflow(api: Api) -> None:
     assert await audit_total(api) == before
 
 
-async def test_reviewer_may_not_approve_own_item(api: Api) -> None:
+async def test_four_eyes_by_token_identity(api: Api) -> None:
+    """Nobody approves a version they made since the item's last approval, whatever their role; identity is the
+    token, not its name (issue 15: an admin edited an author's answer, submitted it and approved its own change)."""
+    from sqlalchemy import update
+
+    from qbank.items.models import ItemVersion
+
     bank = await make_bank(api)
     as_author = await author_of(api, bank, "王五")
-    as_reviewer = await reviewer_of(api, bank, "王五")
+    editor = {"Authorization": f"Bearer {await api.token('admin', 'centre-editor')}"}
+    other_admin = {"Authorization": f"Bearer {await api.token('admin', 'centre-editor')}"}  # same name, another token
+    namesake = {"Authorization": f"Bearer {await api.token('reviewer', '王五', (bank.occupation,))}"}
     item = (await api.client.post("/api/v1/items", json=item_body(bank, "电阻的单位是？"), headers=as_author)).json()
-    await api.client.post(f"/api/v1/items/{item['id']}/submit", headers=as_author)
-    r = await api.client.post(f"/api/v1/items/{item['id']}/approve", headers=as_reviewer)
-    assert r.status_code == 403 and "may not approve" in r.json()["detail"]
-    assert (await api.client.get(f"/api/v1/items/{item['id']}", headers=as_author)).json()["status"] == "in_review"
+    url = f"/api/v1/items/{item['id']}"
+    r = await api.client.patch(url, json={"answer": ["B"]}, headers=editor)
+    assert r.status_code == 200 and r.json()["version"] == 2, r.text
+    assert (await api.client.post(f"{url}/submit", headers=editor)).status_code == 200
+    r = await api.client.post(f"{url}/approve", headers=editor)
+    assert r.status_code == 403 and "may not approve" in r.json()["detail"], r.text
+    r = await api.client.post(f"{url}/approve", headers=other_admin)  # same name, another token: another person
+    assert r.status_code == 200 and r.json()["status"] == "approved", r.text
+    versions = (await api.client.get(f"{url}/versions", headers=as_author)).json()
+    assert [v["created_by"].rpartition("#")[0] for v in versions] == ["王五", "centre-editor"]
+
+    # after an approval only the later versions count: the editor of v2 may approve the author's v3
+    r = await api.client.patch(url, json={"stem": "电阻的单位是什么？"}, headers=as_author)
+    assert r.status_code == 200, r.text
+    await api.client.post(f"{url}/submit", headers=as_author)
+    r = await api.client.post(f"{url}/approve", headers=namesake)  # the author's name, but not the author's token
+    assert r.status_code == 200, r.text
+    # ... and the author's v4 may not be approved by anyone who made v4
+    assert (await api.client.patch(url, json={"stem": "电阻的单位？"}, headers=other_admin)).status_code == 200
+    await api.client.post(f"{url}/submit", headers=other_admin)
+    assert (await api.client.post(f"{url}/approve", headers=other_admin)).status_code == 403
+    # a version from before token ids were kept falls back to its label's name
+    async with api.db() as db, db.begin():
+        await db.execute(update(ItemVersion).where(ItemVersion.item_id == item["id"], ItemVersion.version == 4)
+                         .values(created_by_token_id=None, created_by="王五#999999"))
+    assert (await api.client.post(f"{url}/approve", headers=namesake)).status_code == 403
+    r = await api.client.post(f"{url}/approve", headers=editor)
+    assert r.status_code == 200, r.text
 
 
 def bad_items(bank: Bank) -> dict[str, tuple[dict[str, Any], str, str]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from qbank.audit.anchors import AnchorBook
 from qbank.audit.services import count_entries, record, verify
 from qbank.jobs.kinds import JobContext, JobKind, JobResult
 from qbank.jobs.schemas import JobOut
@@ -23,7 +24,8 @@ async def verify_trail(ctx: JobContext, params: AuditVerifyParams) -> JobResult:
         async def progress(done: int) -> None:
             await ctx.progress(done / total, f"{done} of {total} entries checked")
 
-        outcome = await verify(db, progress=progress)
+        book = AnchorBook(ctx.env.store.archive, ctx.env.settings) if ctx.env.store is not None else None
+        outcome = await verify(db, book, progress=progress)
     result: JobResult = msgspec.to_builtins(outcome)
     return result
 

@@ -31,10 +31,12 @@ class AuditEntry(Base):
 
 class AuditHead(Base):
     """The chain's head in one row: appenders lock it, so the chain never forks, and verify can tell
-    that rows were cut from the end."""
+    that rows were cut from the end. ``keyed_from``: the first entry whose hash is keyed (HMAC with the trail key);
+    the entries before it were written before keyed hashes (plain SHA-256), and the anchors say where that is."""
 
     __tablename__ = "audit_head"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     seq: Mapped[int]
     hash: Mapped[str] = mapped_column(String(64))
+    keyed_from: Mapped[int] = mapped_column(default=1, server_default="1")

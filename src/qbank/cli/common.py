@@ -10,6 +10,7 @@ import click
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from qbank.lib.actors import Actor, Role
+from qbank.lib.keys import trail_session_info
 from qbank.settings import Settings, SettingsError, load_settings
 
 T = TypeVar("T")
@@ -33,7 +34,8 @@ def run_in_db(work: Callable[[AsyncSession, Settings], Awaitable[T]]) -> T:
     async def go() -> T:
         engine = create_engine(settings.database_url)
         try:
-            async with async_sessionmaker(engine, expire_on_commit=False)() as db, db.begin():
+            maker = async_sessionmaker(engine, expire_on_commit=False, info=trail_session_info(settings))
+            async with maker() as db, db.begin():
                 return await work(db, settings)
         finally:
             await engine.dispose()

@@ -29,11 +29,12 @@ def token_create(role: str, name: str, occupations: tuple[str, ...], site: str |
 
     from qbank.auth.services import issue_token
     from qbank.lib.problems import ProblemError
+    from qbank.lib.text import TextRefused, clean_tree
 
     try:
-        data = msgspec.convert({"name": name, "role": role, "occupations": list(occupations), "site": site},
-                               TokenCreate)
-    except msgspec.ValidationError as exc:
+        fields = clean_tree({"name": name, "role": role, "occupations": list(occupations), "site": site})
+        data = msgspec.convert(fields, TokenCreate)
+    except (msgspec.ValidationError, TextRefused) as exc:
         raise click.ClickException(str(exc)) from exc
 
     async def work(db: AsyncSession, settings: Settings) -> TokenCreated:

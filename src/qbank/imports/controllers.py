@@ -22,6 +22,7 @@ from qbank.imports.safety import Limits
 from qbank.imports.schemas import ExportFormat, ImportFormat, ImportOut
 from qbank.items.schemas import Status
 from qbank.lib.actors import Actor, OccupationCode, Role, requires
+from qbank.lib.inputs import upload_filename
 from qbank.lib.problems import ProblemError, problem_responses
 from qbank.settings import Settings
 
@@ -79,14 +80,16 @@ class ImportController(Controller):
         content = await data.file.read(limits.max_bytes + 1)
         point_map = await data.point_map.read(MAX_MAP_BYTES + 1) if data.point_map is not None else None
         return await svc.import_items(db_session, actor, content, data.occupation_code, data.level, archive=archive,
-                                      fmt=data.format, filename=data.file.filename or None, limits=limits,
+                                      fmt=data.format, filename=upload_filename(data.file), limits=limits,
                                       media_limit=settings.max_upload_bytes, file_point=data.point,
                                       point_map=point_map)
 
     @get("/exports", guards=[requires(Role.admin, Role.author, Role.reviewer)], responses=problem_responses(409),
          summary="Export a bank or a selection as a QTI 3.0 package, Moodle XML or the xlsx template",
          description="QTI and Moodle carry the items' media and hold choice items only (practical tasks: xlsx). "
-                     "Importing the file gives the same items.")
+                     "Importing the file gives the same items. 409 names the items whose stored text holds "
+                     "control characters no file can carry (stored before the input policy): change them, then "
+                     "export again.")
     async def export(
         self, db_session: AsyncSession, actor: Actor, archive: RetentionArchive,
         occupation: str = Parameter(pattern=r"^\d-\d{2}-\d{2}-\d{2}$", description="occupation code"),

@@ -5,9 +5,9 @@ docs/import-formats.md; COLUMNS below is the single source of both."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
-import zipfile
 from collections.abc import Iterable
 from typing import Any
 
@@ -15,7 +15,7 @@ from openpyxl import Workbook, load_workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.utils.exceptions import InvalidFileException
 
-from qbank.imports.safety import Limits, open_zip
+from qbank.imports.safety import UNREADABLE, Limits, open_zip
 from qbank.imports.schemas import ExportItem, ParsedItem, ParseResult
 from qbank.items.schemas import LABELS
 from qbank.lib.problems import FieldError, bad_request
@@ -167,7 +167,7 @@ def parse_excel(data: bytes, limits: Limits) -> ParseResult:
     open_zip(data, limits, "workbook").close()
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, TypeError, OSError) as exc:
+    except (InvalidFileException, *UNREADABLE) as exc:
         raise bad_request("file", f"not a readable xlsx workbook ({type(exc).__name__}: {exc})") from exc
     try:
         sheet = next((workbook[n] for n in SHEET_NAMES if n in workbook.sheetnames), workbook.worksheets[0])
@@ -195,10 +195,11 @@ def parse_excel(data: bytes, limits: Limits) -> ParseResult:
             if item is not None:
                 result.items.append(item)
         return result
-    except (zipfile.BadZipFile, KeyError, ValueError, TypeError, OSError) as exc:
+    except UNREADABLE as exc:  # a sheet is read lazily, row by row: a damaged member shows itself here
         raise bad_request("file", f"not a readable xlsx workbook ({type(exc).__name__}: {exc})") from exc
     finally:
-        workbook.close()
+        with contextlib.suppress(*UNREADABLE):
+            workbook.close()
 
 
 def _cell(sheet: Any, value: Any) -> Any:

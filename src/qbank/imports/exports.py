@@ -16,7 +16,8 @@ from qbank.imports.schemas import ExportItem
 from qbank.items.media import fetch_media
 from qbank.items.models import Item, ItemVersion
 from qbank.lib.actors import Actor, check_occupation
-from qbank.lib.problems import bad_request
+from qbank.lib.problems import bad_request, conflict
+from qbank.lib.text import refused_fields
 
 EXPORT_MEDIA = {"qti3": ("application/zip", "zip"), "moodle": ("application/xml", "xml"),
                 "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx")}
@@ -65,9 +66,20 @@ async def moodle_categories(db: AsyncSession, occupation: str, level: int) -> di
     return out
 
 
+def check_exportable(rows: list[ExportItem]) -> None:
+    """Text stored before the input policy may hold characters no xlsx or XML file can carry: a 409 naming each
+    item and field to fix, rather than a failed or malformed export."""
+    bad = [{"item": row.id, "fields": fields} for row in rows
+           if (fields := refused_fields(row.content) + refused_fields(row.maintainer, "maintainer"))]
+    if bad:
+        raise conflict(f"{len(bad)} item(s) hold control characters that an export cannot carry (stored before "
+                       "the input policy); change them and export again", items=bad[:100])
+
+
 async def export_file(db: AsyncSession, archive: RetentionArchive | None, rows: list[ExportItem], fmt: str,
                       occupation: str, level: int) -> tuple[bytes, int]:
     """The file and how many items it holds (QTI and Moodle hold choice items only: practical tasks stay out)."""
+    check_exportable(rows)
     if fmt == "xlsx":
         return write_excel(rows), len(rows)
     choice = [row for row in rows if row.type != "practical_task"]

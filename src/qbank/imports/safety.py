@@ -8,7 +8,9 @@ import io
 import posixpath
 import re
 import zipfile
+import zlib
 from typing import Any
+from xml.parsers.expat import ExpatError
 
 import msgspec
 from defusedxml import DefusedXmlException, DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
@@ -17,6 +19,11 @@ from defusedxml import ElementTree as SafeET
 from qbank.lib.problems import ProblemError, bad_request
 
 MiB = 1024 * 1024
+# What reading a damaged archive or document raises, from zipfile, zlib, the XML parsers and openpyxl: a truncated
+# or corrupt member (bad CRC, broken deflate stream), XML that is not well-formed or not in its declared encoding.
+UNREADABLE: tuple[type[Exception], ...] = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError,
+                                           ValueError, KeyError, IndexError, TypeError, AttributeError, SyntaxError,
+                                           ExpatError, NotImplementedError)
 
 
 class Limits(msgspec.Struct, kw_only=True, frozen=True):
@@ -86,8 +93,8 @@ def read_member(archive: zipfile.ZipFile, name: str, limits: Limits) -> bytes:
     try:
         with archive.open(info) as handle:
             content = handle.read(min(info.file_size, limits.max_member) + 1)
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError) as exc:
-        raise bad_request("file", f"archive member {name!r} cannot be read ({exc})") from exc
+    except UNREADABLE as exc:
+        raise bad_request("file", f"archive member {name!r} cannot be read ({type(exc).__name__}: {exc})") from exc
     if len(content) > info.file_size or len(content) > limits.max_member:
         raise bad_request("file", f"archive member {name!r} unpacks to more than it declares: refused")
     return content

@@ -23,8 +23,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evidence import ObjectNotFound, RetentionArchive
-from qbank.audit.models import AuditEntry, AuditHead
-from qbank.audit.services import GENESIS, HEAD_ID, entry_hash, record
+from qbank.audit.models import AuditEntry
+from qbank.audit.services import chain, record
 from qbank.blueprints.schemas import Point
 from qbank.blueprints.services import point_index, require_level
 from qbank.db import utcnow
@@ -41,6 +41,7 @@ from qbank.items.services import add_item, complete, content_errors, describe_it
 from qbank.items.similarity import content_key
 from qbank.lib.actors import Actor, check_occupation
 from qbank.lib.problems import FieldError, ProblemError, bad_request
+from qbank.lib.text import TextRefused, clean_tree
 from qbank.lib.validation import convert_or_errors
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
@@ -142,8 +143,14 @@ def check_rows(parsed: ParseResult, occupation: str, level: int, points: dict[st
     seen: dict[str, str] = {}
     said = {e.field for e in parsed.errors}
     for row in parsed.items:
+        try:  # the one input policy (qbank.lib.text), as for JSON bodies
+            cleaned = clean_tree(row.fields)
+        except TextRefused as exc:
+            parsed.error(row.position, exc.field, exc.reason)
+            said.add(f"{row.position}: {exc.field}")
+            continue
         # A question the point map could not place is refused for that already; check the rest of it too.
-        fields = {"point_code": next(iter(points), "000"), **row.fields}
+        fields = {"point_code": next(iter(points), "000"), **cleaned}
         converted, error = convert_or_errors(
             {**fields, "occupation_code": occupation, "level": level, "type": row.type}, ItemIn)
         row_errors: list[FieldError] = []
@@ -217,24 +224,10 @@ async def check_import(db: AsyncSession, archive: RetentionArchive | None, parse
 async def _record_items(db: AsyncSession, actor: Actor, created: list[tuple[Item, ItemVersion]],
                         file_sha: str) -> None:
     """One ``item.create`` entry per item, chained in one batch under one lock of the head."""
-    head = await db.scalar(select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update())
-    if head is None:
-        head = AuditHead(id=HEAD_ID, seq=0, hash=GENESIS)
-        db.add(head)
-        await db.flush()
-    seq, prev = head.seq, head.hash
-    entries = []
-    for item, version in created:
-        seq += 1
-        entry = AuditEntry(seq=seq, at=utcnow(), actor=actor.label, role=actor.role.value, action="item.create",
-                           entity_type="item", entity_id=str(item.id), before_digest=None,
-                           after_digest=version.digest, detail={"version": 1, "import": file_sha},
-                           prev_hash=prev)
-        entry.hash = prev = entry_hash(prev, entry)
-        entries.append(entry)
-    db.add_all(entries)
-    head.seq, head.hash = seq, prev
-    await db.flush()
+    await chain(db, [AuditEntry(at=utcnow(), actor=actor.label, role=actor.role.value, action="item.create",
+                                entity_type="item", entity_id=str(item.id), before_digest=None,
+                                after_digest=version.digest, detail={"version": 1, "import": file_sha})
+                     for item, version in created])
 
 
 async def write_import(db: AsyncSession, actor: Actor, archive: RetentionArchive | None, checked: Checked,

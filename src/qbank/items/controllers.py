@@ -29,6 +29,7 @@ from qbank.items.schemas import (
     Status,
 )
 from qbank.lib.actors import Actor, Role, requires
+from qbank.lib.inputs import upload_filename
 from qbank.lib.problems import problem_responses
 from qbank.settings import Settings
 
@@ -150,7 +151,7 @@ class MediaController(Controller):
     ) -> MediaOut:
         limit = settings.max_upload_bytes
         content = await data.file.read(limit + 1)
-        return await store_media(db_session, actor, archive, content, limit, data.file.filename or None)
+        return await store_media(db_session, actor, archive, content, limit, upload_filename(data.file))
 
     @get("/link", guards=[requires(Role.admin, Role.author, Role.reviewer)],
          summary="A short-lived link to view an image", responses=problem_responses(404))

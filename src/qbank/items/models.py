@@ -35,6 +35,8 @@ class Item(Base):
     reject_reason: Mapped[str | None] = mapped_column(Text, default=None)
     near_duplicates: Mapped[list[Any]] = mapped_column(JSON, default=list)
     times_used: Mapped[int] = mapped_column(default=0)
+    # the version last approved (four eyes: who made a later version may not approve it); None: never approved
+    approved_version: Mapped[int | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -51,4 +53,6 @@ class ItemVersion(Base):
     content: Mapped[dict[str, Any]] = mapped_column(JSON)
     digest: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    created_by: Mapped[str] = mapped_column(String(200))
+    created_by: Mapped[str] = mapped_column(String(200))  # the actor's label, for display
+    # who made it, by identity: the token id (None only for versions from before identities were kept)
+    created_by_token_id: Mapped[int | None] = mapped_column(default=None)

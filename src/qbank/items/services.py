@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -215,7 +216,7 @@ async def add_item(db: AsyncSession, actor: Actor, data: ItemIn,
     db.add(item)
     await db.flush()
     version = ItemVersion(item_id=item.id, version=1, content=content, digest=digest(content),
-                          created_at=now, created_by=actor.label)
+                          created_at=now, created_by=actor.label, created_by_token_id=actor.token_id)
     db.add(version)
     if not batch_checked:
         await db.flush()
@@ -262,7 +263,7 @@ async def update_item(db: AsyncSession, actor: Actor, item: Item, data: ItemCont
     now = utcnow()
     if not unchanged:
         current = ItemVersion(item_id=item.id, version=item.version + 1, content=content, digest=digest(content),
-                              created_at=now, created_by=actor.label)
+                              created_at=now, created_by=actor.label, created_by_token_id=actor.token_id)
         db.add(current)
         item.version += 1
         item.status, item.reviewer, item.reject_reason = "draft", None, None
@@ -296,15 +297,39 @@ def merge_patch(current: dict[str, Any], patch: ItemPatch) -> ItemContent:
     return content
 
 
+async def versions_since_approval(db: AsyncSession, item: Item) -> list[ItemVersion]:
+    """The item's versions made after its last approval (every version if it was never approved)."""
+    query = select(ItemVersion).where(ItemVersion.item_id == item.id)
+    if item.approved_version is not None:
+        query = query.where(ItemVersion.version > item.approved_version)
+    return list((await db.scalars(query.order_by(ItemVersion.version))).all())
+
+
+def check_may_approve(item: Item, versions: Sequence[ItemVersion], actor: Actor) -> None:
+    """Four eyes, by identity: nobody approves an item when they made any of its versions since its last approval
+    (``versions``, from :func:`versions_since_approval`), whatever their role. Identity is the token id: names are
+    for display only, so two tokens with the same name are two people. A version from before token ids were kept
+    falls back to the name in its label. Every approval path (one item, or many at once) calls this."""
+    for version in versions:
+        if version.created_by_token_id is not None:
+            own = version.created_by_token_id == actor.token_id
+        else:
+            own = version.created_by.rpartition("#")[0] == actor.name
+        if own:
+            raise PermissionDeniedException(
+                f"{actor.label} made version {version.version} of item {item.id} since its last approval and may "
+                "not approve it: another reviewer must (four eyes)")
+
+
 async def transition(db: AsyncSession, actor: Actor, item: Item, action: str, reason: str | None = None) -> None:
     allowed, target = TRANSITIONS[action]
     if item.status not in allowed:
         raise conflict(f"item {item.id} is {item.status}; {action} needs it to be {' or '.join(sorted(allowed))}")
-    if action == "approve" and item.author == actor.name:
-        raise PermissionDeniedException(f"{actor.name} wrote item {item.id} and may not approve it")
+    if action == "approve":
+        check_may_approve(item, await versions_since_approval(db, item), actor)
     item.status = target
     if action == "approve":
-        item.reviewer, item.reject_reason = actor.name, None
+        item.reviewer, item.reject_reason, item.approved_version = actor.name, None, item.version
     elif action == "reject":
         item.reviewer, item.reject_reason = actor.name, reason
     item.updated_at = utcnow()

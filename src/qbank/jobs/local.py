@@ -16,6 +16,7 @@ from qbank.jobs.kinds import JobEnv, JobKind, JobKinds
 from qbank.jobs.models import Job
 from qbank.jobs.schemas import JobOut
 from qbank.jobs.services import execute
+from qbank.lib.keys import trail_session_info
 from qbank.lib.problems import ProblemError
 from qbank.settings import Settings
 
@@ -28,7 +29,7 @@ def run_job_here(settings: Settings, kind: JobKind[Any], request: Callable[[Asyn
     console = Console(stderr=True)
 
     async def go() -> Job:
-        database, engine = Database.open(settings.database_url)
+        database, engine = Database.open(settings.database_url, trail_session_info(settings))
         maker = database.session_maker
         try:
             async with maker() as db, db.begin():

@@ -12,6 +12,7 @@ from saq.types import Context
 from qbank.db import Database
 from qbank.jobs.kinds import JobEnv, JobKinds
 from qbank.jobs.services import execute
+from qbank.lib.keys import trail_session_info
 from qbank.settings import Settings
 from qbank.storage import evidence_store
 
@@ -41,7 +42,7 @@ async def run_worker(settings: Settings, kinds: JobKinds) -> None:
     stack = AsyncExitStack()
 
     async def startup(ctx: Context) -> None:
-        database, engine = Database.open(settings.database_url)
+        database, engine = Database.open(settings.database_url, trail_session_info(settings))
         stack.push_async_callback(engine.dispose)
         store = await stack.enter_async_context(evidence_store(settings))
         ctx["qbank_env"] = JobEnv(  # type: ignore[typeddict-unknown-key]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+import sys
 from typing import Any
 
 import msgspec
@@ -158,11 +160,25 @@ def storage_refusal(exc: Exception) -> str | None:
     return "a value in the request has a form the database cannot store"
 
 
+def log_unhandled(message: str, request: Request[Any, Any, Any], exc: Exception) -> None:
+    """Log an unhandled error with its traceback; never raises (a log that cannot be written, or an exception that
+    cannot be rendered, must not turn the 500 into a crash of the error handler itself)."""
+    try:
+        log.error(message, path=request.url.path, method=request.method, exc_info=exc)
+    except Exception:  # the last line of defence
+        with contextlib.suppress(Exception):
+            print(f"qbank: {message}: {type(exc).__name__} on {request.method} {request.url.path} "
+                  "(the traceback could not be logged)", file=sys.stderr)
+
+
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
-    refusal = storage_refusal(exc)
+    try:
+        refusal = storage_refusal(exc)
+    except Exception:
+        refusal = None
     if refusal is not None:  # bad input that only the database noticed: a 400, and the transaction rolls back
         return problem_response(Problem(title="Bad Request", status=400, detail=refusal))
-    log.exception("unhandled error", path=request.url.path, method=request.method)
+    log_unhandled("unhandled error", request, exc)
     return problem_response(Problem(title="Internal Server Error", status=HTTP_500_INTERNAL_SERVER_ERROR,
                                     detail="the service failed; the error is in its log"))
 
@@ -177,12 +193,15 @@ def problem_responses(*codes: int) -> dict[int, Any]:
     }
 
 
-def declare_controller_problems(app: Any) -> None:
+def declare_controller_problems(app: Any, everywhere: tuple[int, ...] = ()) -> None:
     """Litestar reads ``responses`` only from handlers; give each handler its controller's ``responses`` too
-    (the handler's own entries win), so that the 401/403 a controller declares are in the OpenAPI schema."""
+    (the handler's own entries win), so that the 401/403 a controller declares are in the OpenAPI schema.
+    ``everywhere``: codes every operation that declares a 401 may answer too (429: the rate limit)."""
     for route in app.routes:
         for handler in getattr(route, "route_handlers", ()):
             controller = getattr(getattr(handler, "fn", None), "__self__", None)  # a controller's bound method
             shared = getattr(controller, "responses", None)
             if isinstance(shared, dict) and shared:
                 handler.responses = {**shared, **(handler.responses or {})}
+            if everywhere and 401 in (handler.responses or {}):
+                handler.responses = {**problem_responses(*everywhere), **handler.responses}

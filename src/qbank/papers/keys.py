@@ -1,63 +1,19 @@
-"""The centre's Ed25519 signing key (generated once into the data dir, or QBANK_CENTRE_KEY_FILE) and site keys."""
+"""Site keys (X25519); the centre's Ed25519 signing key lives in the kernel (:mod:`qbank.lib.keys`)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-import os
-import threading
-from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
-from paperbuild.sealing import key_id, raw_public
+from paperbuild.sealing import raw_public
+from qbank.lib.keys import b64, centre_key, centre_key_path, centre_public_b64
 from qbank.lib.problems import bad_request
-from qbank.settings import Settings
 
-_lock = threading.Lock()
-_cache: dict[str, Ed25519PrivateKey] = {}
-
-
-def centre_key_path(settings: Settings) -> Path:
-    return Path(settings.centre_key_file) if settings.centre_key_file else settings.data_dir / "centre_ed25519.pem"
-
-
-def centre_key(settings: Settings) -> Ed25519PrivateKey:
-    """The signing key; made on first use (file mode 0600, never overwritten)."""
-    path = centre_key_path(settings)
-    with _lock:
-        cached = _cache.get(str(path))
-        if cached is not None:
-            return cached
-        if not path.exists():
-            if settings.centre_key_file:
-                raise FileNotFoundError(f"QBANK_CENTRE_KEY_FILE {path} does not exist")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            pem = Ed25519PrivateKey.generate().private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                pass  # another process made it first: use theirs
-            else:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(pem)
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        if not isinstance(key, Ed25519PrivateKey):
-            raise ValueError(f"{path} does not hold an Ed25519 private key")
-        _cache[str(path)] = key
-        return key
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-def centre_public_b64(settings: Settings) -> tuple[str, str]:
-    raw = raw_public(centre_key(settings).public_key())
-    return b64(raw), key_id(raw)
+__all__ = ["b64", "centre_key", "centre_key_path", "centre_public_b64", "load_site_key", "new_site_key",
+           "parse_site_key"]
 
 
 def parse_site_key(text: str, field: str = "public_key") -> X25519PublicKey:

@@ -63,7 +63,8 @@ class RecordingController(Controller):
     @get("/api/v1/recordings/{recording_id:int}/link", guards=[FOOTAGE_READERS],
          summary="A short-lived link that plays the recording (range requests work); each link is in the trail")
     async def link(self, recording_id: int, db_session: AsyncSession, actor: Actor, archive: RetentionArchive,
-                   minutes: int = Parameter(default=30, ge=1, le=720)) -> RecordingLink:
+                   minutes: int = Parameter(default=30, ge=1, le=60, description="how long the link works (≤ 60)")
+                   ) -> RecordingLink:
         return await svc.play_link(db_session, actor, archive, recording_id, minutes)
 
     @get("/api/v1/recordings/{recording_id:int}/contact-sheet", guards=[FOOTAGE_READERS],

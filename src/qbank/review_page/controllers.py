@@ -32,10 +32,13 @@ from litestar.template.config import TemplateConfig
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evidence import RetentionArchive
+from qbank.audit.services import record_beside
 from qbank.auth.services import find_actor
-from qbank.db import utcnow
+from qbank.db import Database, utcnow
 from qbank.lib.actors import Actor, Role
-from qbank.lib.problems import ProblemError, bad_request, not_found, storage_refusal
+from qbank.lib.limits import FailureLimiter
+from qbank.lib.problems import ProblemError, bad_request, log_unhandled, not_found, storage_refusal
+from qbank.lib.proxies import client_address
 from qbank.recordings.audit import session_video_audit
 from qbank.review_page import services as page
 from qbank.review_page.labels import LABELS, STATUS_HEADLINES, Lang, lang_of, reason_words
@@ -73,8 +76,7 @@ def review_route_handlers(settings: Settings) -> list[Router]:
         path="/review", route_handlers=[ReviewPageController], include_in_schema=False,
         middleware=[DefineMiddleware(CSRFMiddleware, config=csrf)],
         exception_handlers={HTTPException: page_error, page.SignInRefused: sign_in_refused, Exception: page_crash},
-        response_headers=[ResponseHeader(name="X-Frame-Options", value="DENY"),
-                          ResponseHeader(name="Cache-Control", value="no-store"),
+        response_headers=[ResponseHeader(name="Cache-Control", value="no-store"),
                           ResponseHeader(name="Referrer-Policy", value="same-origin")])
     static = create_static_files_router(path="/review/static", directories=[HERE / "static"], name="review_static",
                                         include_in_schema=False)
@@ -188,7 +190,7 @@ def page_crash(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]
     refusal = storage_refusal(exc)
     if refusal is not None:
         return message_response(request, 400, refusal)
-    log.exception("review page failed", path=request.url.path, method=request.method)
+    log_unhandled("review page failed", request, exc)
     lang = request_lang(request)
     return message_response(request, 500, "服务出错，错误已写入日志。" if lang == "zh" else
                             "The service failed; the error is in its log.")
@@ -222,16 +224,31 @@ class ReviewPageController(Controller):
         return Template(template_name="login.html", context=context(request, None, message=message))
 
     @post("/login", status_code=303)
-    async def login(self, request: Request[Any, Any, Any], db_session: AsyncSession,
-                    settings: Settings) -> Response[Any]:
+    async def login(self, request: Request[Any, Any, Any], db_session: AsyncSession, settings: Settings,
+                    database: Database) -> Response[Any]:
+        """Sign in; every attempt is in the trail (never the token), failed ones are limited per client address."""
         lang = request_lang(request)
+        limiter: FailureLimiter = request.app.state.limiters.sign_in
+        address = client_address(request)
+        wait = await limiter.retry_after(address)
+        if wait is not None:
+            words = {"zh": f"登录失败次数过多，请 {wait} 秒后再试。",
+                     "en": f"Too many failed sign-ins from this address; try again in {wait} s."}
+            return Template(template_name="login.html", status_code=429, headers={"Retry-After": str(wait)},
+                            context=context(request, None, message=words[lang], error=True))
         token = (await form_of(request)).get("token", "").strip()
         actor = await find_actor(db_session, settings.token_secret, token) if token else None
         if actor is None:
+            await limiter.failed(address)
+            await record_beside(database, "unknown", "none", "review.sign_in_failed", "review_page", "login",
+                                {"address": address, "reason": "unknown or revoked token" if token else "no token"})
             words = {"zh": "令牌无效或已被撤销，无法登录。", "en": "This token is unknown or revoked; not signed in."}
             return Template(template_name="login.html", status_code=401,
                             context=context(request, None, message=words[lang], error=True))
         if actor.role != Role.supervisor:
+            await limiter.failed(address)
+            await record_beside(database, actor.label, actor.role.value, "review.sign_in_failed", "token",
+                                actor.token_id, {"address": address, "reason": f"a {actor.role.value} token"})
             words = {"zh": f"只有督导员 (supervisor) 令牌可以登录审核页面；此令牌的角色是 {actor.role.value}。",
                      "en": f"Only a supervisor token signs in here; this token's role is {actor.role.value}."}
             return Template(template_name="login.html", status_code=403,
@@ -239,12 +256,22 @@ class ReviewPageController(Controller):
         store = store_of(request)
         await page.end_session(store, request.cookies.get(SESSION_COOKIE))
         sid = await page.start_session(store, actor.token_id, utcnow())
+        await record_beside(database, actor.label, actor.role.value, "review.sign_in", "token", actor.token_id,
+                            {"address": address})
         cookie = session_cookie(request, sid, int(page.SESSION_TTL.total_seconds()))
         return Redirect(path="/review" + lang_q(lang), status_code=303, cookies=[cookie])
 
     @post("/logout", status_code=303)
-    async def logout(self, request: Request[Any, Any, Any]) -> Response[Any]:
+    async def logout(self, request: Request[Any, Any, Any], db_session: AsyncSession,
+                     database: Database) -> Response[Any]:
+        try:
+            actor: Actor | None = await supervisor(request, db_session)
+        except page.SignInRefused:
+            actor = None  # already signed out, expired or revoked: nothing to record
         await page.end_session(store_of(request), request.cookies.get(SESSION_COOKIE))
+        if actor is not None:
+            await record_beside(database, actor.label, actor.role.value, "review.sign_out", "token", actor.token_id,
+                                {"address": client_address(request)})
         lang = request_lang(request)
         return Redirect(path=f"/review/login?{'lang=en&' if lang == 'en' else ''}reason=signed_out",
                         status_code=303, cookies=[session_cookie(request, "", 0)])

@@ -17,15 +17,22 @@ from litestar.openapi.spec import Components, SecurityScheme
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from qbank.audit.anchoring import Anchorer, keep_anchoring
+from qbank.audit.anchors import AnchorBook
 from qbank.auth.guards import PUBLIC_PATHS, BearerTokenMiddleware
 from qbank.db import Database, WriteGateMiddleware
 from qbank.jobs.kinds import JobEnv
 from qbank.jobs.services import InProcessRunner, JobRunner, QueueRunner
 from qbank.jobs.worker import service_queue
+from qbank.lib.headers import SecurityHeaders
+from qbank.lib.inputs import InputPolicyMiddleware, PolicyRequest
+from qbank.lib.keys import trail_session_info
+from qbank.lib.limits import Limiters
 from qbank.lib.problems import declare_controller_problems, http_exception_handler, internal_error_handler
+from qbank.lib.proxies import TrustedProxyMiddleware
 from qbank.review_page.controllers import REVIEW_PATHS, review_stores, review_template_config
 from qbank.server.domains import dependencies, job_kinds, route_handlers
-from qbank.settings import Settings, load_settings
+from qbank.settings import Settings, load_settings, parse_networks
 from qbank.storage import evidence_store
 
 
@@ -34,7 +41,7 @@ class Health(msgspec.Struct):
     database: str
 
 
-@get("/health", summary="Liveness and database check", tags=["health"])
+@get("/health", summary="Liveness and database check", tags=["health"], security=[{}])  # public: no token
 async def health(db_session: AsyncSession) -> Health:
     await db_session.execute(text("SELECT 1"))
     return Health(status="ok", database="ok")
@@ -42,11 +49,11 @@ async def health(db_session: AsyncSession) -> Health:
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or load_settings()
-    database, engine = Database.open(settings.database_url)
+    database, engine = Database.open(settings.database_url, trail_session_info(settings))
     db_config = SQLAlchemyAsyncConfig(
         engine_instance=engine,
         before_send_handler="autocommit",
-        session_config=AsyncSessionConfig(expire_on_commit=False),
+        session_config=AsyncSessionConfig(expire_on_commit=False, info=trail_session_info(settings)),
     )
 
     @asynccontextmanager
@@ -74,6 +81,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 await queue.disconnect()
 
     @asynccontextmanager
+    async def anchoring_lifespan(app: Litestar) -> AsyncIterator[None]:  # the trail's head, signed, outside the db
+        async with keep_anchoring(Anchorer(database, AnchorBook(app.state.store.archive, settings))):
+            yield
+
+    @asynccontextmanager
     async def engine_lifespan(app: Litestar) -> AsyncIterator[None]:
         try:
             yield
@@ -84,11 +96,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[health, *route_handlers(settings)],
         plugins=[SQLAlchemyPlugin(config=db_config)],
         dependencies=dependencies(),
-        middleware=[DefineMiddleware(WriteGateMiddleware, gate=database.gate),
-                    DefineMiddleware(BearerTokenMiddleware, exclude=[*PUBLIC_PATHS, *REVIEW_PATHS])],
+        middleware=[TrustedProxyMiddleware(parse_networks(settings.trusted_proxies)),
+                    DefineMiddleware(WriteGateMiddleware, gate=database.gate),
+                    DefineMiddleware(BearerTokenMiddleware, exclude=[*PUBLIC_PATHS, *REVIEW_PATHS]),
+                    InputPolicyMiddleware()],
+        request_class=PolicyRequest,  # JSON bodies and forms under the input policy (qbank.lib.text)
         exception_handlers={HTTPException: http_exception_handler, Exception: internal_error_handler},
-        lifespan=[engine_lifespan, storage_lifespan, jobs_lifespan],
-        state=State({"settings": settings, "database": database}),
+        lifespan=[engine_lifespan, storage_lifespan, jobs_lifespan, anchoring_lifespan],
+        state=State({"settings": settings, "database": database, "limiters": Limiters.of(settings)}),
+        before_send=[SecurityHeaders(lambda: media_origins(settings, app.state.store.endpoint))],
         template_config=review_template_config(),  # the supervisor review page (/review)
         stores=review_stores(settings),
         openapi_config=OpenAPIConfig(
@@ -104,6 +120,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             path="/schema",
         ),
         debug=False,
+        logging_config=None,  # logging is configured once for the process (qbank.server.logging), redacted
     )
-    declare_controller_problems(app)
+    declare_controller_problems(app, everywhere=(429,))  # any authenticated call may meet the rate limit
     return app
+
+
+def media_origins(settings: Settings, endpoint: str) -> list[str]:
+    """Where presigned links point (the S3 server browsers reach): the review page's CSP lets footage come from it."""
+    return [f"{'https' if settings.s3_secure else 'http'}://{settings.s3_public_endpoint or endpoint}"]

@@ -6,6 +6,7 @@ import asyncio
 
 import click
 
+from qbank.cli.audit import audit
 from qbank.cli.banks import bank, export_file, import_file
 from qbank.cli.common import load_cli_settings
 from qbank.cli.database import db
@@ -32,13 +33,16 @@ def serve(host: str, port: int) -> None:
     from qbank.server.logging import configure_logging
 
     settings = load_cli_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, secrets=(settings.token_secret, settings.s3_secret_key))
     click.echo("qbank settings:")
     for name, value in settings.masked().items():
         click.echo(f"  {name} = {value}")
     upgrade(settings.database_url)
     click.echo(f"migrations applied; API docs at http://{host}:{port}/schema")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
+    # log_config=None: uvicorn's loggers go through the service's redacting handler, not handlers of their own
+    # proxy_headers=False: X-Forwarded-* are believed only from QBANK_TRUSTED_PROXIES (qbank.lib.proxies)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(), log_config=None,
+                proxy_headers=False)
 
 
 @main.command(help="Run a job worker: takes jobs from the SAQ queue at QBANK_JOB_QUEUE_URL (Redis) until stopped.")
@@ -50,10 +54,11 @@ def worker() -> None:
     settings = load_cli_settings()
     if not settings.job_queue_url:
         raise click.ClickException("QBANK_JOB_QUEUE_URL is empty: set it to the Redis URL the service enqueues to")
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, secrets=(settings.token_secret, settings.s3_secret_key))
     click.echo(f"qbank worker: taking jobs from {settings.masked()['job_queue_url']}")
     asyncio.run(run_worker(settings, job_kinds()))
 
 
-for command in (token, db, bank, import_file, export_file, video_audit_command, papers, site, assignments, draw):
+for command in (token, db, bank, import_file, export_file, video_audit_command, papers, site, assignments, draw,
+                audit):
     main.add_command(command)

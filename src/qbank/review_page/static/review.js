@@ -105,7 +105,16 @@
     form.elements.note.value = "";
     delete form.elements.at.dataset.edited;
   });
+  // positions come as data attributes and are set here: the page's CSP allows no inline style attributes
+  function place(el) {
+    const all = el.matches && el.matches("[data-left]") ? [el] : [];
+    all.concat(Array.from(el.querySelectorAll ? el.querySelectorAll("[data-left]") : [])).forEach(function (n) {
+      n.style.left = n.dataset.left + "%";
+      if (n.dataset.width !== undefined) n.style.width = n.dataset.width + "%";
+    });
+  }
   htmx.onLoad(function (el) {
+    place(el);
     const videos = el.matches && el.matches("video[data-seek]") ? [el] : el.querySelectorAll("video[data-seek]");
     videos.forEach(setupVideo);
     // one column (phone, narrow window): the player is below the timelines, bring it into view
