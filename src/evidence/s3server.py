@@ -248,7 +248,7 @@ class LocalS3Server:
             cmd.append(f"-{name}.port.grpc={ports[name] + _GRPC_OFFSET}")
         return cmd
 
-    def _take_over(self) -> None:
+    def take_over(self) -> None:
         """Make the data dir ours: stop the recorded server of a launcher that is gone (by its pid, once it is
         checked to be ``weed`` on this data dir); refuse, in one line, a data dir that something else holds."""
         state = _read_state(self.data_dir)
@@ -294,7 +294,7 @@ class LocalS3Server:
         if self.running:
             return self
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._take_over()
+        self.take_over()
         # mini.options in the data dir would pin the ports of a previous run: the command line wins, but a
         # stale file is misleading, so drop it.
         with contextlib.suppress(FileNotFoundError):

@@ -44,7 +44,7 @@ def serve(host: str, port: int) -> None:
 @main.command(help="Run a job worker: takes jobs from the SAQ queue at QBANK_JOB_QUEUE_URL (Redis) until stopped.")
 def worker() -> None:
     from qbank.jobs.worker import run_worker
-    from qbank.server.domains import job_kinds
+    from qbank.server.domains import STARTUP_CHECKS, job_kinds
     from qbank.server.logging import configure_logging
 
     settings = load_cli_settings()
@@ -52,7 +52,7 @@ def worker() -> None:
         raise click.ClickException("QBANK_JOB_QUEUE_URL is empty: set it to the Redis URL the service enqueues to")
     configure_logging(settings.log_level)
     click.echo(f"qbank worker: taking jobs from {settings.masked()['job_queue_url']}")
-    asyncio.run(run_worker(settings, job_kinds()))
+    asyncio.run(run_worker(settings, job_kinds(), STARTUP_CHECKS))
 
 
 for command in (token, db, bank, import_file, export_file, video_audit_command, papers, site, assignments, draw):
