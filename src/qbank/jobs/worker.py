@@ -12,7 +12,7 @@ from saq.types import Context
 
 from qbank.db import Database
 from qbank.jobs.kinds import JobEnv, JobKinds
-from qbank.jobs.lease import StartupCheck, cancel_task, release_held_jobs, supervise_jobs
+from qbank.jobs.lease import StartupCheck, cancel_task, release_held_jobs, supervise_jobs, take_back_lost_jobs
 from qbank.jobs.services import QueueRunner, execute
 from qbank.settings import Settings
 from qbank.storage import evidence_store, sweep_leftovers
@@ -52,6 +52,7 @@ async def run_worker(settings: Settings, kinds: JobKinds, startup_checks: Sequen
         ctx["qbank_env"] = env  # type: ignore[typeddict-unknown-key]
         runner = QueueRunner(ctx["worker"].queue)
         await sweep_leftovers(settings, store)
+        await take_back_lost_jobs(env, runner)
         for check in startup_checks:
             await check(env, runner)
         supervision = asyncio.get_running_loop().create_task(supervise_jobs(env, runner))

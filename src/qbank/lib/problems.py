@@ -104,8 +104,7 @@ def problem_response(problem: Problem, headers: dict[str, str] | None = None) ->
 def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
     status = exc.status_code
     if isinstance(exc, ProblemError):
-        problem = Problem(title=exc.title or _TITLES.get(status, "Error"), status=status, detail=exc.detail,
-                          errors=exc.errors, extra=exc.problem_extra)
+        problem = problem_of(exc)
     elif isinstance(exc, ValidationException):
         errors = _validation_errors(exc)
         detail = "; ".join(f"{e.field}: {e.reason}" for e in errors) or exc.detail
@@ -231,9 +230,9 @@ def unavailable_problem(dependency: str) -> ProblemError:
                         headers={"Retry-After": str(RETRY_AFTER_S)})
 
 
-def outage_problem(request: Request[Any, Any, Any], exc: Exception) -> ProblemError | None:
-    """507 for a full disk, 503 for a dependency that did not answer; None for anything else."""
-    settings = getattr(request.app.state, "settings", None)
+def outage_problem(exc: BaseException, settings: Any) -> ProblemError | None:
+    """507 for a full disk, 503 for a dependency that did not answer; None for anything else. ``settings``: the
+    service's (its data dir and whether the S3 server is its own), or None."""
     data_dir = getattr(settings, "data_dir", None)
     if full_disk(exc, data_dir, embedded_s3=settings is not None and not settings.s3_endpoint):
         return disk_full_problem("data")
@@ -241,11 +240,16 @@ def outage_problem(request: Request[Any, Any, Any], exc: Exception) -> ProblemEr
     return unavailable_problem(dependency) if dependency is not None else None
 
 
+def problem_of(exc: ProblemError) -> Problem:
+    return Problem(title=exc.title or _TITLES.get(exc.status_code, "Error"), status=exc.status_code,
+                   detail=exc.detail, errors=exc.errors, extra=exc.problem_extra)
+
+
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     refusal = storage_refusal(exc)
     if refusal is not None:  # bad input that only the database noticed: a 400, and the transaction rolls back
         return problem_response(Problem(title="Bad Request", status=400, detail=refusal))
-    outage = outage_problem(request, exc)
+    outage = outage_problem(exc, getattr(request.app.state, "settings", None))
     if outage is not None:
         log.warning("a dependency failed", path=request.url.path, method=request.method, status=outage.status_code,
                     error=f"{type(exc).__name__}: {exc}"[:500])

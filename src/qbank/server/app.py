@@ -18,11 +18,12 @@ from litestar.openapi.spec import Components, SecurityScheme
 from qbank.auth.guards import PUBLIC_PATHS, BearerTokenMiddleware
 from qbank.db import Database, WriteGateMiddleware
 from qbank.jobs.kinds import JobEnv
-from qbank.jobs.lease import cancel_task, release_held_jobs, supervise_jobs
+from qbank.jobs.lease import cancel_task, release_held_jobs, supervise_jobs, take_back_lost_jobs
 from qbank.jobs.services import InProcessRunner, JobRunner, QueueRunner
 from qbank.jobs.worker import service_queue
 from qbank.lib.problems import declare_controller_problems, http_exception_handler, internal_error_handler
 from qbank.review_page.controllers import REVIEW_PATHS, review_stores, review_template_config
+from qbank.server.commit import CommitBeforeAnswerMiddleware
 from qbank.server.domains import STARTUP_CHECKS, dependencies, job_kinds, route_handlers
 from qbank.server.health import health, ready
 from qbank.settings import Settings, load_settings
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         else:
             runner = InProcessRunner(env, settings.job_concurrency)
         app.state.job_runner = runner
+        await take_back_lost_jobs(env, runner)  # first: the domains' checks see what is still really running
         for startup_check in STARTUP_CHECKS:  # e.g. re-queue recordings whose analysis was lost
             await startup_check(env, runner)
         supervision = asyncio.get_running_loop().create_task(supervise_jobs(env, runner))
@@ -80,6 +82,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         plugins=[SQLAlchemyPlugin(config=db_config)],
         dependencies=dependencies(),
         middleware=[DefineMiddleware(WriteGateMiddleware, gate=database.gate),
+                    DefineMiddleware(CommitBeforeAnswerMiddleware, settings=settings,
+                                     scope_key=db_config.session_scope_key),
                     DefineMiddleware(BearerTokenMiddleware, exclude=[*PUBLIC_PATHS, *REVIEW_PATHS])],
         exception_handlers={HTTPException: http_exception_handler, Exception: internal_error_handler},
         lifespan=[engine_lifespan, storage_lifespan, jobs_lifespan],
