@@ -54,9 +54,9 @@ async def _pg_execute(dsn: dict[str, Any], sql: str) -> None:
         await conn.close()
 
 
-@pytest.fixture(scope="session")
-def postgresql_database_url() -> Iterator[str]:
-    """A PostgreSQL database for this test process, dropped afterwards."""
+@contextlib.contextmanager
+def new_pg_database(prefix: str = "qbank_test") -> Iterator[str]:
+    """A new PostgreSQL database on the test server (QBANK_TEST_PG_URL), dropped afterwards."""
     from sqlalchemy.engine import make_url
 
     admin = pg_admin_url()
@@ -64,7 +64,7 @@ def postgresql_database_url() -> Iterator[str]:
         pytest.fail("QBANK_TEST_PG_URL is not set: run the tests through scripts/test, "
                     "which finds or starts PostgreSQL")
     url = make_url(admin)
-    name = f"qbank_test_{secrets.token_hex(6)}"
+    name = f"{prefix}_{secrets.token_hex(6)}"
     dsn = dict(host=url.host, port=url.port or 5432, user=url.username, password=url.password,
                database=url.database or "postgres")
     _run(_pg_execute(dsn, f'CREATE DATABASE "{name}"'))
@@ -72,6 +72,13 @@ def postgresql_database_url() -> Iterator[str]:
         yield url.set(database=name).render_as_string(hide_password=False)
     finally:
         _run(_pg_execute(dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def postgresql_database_url() -> Iterator[str]:
+    """A PostgreSQL database for this test process, dropped afterwards."""
+    with new_pg_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

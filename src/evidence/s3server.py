@@ -34,6 +34,7 @@ import subprocess
 import sys
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
@@ -145,6 +146,35 @@ def _tail(path: Path, lines: int = 40) -> str:
     except OSError:
         return ""
     return "\n".join(text.splitlines()[-lines:])
+
+
+def wait_for_put(endpoint: str, access_key: str, secret_key: str, timeout: float,
+                 exited: Callable[[], str | None], log_path: Path, what: str) -> None:
+    """Return once a PUT of an object at ``endpoint`` succeeds; :class:`S3ServerError` when ``exited`` says why the
+    server is gone, or after ``timeout`` seconds (with the tail of ``log_path``)."""
+    import urllib3
+    from minio import Minio
+
+    http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=2.0, read=10.0), retries=False)
+    client = Minio(endpoint, access_key, secret_key, secure=False, region="us-east-1", http_client=http)
+    deadline = time.monotonic() + timeout
+    last_error = "no attempt"
+    while True:
+        why = exited()
+        if why is not None:
+            raise S3ServerError(why, _tail(log_path))
+        try:
+            if not client.bucket_exists(_HEALTH_BUCKET):
+                client.make_bucket(_HEALTH_BUCKET)
+            client.put_object(_HEALTH_BUCKET, "probe", io.BytesIO(b"ok"), 2)
+            client.remove_object(_HEALTH_BUCKET, "probe")
+            return
+        except Exception as exc:  # not up yet: connection refused, 5xx, ...
+            last_error = f"{type(exc).__name__}: {exc}"
+        if time.monotonic() > deadline:
+            raise S3ServerError(f"{what} on {endpoint} accepted no PUT within {timeout:.0f} s (last error: "
+                                f"{last_error})", _tail(log_path))
+        time.sleep(0.2)
 
 
 _LIVE: weakref.WeakSet[LocalS3Server] = weakref.WeakSet()
@@ -339,44 +369,19 @@ class LocalS3Server:
         self._write_state()
 
     def _wait_ready(self) -> None:
-        import urllib3
-        from minio import Minio
-
-        http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=2.0, read=10.0), retries=False)
-        client = Minio(
-            self.endpoint,
-            self.access_key,
-            self.secret_key,
-            secure=False,
-            region="us-east-1",
-            http_client=http,
-        )
-        deadline = time.monotonic() + self.start_timeout
-        last_error = "no attempt"
-        while True:
+        def exited() -> str | None:
             proc = self._proc
-            if proc is None or proc.poll() is not None:
-                code = None if proc is None else proc.returncode
-                holders = processes_using_dir(self.data_dir)
-                if holders:  # it lost the race for the data dir's lock: say who holds it
-                    raise S3ServerError(f"weed mini exited with code {code}: the data dir {self.data_dir} is held by "
-                                        f"process {holders[0].pid} ({holders[0].command})", _tail(self.log_path))
-                raise S3ServerError(f"weed mini exited with code {code} before it accepted a PUT", _tail(self.log_path))
-            try:
-                if not client.bucket_exists(_HEALTH_BUCKET):
-                    client.make_bucket(_HEALTH_BUCKET)
-                client.put_object(_HEALTH_BUCKET, "probe", io.BytesIO(b"ok"), 2)
-                client.remove_object(_HEALTH_BUCKET, "probe")
-                return
-            except Exception as exc:  # not up yet: connection refused, 5xx, ...
-                last_error = f"{type(exc).__name__}: {exc}"
-            if time.monotonic() > deadline:
-                raise S3ServerError(
-                    f"weed mini on {self.endpoint} accepted no PUT within {self.start_timeout:.0f} s "
-                    f"(last error: {last_error})",
-                    _tail(self.log_path),
-                )
-            time.sleep(0.2)
+            if proc is not None and proc.poll() is None:
+                return None
+            code = None if proc is None else proc.returncode
+            holders = processes_using_dir(self.data_dir)
+            if holders:  # it lost the race for the data dir's lock: say who holds it
+                return (f"weed mini exited with code {code}: the data dir {self.data_dir} is held by "
+                        f"process {holders[0].pid} ({holders[0].command})")
+            return f"weed mini exited with code {code} before it accepted a PUT"
+
+        wait_for_put(self.endpoint, self.access_key, self.secret_key, self.start_timeout, exited, self.log_path,
+                     "weed mini")
 
     def restart(self) -> Self:
         """Start the server again after it died, on the same S3 port (clients keep their endpoint)."""
