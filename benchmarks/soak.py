@@ -173,6 +173,9 @@ def report(load: Load, database_url: str, centre: Centre, duration: float, drain
     print(f"5xx: {server_errors}; jobs the clients started: {len(load.jobs)}")
     print(f"jobs after the load (drained in {drain_s:.0f} s): "
           + "; ".join(f"{k} {s}: {n} ({r} ran more than once)" for k, s, n, r in jobs))
+    for job_id, kind, error in asyncio.run(pg(database_url, "SELECT id, kind, error::text FROM job "
+                                                            "WHERE status <> 'succeeded' LIMIT 5")):
+        print(f"  not succeeded: {kind} {job_id}: {str(error)[:300]}")
     chain = centre.ok("GET", "/api/v1/audit/verify")
     print(f"audit chain: {'ok' if chain['ok'] else 'BROKEN'} ({json.dumps(chain, ensure_ascii=False)[:200]})")
     not_done = sum(n for _, s, n, _ in jobs if s != "succeeded")

@@ -48,6 +48,7 @@ START = datetime(2026, 12, 3, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 ADMIN = Actor(token_id=0, name="reconcile-test", role=Role.admin)
 
 # A runner that claims a job and dies at once (SIGKILL), as a worker or service does when it is killed mid-run.
+# It reads the job id once it is ready, so that it claims the job the moment the job is stored.
 CLAIM_AND_DIE = """
 import asyncio, os, signal, sys
 from qbank.db import Database
@@ -58,7 +59,9 @@ from qbank.settings import load_settings
 async def go():
     database, engine = Database.open(sys.argv[1])
     env = JobEnv(settings=load_settings(), database=database, kinds=JobKinds([]))
-    assert await claim(env, sys.argv[2]) is not None, "nothing to claim"
+    print("ready", flush=True)
+    job_id = sys.stdin.readline().strip()
+    assert await claim(env, job_id) is not None, "nothing to claim"
     print(env.runner, flush=True)
     os.kill(os.getpid(), signal.SIGKILL)
 
@@ -66,13 +69,21 @@ asyncio.run(go())
 """
 
 
-def claim_and_die(database_url: str, job_id: str, data_dir: Path) -> str:
-    """Claim ``job_id`` in another process that is then killed; returns that runner's identity."""
-    env = {**os.environ, "QBANK_DATA_DIR": str(data_dir), "QBANK_TOKEN_SECRET": "test-token-secret"}
-    done = subprocess.run([sys.executable, "-c", CLAIM_AND_DIE, database_url, job_id], env=env,
-                          capture_output=True, text=True, timeout=60)
-    assert done.returncode == -9, done.stderr
-    return done.stdout.strip()
+class DoomedRunner:
+    """Another process that will claim a job and then be killed with SIGKILL."""
+
+    def __init__(self, database_url: str, data_dir: Path) -> None:
+        env = {**os.environ, "QBANK_DATA_DIR": str(data_dir), "QBANK_TOKEN_SECRET": "test-token-secret"}
+        self.proc = subprocess.Popen([sys.executable, "-c", CLAIM_AND_DIE, database_url], env=env, text=True,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert self.proc.stdout is not None
+        assert self.proc.stdout.readline().strip() == "ready", self.proc.communicate(timeout=30)
+
+    def claim_and_die(self, job_id: str) -> str:
+        """Its runner identity, once it claimed ``job_id`` and was killed."""
+        out, err = self.proc.communicate(job_id + "\n", timeout=60)
+        assert self.proc.returncode == -9, err
+        return out.strip()
 
 
 async def stored_assembly(api: Api) -> tuple[str, int]:
@@ -93,8 +104,9 @@ async def stored_assembly(api: Api) -> tuple[str, int]:
 
 
 async def test_a_job_whose_runner_was_killed_is_taken_back_and_runs_once(api: Api, tmp_path: Path) -> None:
+    doomed = await anyio.to_thread.run_sync(DoomedRunner, api.app.state.settings.database_url, tmp_path)
     job_id, _ = await stored_assembly(api)
-    dead = claim_and_die(api.app.state.settings.database_url, job_id, tmp_path)
+    dead = await anyio.to_thread.run_sync(doomed.claim_and_die, job_id)
     async with api.db() as db:
         row = await db.get(Job, job_id)
         assert row is not None and row.status == "running" and row.runner == dead and row.attempts == 1
@@ -108,11 +120,12 @@ async def test_a_job_whose_runner_was_killed_is_taken_back_and_runs_once(api: Ap
 
 
 async def test_a_job_whose_runner_died_on_its_last_attempt_fails_saying_why(api: Api, tmp_path: Path) -> None:
+    doomed = await anyio.to_thread.run_sync(DoomedRunner, api.app.state.settings.database_url, tmp_path)
     job_id, session_id = await stored_assembly(api)
     attempts = api.app.state.settings.job_attempts
     async with api.db() as db, db.begin():  # it already ran and was taken back all but once
         await db.execute(update(Job).where(Job.id == job_id).values(attempts=attempts - 1))
-    dead = claim_and_die(api.app.state.settings.database_url, job_id, tmp_path)
+    dead = await anyio.to_thread.run_sync(doomed.claim_and_die, job_id)
     job = await wait_job(api, job_id, timeout=90)
     assert job["status"] == "failed" and job["attempts"] == attempts
     assert dead in job["error"]["detail"] and "stopped while running it" in job["error"]["detail"]
