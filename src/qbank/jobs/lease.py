@@ -30,7 +30,7 @@ log = structlog.get_logger("qbank.jobs")
 
 
 class Enqueues(Protocol):
-    async def enqueue(self, job_id: str, attempt: int = 0) -> None: ...
+    async def enqueue(self, job_id: str, attempt: int = 0, again: int = 0) -> None: ...
 
 
 StartupCheck = Callable[[JobEnv, Enqueues], Awaitable[object]]  # a domain's reconciliation at start
@@ -86,13 +86,17 @@ async def take_back_lost_jobs(env: JobEnv, runner: Enqueues) -> list[str]:
 
 async def enqueue_waiting_jobs(env: JobEnv, runner: Enqueues, older_than: timedelta) -> int:
     """Hand queued jobs older than ``older_than`` to the runner again: a process that stored a job and died before
-    it handed it over leaves it queued. A job already waiting in the runner is not queued twice (SAQ keys, the
-    in-process runner's own list), and a job runs once whoever gets it (the claim is a compare-and-set)."""
+    it handed it over leaves it queued, and so does a worker killed after it took a job from the queue but before
+    it claimed it. A job already waiting in the runner is not queued twice (SAQ keys, the in-process runner's own
+    list) — except once every ten leases (``again``), for a queue entry that a dead worker still holds; and a job
+    runs once whoever gets it (the claim is a compare-and-set)."""
+    now = utcnow()
     async with env.session_maker() as db:
-        rows = (await db.execute(select(Job.id, Job.attempts).where(
-            Job.status == "queued", Job.created_at < utcnow() - older_than))).all()
-    for job_id, attempts in rows:
-        await runner.enqueue(job_id, attempts)
+        rows = (await db.execute(select(Job.id, Job.attempts, Job.created_at).where(
+            Job.status == "queued", Job.created_at < now - older_than))).all()
+    every = 10 * env.settings.job_lease_s
+    for job_id, attempts, created_at in rows:
+        await runner.enqueue(job_id, attempts, int((now - created_at).total_seconds() // every))
     return len(rows)
 
 

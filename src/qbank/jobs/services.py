@@ -82,7 +82,7 @@ async def execute(env: JobEnv, job_id: str) -> None:
 
 @runtime_checkable  # Litestar checks a dependency's value against its declared type
 class JobRunner(Protocol):
-    async def enqueue(self, job_id: str, attempt: int = 0) -> None: ...
+    async def enqueue(self, job_id: str, attempt: int = 0, again: int = 0) -> None: ...
 
     async def ping(self) -> None: ...
 
@@ -97,7 +97,7 @@ class InProcessRunner:
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
-    async def enqueue(self, job_id: str, attempt: int = 0) -> None:
+    async def enqueue(self, job_id: str, attempt: int = 0, again: int = 0) -> None:
         if job_id in self._tasks:  # already waiting for a slot or running here
             return
         task = asyncio.get_running_loop().create_task(self._run(job_id))
@@ -119,14 +119,15 @@ class InProcessRunner:
 
 class QueueRunner:
     """For more than one machine: jobs go through SAQ on Redis to `qbank worker` processes. A job handed over again
-    after its runner died gets a new SAQ key (``id.attempt``): the dead worker's entry may still sit in Redis."""
+    after its runner died gets a new SAQ key (``id.attempt.again``): the dead worker's entry may still sit in
+    Redis, where it would hide the job from SAQ's own duplicate check."""
 
     def __init__(self, queue: Queue, timeout_s: int = 6 * 3600) -> None:
         self.queue = queue
         self.timeout_s = timeout_s
 
-    async def enqueue(self, job_id: str, attempt: int = 0) -> None:
-        key = job_id if attempt == 0 else f"{job_id}.{attempt}"
+    async def enqueue(self, job_id: str, attempt: int = 0, again: int = 0) -> None:
+        key = job_id if attempt == 0 and again == 0 else f"{job_id}.{attempt}.{again}"
         await self.queue.enqueue("run_queued_job", job_id=job_id, key=key, timeout=self.timeout_s)
 
     async def ping(self) -> None:
