@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pulp
 
-from paperbuild.formmodel import coverage_weights
+from paperbuild.formmip import coverage_weights
 from paperbuild.problem import Problem
 
 

@@ -1,7 +1,7 @@
 """jobs: attempts, the runner that holds a job and its lease
 
 Revision ID: 0014
-Revises: 0008
+Revises: 0016
 Create Date: 2026-11-29 15:23:07.783765
 """
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0014'
-down_revision: str | None = '0008'
+down_revision: str | None = '0016'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -14,6 +14,13 @@ Entry points (all blocking, pure; call them from a worker thread):
   first-fit baseline; :func:`check_assignment` — the independent checker (:class:`PanelViolation` s);
   :func:`panel_load_stats` — workload figures.
 * :func:`draw_supervisors` — the reproducible random draw of external supervisors (:class:`DrawRequest`).
+* :func:`check_blueprint` / :func:`resolved_weights` — a blueprint's rules and its scopes' weights as resolved
+  (weight ``None``: shares the parent's rest by appraisal points; ``0``: not examined; see
+  :mod:`paperbuild.blueprint`).
+
+Only a complete paper is a paper: :attr:`AssemblyResult.complete` is true and ``forms`` holds every form only when
+every requested form was made; a run that ends short keeps its forms in ``partial_forms`` with a
+:class:`Shortfall`, and can be continued by passing them back as ``made``.
 
 Inputs: :class:`ItemPool` (numpy arrays; :meth:`ItemPool.from_records` builds one from dicts or Structs),
 :class:`Blueprint` (:class:`Scope`, :class:`AppraisalPoint`), :class:`Layout` (:class:`Section`),
@@ -25,6 +32,7 @@ raises :class:`InvalidInput` (``field``, ``reason``). The panel names that would
 """
 
 from paperbuild.assembly import assemble, assemble_per_candidate
+from paperbuild.blueprint import check_blueprint, resolved_weights
 from paperbuild.checker import Violation, check_form, check_forms
 from paperbuild.errors import Infeasible, InvalidInput, PaperbuildError, SolverError
 from paperbuild.explain import explain_infeasible
@@ -42,9 +50,13 @@ from paperbuild.model import (
     ItemPool,
     Layout,
     PracticalSet,
+    RowKind,
+    RowUnit,
     Scope,
     ScopeReport,
     Section,
+    Shortfall,
+    ShortfallReason,
     SolveStats,
     Status,
 )
@@ -119,10 +131,14 @@ __all__ = [
     "PreviousPanel",
     "Reason",
     "RepairResult",
+    "RowKind",
+    "RowUnit",
     "Scope",
     "ScopeReport",
     "Section",
     "Session",
+    "Shortfall",
+    "ShortfallReason",
     "SolveStats",
     "SolverError",
     "Status",
@@ -133,6 +149,7 @@ __all__ = [
     "assemble_per_candidate",
     "assign_panels",
     "check_assignment",
+    "check_blueprint",
     "check_form",
     "check_forms",
     "draw_supervisors",
@@ -143,4 +160,5 @@ __all__ = [
     "pick_practical",
     "precheck_panels",
     "repair",
+    "resolved_weights",
 ]

@@ -1,63 +1,55 @@
-"""Parallel forms and one form per candidate.
+"""Parallel forms and one form per candidate: the entry points, continuing a run, and the result.
 
-Method (chosen by measurement, see ``benchmarks/assembly/RESULTS.md``): forms are assembled one at a time, each
-as an exact one-form MIP (CBC through OR-Tools, ~0.05 s for a 1,200-item bank). What makes form-by-form work
-close to the joint optimum:
+Forms are made one at a time (:mod:`paperbuild.sequential`), every form in the same facility window of width δ,
+placed where the bank's X items can sustain it for all forms (a window the bank cannot sustain starves the last
+forms); parallel forms are then improved pairwise (:mod:`paperbuild.lns`). A global upper bound comes from the
+symmetric LP relaxation (every form alike, item use u spread as u/F).
 
-* every form gets the same facility window of width δ, placed where the bank's X items can sustain it for all
-  forms (a window the bank cannot sustain starves the last forms);
-* a tie-break cost (worth less than one covered point in total) prefers items whose remaining uses are
-  needed by the remaining forms (``1 - uses_left / forms_left``), items used least so far, and a seeded jitter;
-* the pairwise cap becomes, for each earlier form, one linear row ``sum(x[items of g]) <= K``, added lazily
-  only when a solution breaks it, so 200 forms never need pairwise booleans.
-
-A global upper bound comes from the symmetric LP relaxation (every form alike, item use u spread as u/F).
+Only a complete paper is a paper: a run that ends short (time, a form that cannot be made beside the others, the
+caller stopping it) returns its valid forms as ``partial_forms`` with a :class:`~paperbuild.model.Shortfall`, and
+``forms`` stays empty. Such a run is continued by passing those forms back as ``made``: they are kept as they are
+(items, order, option permutations) and only the missing forms are made, within every cap against them.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
 
-from paperbuild.formmodel import FormSolution, FormSpec, OneForm, objective_scale, solve_form
+from paperbuild.checker import check_forms
+from paperbuild.errors import InvalidInput
+from paperbuild.formmip import FormSolution, FormSpec, objective_scale, solve_form
+from paperbuild.lns import improve_pairs
 from paperbuild.model import (
     AssemblyRequest,
     AssemblyResult,
     Blueprint,
-    Explanation,
     Form,
+    ItemId,
     ItemPool,
     Layout,
+    Shortfall,
+    ShortfallReason,
     SolveStats,
     Status,
 )
-from paperbuild.multimodel import solve_joint
 from paperbuild.problem import Problem, compile_problem
-from paperbuild.report import coverage_score, delivery_order, form_report, option_permutations
+from paperbuild.report import coverage_score, delivery_order, form_report, mean_facility, option_permutations
+from paperbuild.sequential import Batch, FormCallback, StopCheck, TimePlan, make_forms
 
 IntArray = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float64]
-BACKEND = "CBC"
-LNS_STEP_LIMIT = 1.5  # seconds per pair re-solve; many short steps beat a few long ones
+Made = Sequence[Form | Sequence[ItemId]]
+#: Share of the time limit kept for building the forms' reports at the end.
+REPORT_SHARE = 0.05
 
 
-@dataclass
-class _Run:
-    forms: list[IntArray] = field(default_factory=list)
-    sols: list[FormSolution] = field(default_factory=list)
-    failed_at: int | None = None
-    failed_status: str = ""
-    solves: int = 0
-    first_time: float | None = None
-
-
-def facility_windows(prob: Problem, spread: float) -> list[tuple[float, float]]:
-    """Candidate windows of width ``spread`` for the forms' mean facility, most promising first (unscaled)."""
+def facility_windows(prob: Problem, spread: float, fixed: Sequence[float] = ()) -> list[tuple[float, float]]:
+    """Candidate windows of width ``spread`` for the forms' mean facility, most promising first (unscaled). With
+    ``fixed`` (the mean facilities of forms taken over) every window holds them all."""
     lo, hi = prob.layout.facility_min, prob.layout.facility_max
     if spread >= hi - lo:
         return [(lo, hi)]
@@ -66,138 +58,20 @@ def facility_windows(prob: Problem, spread: float) -> list[tuple[float, float]]:
     num = 0.0
     for t, cnt in prob.type_count.items():
         m = prob.usable & (pool.item_type == t)
-        mx = m & isx
-        sel = mx if mx.any() else m
-        mean_t = float(pool.facility[sel].mean()) if sel.any() else (lo + hi) / 2
-        num += cnt * prob.type_points[t] * mean_t
+        sel = m & isx if (m & isx).any() else m
+        num += cnt * prob.type_points[t] * (float(pool.facility[sel].mean()) if sel.any() else (lo + hi) / 2)
     est = num / prob.total_scaled
     half = spread / 2
-    centres = [min(max(est, lo + half), hi - half), (lo + hi) / 2, lo + half, hi - half]
+    starts = [min(max(est, lo + half), hi - half) - half, lo + (hi - lo) / 2 - half, lo, hi - spread]
+    first, last = lo, hi - spread
+    if fixed:
+        first, last = max(lo, max(fixed) - spread), min(hi - spread, min(fixed))
     out: list[tuple[float, float]] = []
-    for c in centres:
-        w = (c - half, c + half)
-        if all(abs(w[0] - o[0]) > 1e-9 for o in out):
-            out.append(w)
+    for s in starts:
+        s = min(max(s, first), last)
+        if all(abs(s - o[0]) > 1e-9 for o in out):
+            out.append((s, s + spread))
     return out
-
-
-def _costs(prob: Problem, uses: IntArray, f: int, n_forms: int, seed: int, slot: int = -1) -> FloatArray:
-    """Tie-break cost per item in [0, 0.95): balance of uses, prior exposure, seeded jitter. ``slot`` 0/1 marks
-    the two forms solved side by side (per-candidate mode), each steered to a different seeded half of the
-    bank so that they rarely collide."""
-    u = prob.request.max_item_use
-    left = n_forms - f
-    if u is not None and u < n_forms:
-        rem = np.maximum(u - uses, 0)
-        balance = 1.0 - np.minimum(1.0, rem / max(1, left))
-    else:
-        balance = np.minimum(1.0, uses / max(1, f))
-    tu = prob.pool.times_used.astype(np.float64)
-    exposure = tu / tu.max() if tu.size and tu.max() > 0 else np.zeros(prob.n)
-    jitter = np.random.default_rng([seed & 0xFFFFFFFF, f, 7]).random(prob.n)
-    if slot < 0:
-        return 0.6 * balance + 0.25 * exposure + 0.1 * jitter
-    half = np.random.default_rng([seed & 0xFFFFFFFF, f // 2, 11]).random(prob.n) < 0.5
-    split = (half if slot == 0 else ~half).astype(np.float64)
-    return 0.5 * balance + 0.2 * exposure + 0.1 * jitter + 0.15 * split
-
-
-def _sequential(prob: Problem, n_forms: int, window: tuple[float, float], deadline: float, t0: float,
-                fixed: list[IntArray] | None = None, pairs: bool = False) -> _Run:
-    """Forms one at a time on incrementally updated MIPs. Every accepted form becomes one overlap row in the
-    models (no pairwise variables). With ``pairs`` two forms are solved side by side on two threads (CBC
-    releases the GIL); the second is re-solved only if it breaks a cap against the first. The outcome does not
-    depend on thread timing."""
-    req = prob.request
-    run = _Run()
-    prior = list(fixed or [])
-    uses = np.zeros(prob.n, dtype=np.int64)
-    for g in prior:
-        uses[g] += 1
-    member = np.zeros((n_forms + len(prior), prob.n), dtype=np.bool_)
-    for k, g in enumerate(prior):
-        member[k, g] = True
-    fac = (window[0] * prob.total_scaled, window[1] * prob.total_scaled)
-    models = []
-    for _ in range(2 if pairs and n_forms > 1 else 1):
-        spec = FormSpec(available=prob.usable.copy(), cost=np.zeros(prob.n), fac_lo=fac[0], fac_hi=fac[1],
-                        must=prob.include if prob.include.size else None)
-        models.append(OneForm(prob, spec, BACKEND))
-    if models[0].trivially_infeasible:
-        run.failed_at, run.failed_status = 0, "infeasible"
-        return run
-    k_cap = req.max_shared
-    accepted: list[IntArray] = list(prior)
-    has_row: list[set[int]] = [set() for _ in models]
-
-    def add_rows(g: int) -> None:
-        if k_cap is None:
-            return
-        for m, rows in zip(models, has_row, strict=True):
-            if g not in rows:
-                m.add_overlap(accepted[g], k_cap)
-                rows.add(g)
-
-    for gi in range(len(prior)):
-        add_rows(gi)
-
-    def prepare(slot: int, f: int) -> None:
-        avail = prob.usable.copy()
-        if req.max_item_use is not None:
-            avail &= uses < req.max_item_use
-        models[slot].set_available(avail)
-        models[slot].set_cost(_costs(prob, uses, f, n_forms, req.seed, slot if len(models) > 1 else -1))
-
-    def limit(f: int) -> float:
-        left = max(0.05, deadline - time.perf_counter())
-        return min(2 * max(0.2, left / max(1, n_forms - f)), left)
-
-    executor = ThreadPoolExecutor(max_workers=2) if len(models) > 1 else None
-    try:
-        f = 0
-        while f < n_forms:
-            batch = [f, f + 1] if executor is not None and f + 1 < n_forms else [f]
-            for slot, ff in enumerate(batch):
-                prepare(slot, ff)
-            if len(batch) == 2 and executor is not None:
-                futs = [executor.submit(models[k].solve, limit(f)) for k in range(2)]
-                sols = [fu.result() for fu in futs]
-            else:
-                sols = [models[0].solve(limit(f))]
-            run.solves += len(sols)
-            for slot, ff in enumerate(batch):
-                sol = sols[slot]
-                while True:
-                    if sol.status not in ("optimal", "feasible"):
-                        run.failed_at, run.failed_status = ff, sol.status
-                        return run
-                    ok = True
-                    if req.max_item_use is not None and np.any(uses[sol.items] >= req.max_item_use):
-                        ok = False
-                        prepare(slot, ff)
-                    if k_cap is not None and accepted:
-                        shared = member[: len(accepted), :][:, sol.items].sum(axis=1)
-                        bad = [int(g) for g in np.flatnonzero(shared > k_cap)]
-                        for gi in bad:
-                            if gi not in has_row[slot]:
-                                models[slot].add_overlap(accepted[gi], k_cap)
-                                has_row[slot].add(gi)
-                        ok = ok and not bad
-                    if ok:
-                        break
-                    sol = models[slot].solve(limit(ff))
-                    run.solves += 1
-                run.forms.append(sol.items)
-                run.sols.append(sol)
-                uses[sol.items] += 1
-                member[len(accepted), sol.items] = True
-                accepted.append(sol.items)
-                add_rows(len(accepted) - 1)
-            f += len(batch)
-    finally:
-        if executor is not None:
-            executor.shutdown(wait=True)
-    return run
 
 
 def symmetric_bound(prob: Problem, n_forms: int) -> float:
@@ -210,203 +84,260 @@ def symmetric_bound(prob: Problem, n_forms: int) -> float:
     sol = solve_form(prob, spec, 10.0, "GLOP")
     if sol.status != "optimal":
         return math.inf
-    scale = objective_scale(prob)
-    return n_forms * sol.objective / scale
+    return n_forms * sol.objective / objective_scale(prob)
 
 
-def _form_bound(prob: Problem, sol: FormSolution) -> float:
+def _form_bound(prob: Problem, sol: FormSolution | None) -> float:
     """Coverage bound of one form from its MIP bound (the tie-break costs are worth less than one point)."""
-    scale = objective_scale(prob)
-    if not math.isfinite(sol.bound):
+    if sol is None or not math.isfinite(sol.bound):
         return math.inf
-    return float(math.floor((sol.bound + prob.items_per_form) / scale + 1e-9))
+    return float(math.floor((sol.bound + prob.items_per_form) / objective_scale(prob) + 1e-9))
 
 
-def _build_forms(prob: Problem, forms: list[IntArray], form_bound: float, start_index: int = 0,
-                 fixed: list[IntArray] | None = None) -> tuple[Form, ...]:
-    req = prob.request
-    perms = option_permutations(prob, forms, req.seed, start_index)
-    use = np.zeros(prob.n, dtype=np.int64)
-    for g in forms:
-        use[g] += 1
+def _taken_over(pool: ItemPool, blueprint: Blueprint, layout: Layout, request: AssemblyRequest, prob: Problem,
+                made: Made) -> list[IntArray]:
+    """Check the forms of an earlier run (``made``) and return their item indexes."""
+    if len(made) >= request.forms:
+        raise InvalidInput("made", f"{len(made)} forms were made and {request.forms} requested: the run is "
+                                   "complete, there is nothing to continue")
     out = []
-    for k, items in enumerate(forms):
-        others = [g for j, g in enumerate(forms) if j != k] + list(fixed or [])
+    for k, f in enumerate(made):
+        if isinstance(f, Form) and f.index != k:
+            raise InvalidInput(f"made[{k}].index", f"form {k} of the run has index {f.index}")
+        ids = list(f.items) if isinstance(f, Form) else list(f)
+        bad = [x for x in ids if x not in prob.id_index]
+        if bad:
+            raise InvalidInput(f"made[{k}]", f"items {bad[:10]} are not in the pool")
+        out.append(np.array(sorted(prob.id_index[x] for x in ids), dtype=np.int64))
+    raw = [f for f in made if not isinstance(f, Form)]
+    problems = [(f"made[{v.form}]" if v.form is not None else "made", v.message)
+                for v in check_forms(pool, blueprint, layout, request, made)
+                if not (v.rule == "delivery_order" and raw)]  # plain id lists are put in order here
+    if problems:
+        raise InvalidInput.every(problems)
+    return out
+
+
+def _build_forms(prob: Problem, batch: Batch, kept: Sequence[Form | Sequence[ItemId]]) -> tuple[Form, ...]:
+    """Every form of the batch as a :class:`Form`: the forms taken over keep their items, order and option
+    permutations (their reports are recomputed against the whole batch)."""
+    seed = prob.request.seed
+    perms = option_permutations(prob, batch.forms, seed)
+    use = batch.uses
+    m = batch.member[: len(batch.forms)].astype(np.int32)
+    overlap = m @ m.T
+    np.fill_diagonal(overlap, -1)
+    first_bound = _form_bound(prob, batch.sols[0] if batch.sols else None)
+    out = []
+    for k, items in enumerate(batch.forms):
+        old = kept[k] if k < len(kept) else None
+        worst = int(overlap[k].max()) if len(batch.forms) > 1 else None
         obj = float(coverage_score(prob, items))
-        out.append(Form(
-            index=start_index + k,
-            items=delivery_order(prob, items, req.seed, start_index + k),
-            permutations=perms[k],
-            report=form_report(prob, items, others, use),
-            objective=obj,
-            bound=max(obj, form_bound),
-        ))
+        report = form_report(prob, items, (), use, max_shared=worst)
+        if isinstance(old, Form):
+            out.append(Form(index=k, items=old.items, permutations=old.permutations, report=report,
+                            objective=obj, bound=old.bound))
+            continue
+        out.append(Form(index=k, items=delivery_order(prob, items, seed, k), permutations=perms[k], report=report,
+                        objective=obj, bound=max(obj, first_bound)))
     return tuple(out)
 
 
-def _improve_pairs(prob: Problem, forms: list[IntArray], window: tuple[float, float], deadline: float,
-                   bound: float, timed_out: list[bool], trajectory: list[tuple[float, float]],
-                   t0: float) -> tuple[list[IntArray], int]:
-    """Large-neighbourhood search: re-solve the weakest form jointly with another form (all others fixed)
-    until the summed objective reaches the bound, a full round brings nothing, or time runs out."""
-    req = prob.request
-    forms = list(forms)
-    n = len(forms)
-    fw = (window[0] * prob.total_scaled, window[1] * prob.total_scaled)
-    scores = [coverage_score(prob, f) for f in forms]
-    solves = 0
-    stale = 0
-    step = 0
-    max_steps = 4 * n  # a work limit, not only a time limit, keeps the result reproducible
-    while (sum(scores) < bound - 1e-9 and stale < n - 1 and step < max_steps
-           and time.perf_counter() < deadline - 0.05):
-        order = sorted(range(n), key=lambda k: (scores[k], k))
-        worst = order[0]
-        partner = order[-1 - (step % (n - 1))]
-        step += 1
-        others = [forms[k] for k in range(n) if k not in (worst, partner)]
-        uses = np.zeros(prob.n, dtype=np.int64)
-        for g in others:
-            uses[g] += 1
-        cap = req.max_item_use if req.max_item_use is not None else n
-        use_left = np.maximum(cap - uses, 0)
-        avail = prob.usable & (use_left > 0)
-        pairs = [(0, 1)] if req.max_shared is not None else []
-        left = deadline - time.perf_counter()
-        sol = solve_joint(prob, 2, avail, None, fw, None, np.zeros(prob.n), pairs, req.max_shared,
-                          max(0.05, min(left, LNS_STEP_LIMIT)), BACKEND, hint=[forms[worst], forms[partner]],
-                          use_left=use_left, fixed_forms=others)
-        solves += 1
-        if sol.status != "optimal":
-            timed_out.append(True)
-        if sol.status not in ("optimal", "feasible"):
-            stale += 1
-            continue
-        new = [coverage_score(prob, f) for f in sol.forms]
-        if sum(new) > scores[worst] + scores[partner]:
-            forms[worst], forms[partner] = sol.forms[0], sol.forms[1]
-            scores[worst], scores[partner] = new
-            trajectory.append((time.perf_counter() - t0, float(sum(scores))))
-            stale = 0
-        else:
-            stale += 1
-    return forms, solves
-
-
-def _pair_stats(prob: Problem, forms: list[IntArray]) -> tuple[int, int]:
-    if not forms:
+def _pair_stats(batch: Batch) -> tuple[int, int]:
+    n = len(batch.forms)
+    if not n:
         return 0, 0
-    m = np.zeros((len(forms), prob.n), dtype=np.int32)
-    for k, g in enumerate(forms):
-        m[k, g] = 1
+    m = batch.member[:n].astype(np.int32)
     use = int(m.sum(axis=0).max())
-    if len(forms) < 2:
+    if n < 2:
         return 0, use
     ov = m @ m.T
     np.fill_diagonal(ov, 0)
     return int(ov.max()), use
 
 
-def run_assembly(prob: Problem, n_forms: int, method: str, improve: bool = True,
-                 pairs: bool = False) -> AssemblyResult:
-    """Assemble ``n_forms`` forms of a compiled problem (shared by the parallel and per-candidate modes)."""
-    t0 = time.perf_counter()
-    req = prob.request
-    deadline = t0 + req.time_limit
-    spread = req.facility_spread if n_forms > 1 else math.inf
-    windows = facility_windows(prob, spread)
-    if n_forms > 1:  # supply against demand across forms: cheap, exact necessary conditions
-        from paperbuild.explain import multi_form_groups
+def _stats(status: Status, batch: Batch, t0: float, method: str, objective: float = math.nan,
+           bound: float = math.nan, first: float | None = None,
+           trajectory: tuple[tuple[float, float], ...] = ()) -> SolveStats:
+    return SolveStats(status, objective, bound, time.perf_counter() - t0, first, method, batch.solves, trajectory,
+                      time_to_first_form=batch.made_at[0] if batch.made_at else None,
+                      time_to_last_form=batch.made_at[-1] if batch.made_at else None)
 
-        groups = multi_form_groups(prob, n_forms)
-        if groups:
-            expl = Explanation(groups=tuple(groups), proven_minimal=False,
-                               summary="; ".join(" + ".join(r.message for r in g) for g in groups))
-            return AssemblyResult(status=Status.INFEASIBLE, forms=(),
-                                  stats=SolveStats(Status.INFEASIBLE, math.nan, math.nan,
-                                                   time.perf_counter() - t0, None, method, 0),
-                                  explanation=expl)
-    run: _Run | None = None
-    w = windows[0]
+
+def _shortfall(batch: Batch, reason: ShortfallReason) -> Shortfall:
+    made, n = len(batch.forms), batch.n_forms
+    missing = tuple(range(made, n))
+    say = {"time_limit": ("the time limit ran out", "时间用完"),
+           "infeasible": ("the next form cannot be made beside the forms already made",
+                          "在已组成的试卷之外无法再组成下一份"),
+           "cancelled": ("the run was stopped", "组卷被中止")}[reason]
+    first, last = made, n - 1
+    which_en = f"form {first}" if first == last else f"forms {first}–{last}"
+    which_zh = f"第 {first} 份" if first == last else f"第 {first}–{last} 份"
+    return Shortfall(
+        reason=reason, requested=n, made=made, missing=missing,
+        message_en=f"{made} of {n} forms made: {say[0]}; {which_en} missing. This is not a paper: continue the run "
+                   "(pass the forms made as 'made', with more time) or start again",
+        message_zh=f"只组成了 {n} 份中的 {made} 份：{say[1]}；缺{which_zh}。这不是一套完整的试卷："
+                   "请在更长的时限内继续组卷（把已组成的试卷作为 made 传入），或重新组卷")
+
+
+def _make(prob: Problem, n_forms: int, spread: float, kept: list[IntArray], t0: float, deadline: float,
+          pairs: bool, should_stop: StopCheck | None, on_form: FormCallback | None) -> tuple[Batch, list[str]]:
+    """Make the forms, trying the next facility window when one cannot hold them all; the batch with the most
+    forms wins."""
+    plan = TimePlan(deadline)
+    fixed = [mean_facility(prob, g) for g in kept]
+    best: Batch | None = None
     messages: list[str] = []
     solves = 0
-    for w in windows:
-        run = _sequential(prob, n_forms, w, deadline, t0, pairs=pairs)
-        solves += run.solves
-        if run.failed_at is None or run.failed_status == "unknown":
+    for w in facility_windows(prob, spread, fixed):
+        batch = Batch(prob, n_forms, w)
+        for g in kept:
+            batch.accept(g)
+        batch.kept = len(kept)
+        make_forms(batch, plan, t0, pairs, should_stop, on_form)
+        solves += batch.solves
+        if best is None or len(batch.forms) > len(best.forms):
+            best = batch
+        if batch.stop is None or batch.stop.reason != "infeasible" or plan.left() <= 0:
             break
-        messages.append(f"facility window {w[0]:.4f}-{w[1]:.4f}: form {run.failed_at} {run.failed_status}")
-        if time.perf_counter() > deadline:
-            break
-    assert run is not None
-    run.first_time = time.perf_counter() - t0
-    if run.failed_at is not None and run.failed_status == "unknown" and run.forms:
-        done = _build_forms(prob, run.forms, _form_bound(prob, run.sols[0]))
-        ov, use = _pair_stats(prob, run.forms)
-        messages.append(f"time limit reached after {len(done)} of {n_forms} forms; raise time_limit")
-        return AssemblyResult(
-            status=Status.PARTIAL, forms=done,
-            stats=SolveStats(Status.PARTIAL, float(sum(f.objective for f in done)), math.nan,
-                             time.perf_counter() - t0, run.first_time, method, solves),
-            max_pairwise_shared=ov, max_item_use=use, messages=tuple(messages))
-    if run.failed_at is not None:
+        messages.append(f"facility window {w[0]:.4f}-{w[1]:.4f}: form {batch.stop.at} cannot be made")
+    assert best is not None
+    best.solves = solves
+    return best, messages
+
+
+def _short_result(prob: Problem, batch: Batch, made: Made, t0: float, method: str,
+                  messages: list[str]) -> AssemblyResult:
+    """A run that ended short: the valid forms it made, what is missing and why."""
+    assert batch.stop is not None
+    reason = batch.stop.reason
+    expl = None
+    if reason == "infeasible":
         from paperbuild.explain import explain_problem
 
-        expl = explain_problem(prob, n_forms, time_limit=max(1.0, min(10.0, req.time_limit)))
-        status = Status.INFEASIBLE if expl.proven_minimal or (expl.groups and run.failed_at == 0) else Status.UNKNOWN
-        if run.failed_status == "unknown":
-            status = Status.UNKNOWN
-        return AssemblyResult(
-            status=status, forms=(),
-            stats=SolveStats(status, math.nan, math.nan, time.perf_counter() - t0, None, method, solves),
-            explanation=expl, messages=tuple(messages),
-        )
-    items = run.forms
-    cut = [True for s in run.sols if s.status != "optimal"]
-    assert run.first_time is not None
-    trajectory = [(run.first_time, float(sum(coverage_score(prob, f) for f in run.forms)))]
-    if n_forms == 1:
-        bound = _form_bound(prob, run.sols[0])
+        left = max(1.0, min(10.0, prob.request.time_limit))
+        expl = explain_problem(prob, batch.n_forms, time_limit=left)
+    forms = _build_forms(prob, batch, made) if batch.forms else ()
+    if forms:
+        status = Status.CANCELLED if reason == "cancelled" else Status.PARTIAL
+    elif reason == "infeasible":
+        status = Status.INFEASIBLE if (expl is not None and expl.groups) or batch.stop.at == 0 else Status.UNKNOWN
     else:
-        bound = math.floor(symmetric_bound(prob, n_forms) + 1e-6)
-        lns_deadline = t0 + 0.93 * req.time_limit  # leave time to build the reports
-        if improve and time.perf_counter() < lns_deadline:
-            items, lns_solves = _improve_pairs(prob, items, w, lns_deadline, bound, cut, trajectory, t0)
-            solves += lns_solves
-    wall = time.perf_counter() - t0
-    forms = _build_forms(prob, items, _form_bound(prob, run.sols[0]))
+        status = {"time_limit": Status.UNKNOWN, "cancelled": Status.CANCELLED}[reason]
+    short = _shortfall(batch, reason)
+    ov, use = _pair_stats(batch)
+    return AssemblyResult(
+        status=status, forms=(), stats=_stats(status, batch, t0, method, float(sum(f.objective for f in forms))),
+        explanation=expl, max_pairwise_shared=ov, max_item_use=use, messages=(*messages, short.message_en),
+        requested=batch.n_forms, complete=False, partial_forms=forms, shortfall=short, continued_from=batch.kept)
+
+
+def _infeasible_upfront(prob: Problem, n_forms: int, t0: float, method: str) -> AssemblyResult | None:
+    """Exact supply-against-demand checks across forms, before any solve; the explanation puts reasons that
+    concern one form first."""
+    from paperbuild.explain import explain_problem, multi_form_groups
+
+    if n_forms < 2 or not multi_form_groups(prob, n_forms):
+        return None
+    expl = explain_problem(prob, n_forms, time_limit=max(1.0, min(10.0, prob.request.time_limit)))
+    st = Status.INFEASIBLE
+    return AssemblyResult(status=st, forms=(), explanation=expl, requested=n_forms,
+                          stats=SolveStats(st, math.nan, math.nan, time.perf_counter() - t0, None, method, 0))
+
+
+def run_assembly(prob: Problem, method: str, improve: bool = True, pairs: bool = False,
+                 made: Made = (), kept: list[IntArray] | None = None, should_stop: StopCheck | None = None,
+                 on_form: FormCallback | None = None) -> AssemblyResult:
+    """Assemble ``request.forms`` forms of a compiled problem, keeping ``kept`` (the item indexes of ``made``),
+    (shared by the parallel and per-candidate modes)."""
+    t0 = time.perf_counter()
+    req = prob.request
+    n_forms = req.forms
+    kept = kept or []
+    upfront = None if kept else _infeasible_upfront(prob, n_forms, t0, method)
+    if upfront is not None:
+        return upfront
+    deadline = t0 + req.time_limit * (1 - REPORT_SHARE)
+    spread = req.facility_spread if n_forms > 1 else math.inf
+    batch, messages = _make(prob, n_forms, spread, kept, t0, deadline, pairs, should_stop, on_form)
+    if batch.stop is not None:
+        return _short_result(prob, batch, made, t0, method, messages)
+    first = time.perf_counter() - t0
+    items = batch.forms
+    trajectory = [(first, float(sum(coverage_score(prob, f) for f in items)))]
+    n_new = n_forms - len(kept)
+    kept_score = float(sum(coverage_score(prob, g) for g in kept))
+    if n_forms == 1:
+        bound = _form_bound(prob, batch.sols[0])
+    else:
+        bound = kept_score + math.floor(symmetric_bound(prob, n_new) + 1e-6)
+        if improve and n_new > 1 and time.perf_counter() < deadline:
+            items, lns_solves, lns_cut, steps = improve_pairs(prob, items, batch.window, deadline, bound, t0,
+                                                              frozen=len(kept))
+            batch.solves += lns_solves
+            batch.cut |= lns_cut
+            trajectory += steps
+            _replace(batch, items)
+    forms = _build_forms(prob, batch, made)
     objective = float(sum(f.objective for f in forms))
-    optimal = objective >= bound - 1e-9 and (n_forms > 1 or run.sols[0].status == "optimal")
+    optimal = objective >= bound - 1e-9 and (n_forms > 1 or batch.sols[0].status == "optimal")
     status = Status.OPTIMAL if optimal else Status.FEASIBLE
-    ov, use = _pair_stats(prob, items)
-    if cut or time.perf_counter() > deadline:
+    ov, use = _pair_stats(batch)
+    if batch.cut:
         messages.append("the time limit cut a solve short: the forms are valid, but another run (or machine) "
                         "may give different ones; raise time_limit for reproducible results")
     return AssemblyResult(
         status=status, forms=forms,
-        stats=SolveStats(status, objective, float(bound), wall, run.first_time, method, solves,
-                         tuple(trajectory)),
-        max_pairwise_shared=ov, max_item_use=use, messages=tuple(messages),
-    )
+        stats=_stats(status, batch, t0, method, objective, float(bound), first, tuple(trajectory)),
+        max_pairwise_shared=ov, max_item_use=use, messages=tuple(messages), requested=n_forms, complete=True,
+        continued_from=len(kept))
 
 
-def assemble(pool: ItemPool, blueprint: Blueprint, layout: Layout, request: AssemblyRequest) -> AssemblyResult:
+def _replace(batch: Batch, items: list[IntArray]) -> None:
+    """Put improved forms into the batch (uses and membership follow)."""
+    batch.member[:] = False
+    batch.uses[:] = 0
+    for k, g in enumerate(items):
+        batch.member[k, g] = True
+        batch.uses[g] += 1
+    batch.forms = list(items)
+
+
+def _run(pool: ItemPool, blueprint: Blueprint, layout: Layout, request: AssemblyRequest, method: str,
+         improve: bool, pairs: bool, made: Made, should_stop: StopCheck | None,
+         on_form: FormCallback | None) -> AssemblyResult:
+    prob = compile_problem(pool, blueprint, layout, request)
+    kept = _taken_over(pool, blueprint, layout, request, prob, made) if made else []
+    return run_assembly(prob, method, improve, pairs, made, kept, should_stop, on_form)
+
+
+def assemble(pool: ItemPool, blueprint: Blueprint, layout: Layout, request: AssemblyRequest, *, made: Made = (),
+             should_stop: StopCheck | None = None, on_form: FormCallback | None = None) -> AssemblyResult:
     """Assemble ``request.forms`` parallel forms (papers A, B, C…).
 
     Every form meets the layout and blueprint; across forms item use ≤ ``max_item_use``, pairwise shared items
     ≤ ``max_shared`` and mean facilities within ``facility_spread``. Raises
     :class:`~paperbuild.errors.InvalidInput` on bad input; returns status ``infeasible`` with an explanation
-    when no paper can be made. Blocking; call it from a worker thread.
+    when no paper can be made. ``complete`` is true only when every form is made; otherwise ``partial_forms`` and
+    ``shortfall`` say what was made and why the rest is missing.
+
+    ``made``: the ``partial_forms`` of an earlier run of the same request (and seed), to continue it: they are
+    kept unchanged and only the missing forms are made (``InvalidInput`` if nothing is missing or they break a
+    rule). ``should_stop``: called between solves; when it returns true the run stops (status ``cancelled``).
+    ``on_form(made, requested)``: called after each form. Blocking; call it from a worker thread.
     """
-    prob = compile_problem(pool, blueprint, layout, request)
-    return run_assembly(prob, request.forms, "sequential-mip+pair-lns" if request.forms > 1 else "mip")
+    method = "sequential-mip+pair-lns" if request.forms > 1 else "mip"
+    return _run(pool, blueprint, layout, request, method, True, False, made, should_stop, on_form)
 
 
-def assemble_per_candidate(pool: ItemPool, blueprint: Blueprint, layout: Layout,
-                           request: AssemblyRequest) -> AssemblyResult:
+def assemble_per_candidate(pool: ItemPool, blueprint: Blueprint, layout: Layout, request: AssemblyRequest, *,
+                           made: Made = (), should_stop: StopCheck | None = None,
+                           on_form: FormCallback | None = None) -> AssemblyResult:
     """One form per candidate for computer-based exams: ``request.forms`` forms (N candidates), any two sharing
-    at most ``request.max_shared`` items. Forms are made one by one; each earlier form becomes one linear row
-    in the next form's model only when needed, so N = 200 stays fast. The checker proves the cap holds."""
-    prob = compile_problem(pool, blueprint, layout, request)
-    return run_assembly(prob, request.forms, "per-candidate-sequential-mip-2-threads", improve=False,
-                        pairs=True)
+    at most ``request.max_shared`` items. Forms are made one by one, two at a time on two threads; the caps
+    across forms are met by item swaps (rows in the MIP only when swaps cannot), so N = 200 stays fast. The
+    checker proves the cap holds. ``made``, ``should_stop`` and ``on_form`` as in :func:`assemble`."""
+    return _run(pool, blueprint, layout, request, "per-candidate-sequential-mip-swaps-2-threads", False, True,
+                made, should_stop, on_form)

@@ -1,8 +1,10 @@
 """Independent checker: lists every violation of forms against the layout, blueprint and request.
 
-It shares nothing with the models (it does not use :mod:`paperbuild.problem` or :mod:`paperbuild.formmodel`):
+It shares nothing with the models (it does not use :mod:`paperbuild.problem` or :mod:`paperbuild.formmip`):
 it recomputes everything from the raw inputs with plain Python, so a bug in the model is not hidden by the same
-bug here. Tests and benchmarks run it on every form they get.
+bug here. Tests and benchmarks run it on every form they get. What a blueprint's weights mean (scopes without a
+weight of their own, scopes weighted 0) is the blueprint's definition, :mod:`paperbuild.blueprint`, which both
+sides read.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 import msgspec
 
+from paperbuild.blueprint import resolved_weights
 from paperbuild.model import ITEM_TYPES, AssemblyRequest, Blueprint, Form, ItemId, ItemPool, Layout
 
 _EPS = 1e-9
@@ -34,7 +37,10 @@ def _py(x: Any) -> Any:
 
 def check_form(pool: ItemPool, blueprint: Blueprint, layout: Layout, request: AssemblyRequest,
                form: Form | Sequence[ItemId], index: int = 0) -> list[Violation]:
-    """Every violation of one form (layout, blueprint, request rules that concern a single form)."""
+    """Every violation of one form (layout, blueprint, request rules that concern a single form).
+
+    Longer than most functions on purpose: the checker lists every rule in one place, in the order a reader checks
+    a paper, so that what it checks can be read (and compared with the models) at a glance."""
     items = list(form.items) if isinstance(form, Form) else list(form)
     perms = form.permutations if isinstance(form, Form) else None
     out: list[Violation] = []
@@ -81,11 +87,14 @@ def check_form(pool: ItemPool, blueprint: Blueprint, layout: Layout, request: As
             cur = parent.get(cur)
             seen += 1
     tol = float(request.scope_tolerance)
+    weights = resolved_weights(blueprint)
     for scope in blueprint.scopes:
-        target = scope.weight / 100.0 * 100.0
+        target = weights[scope.code] / 100.0 * 100.0  # percent of a 100-point paper
         v = got.get(scope.code, 0.0)
-        if v < target - tol - _EPS or v > target + tol + _EPS:
-            bad("scope_points", f"scope {scope.code}: {v:g} points, target {target:g} ± {tol:g}")
+        if target <= 0 and v > _EPS:
+            bad("scope_points", f"scope {scope.code}: {v:g} score points, but it is weighted 0 (not examined)")
+        elif v < target - tol - _EPS or v > target + tol + _EPS:
+            bad("scope_points", f"scope {scope.code}: {v:g} score points, target {target:g} ± {tol:g}")
     for sc in set(scope_of_item):
         if sc not in parent:
             bad("scope_unknown", f"items in scope {sc}, which is not in the blueprint")

@@ -3,10 +3,13 @@
 Rows are the one-form model's row groups (a section's count, a scope's points, the facility range, the per-point
 cap, enemy groups, shared-stimulus sets, included items) plus, for several forms, the caps across forms.
 
-Method: QuickXplain (Junker 2004) over the rows, each test a feasibility MIP with every other row switched off,
-gives an irreducible set (removing any one of its rows makes the rest feasible). The rows of that set are
-relaxed and the search repeats until the request becomes feasible, so relaxing every reported row makes the
-request feasible. Each row is described with the bank's supply against the demand.
+Method, smallest reasons first: rows short of supply on their own; a scope whose bounds its sub-scopes cannot meet
+(plain arithmetic: a scope's score points are its sub-scopes'); then QuickXplain (Junker 2004) over the rows, each
+test a feasibility MIP with every other row switched off, which gives an irreducible set (removing any one of its
+rows makes the rest feasible). The rows of each set are relaxed and the search repeats until the request becomes
+feasible, so relaxing every reported row makes the request feasible. Caps across forms (item use, shared items)
+come last, and only those the one-form reasons do not already name. Each row is described with the bank's supply
+against the demand, in English and Chinese (:mod:`paperbuild.wording`).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from collections.abc import Callable
 import msgspec
 import numpy as np
 
-from paperbuild.formmodel import FormSpec, solve_form
+from paperbuild.formmip import FormSpec, solve_form
 from paperbuild.model import (
     ITEM_TYPES,
     TYPE_NAMES,
@@ -29,8 +32,7 @@ from paperbuild.model import (
     Layout,
 )
 from paperbuild.problem import Problem, compile_problem
-
-_FMT = "{:g}"
+from paperbuild.wording import TYPE_NAMES_ZH, children_row, describe, max_points, num, row, scope_row
 
 
 def _rows(prob: Problem) -> list[str]:
@@ -94,195 +96,128 @@ def _quickxplain(feasible: Callable[[frozenset[str]], bool], background: frozens
     return qx(background, False, rows)
 
 
-def _describe(prob: Problem, row: str) -> ExplanationRow:
-    return msgspec.structs.replace(_describe_row(prob, row), row=row)
-
-
-def _describe_row(prob: Problem, row: str) -> ExplanationRow:
-    pool = prob.pool
-    sc = prob.scale
-    req = prob.request
-    if row.startswith("section:"):
-        t = int(row.split(":")[1])
-        name = TYPE_NAMES[ITEM_TYPES[t]]
-        have = int(np.sum(prob.usable & (pool.item_type == t)))
-        total = int(np.sum(pool.item_type == t))
-        need = prob.type_count[t]
-        extra = f" ({total - have} excluded)" if total != have else ""
-        return ExplanationRow("section", ITEM_TYPES[t],
-                              f"the layout asks for {need} {name} items per form; the bank has {have} approved{extra}",
-                              float(need), float(have))
-    if row.startswith("scope:"):
-        code = row.split(":", 1)[1]
-        j = prob.scope_codes.index(code)
-        its = prob.scope_items[j]
-        w = prob.blueprint.scopes[j].weight
-        lo, hi = prob.scope_lo[j] / sc, prob.scope_hi[j] / sc
-        parts = []
-        for t in prob.section_types:
-            k = int(np.sum(pool.item_type[its] == t))
-            if k:
-                parts.append(f"{k} {TYPE_NAMES[ITEM_TYPES[t]]}")
-        n_pts = len(np.unique(prob.item_point[its])) if its.size else 0
-        supply = _max_points(prob, its) / sc
-        notes = []
-        sset = set(its.tolist())
-        for g in prob.enemy:
-            inside = [i for i in g.tolist() if i in sset]
-            if len(inside) > 2:
-                notes.append(f"{len(inside)} of them in one enemy group")
-            elif len(inside) == 2:
-                notes.append("2 of them in one enemy group")
-        note = (", " + ", ".join(sorted(set(notes)))) if notes else ""
-        return ExplanationRow(
-            "scope", code,
-            f"scope {code} needs {_FMT.format(lo)}–{_FMT.format(hi)} points (weight {w:g} % ± "
-            f"{req.scope_tolerance:g}); the bank has {its.size} approved items there"
-            f"{' (' + ', '.join(parts) + ')' if parts else ''} on {n_pts} points{note}; at most "
-            f"{_FMT.format(supply)} points can be drawn from them",
-            float(lo), float(supply))
-    if row == "facility":
-        lo_f, hi_f = _facility_extremes(prob)
-        return ExplanationRow(
-            "facility", "mean",
-            f"mean facility must be {prob.layout.facility_min:g}–{prob.layout.facility_max:g}; with the layout's "
-            f"counts the bank allows {lo_f:.3f}–{hi_f:.3f}", prob.layout.facility_min, hi_f)
-    if row == "point_cap":
-        return ExplanationRow("point_cap", "k", f"at most {req.max_per_point} items per appraisal point",
-                              None, float(req.max_per_point))
-    if row == "enemy":
-        return ExplanationRow("enemy", "groups", f"at most one item of each of the {len(prob.enemy)} enemy groups")
-    if row == "stimulus":
-        return ExplanationRow("stimulus", "sets",
-                              f"the {len(prob.stimulus_sets)} shared-stimulus sets go into a form whole or not at all")
-    if row == "include":
-        ids = [pool.ids[i].item() for i in prob.include.tolist()]
-        return ExplanationRow("include", "items", f"items {ids[:10]} must be in every form", float(len(ids)))
-    return ExplanationRow("other", row, row)
-
-
-def _short(prob: Problem, row: str) -> bool:
+def _short(prob: Problem, model_row: str) -> bool:
     """Cheap test: is the bank's supply for this row below its demand (ignoring the other rows)?"""
-    if row.startswith("section:"):
-        t = int(row.split(":")[1])
+    if model_row.startswith("section:"):
+        t = int(model_row.split(":")[1])
         return int(np.sum(prob.usable & (prob.pool.item_type == t))) < prob.type_count[t]
-    if row.startswith("scope:"):
-        j = prob.scope_codes.index(row.split(":", 1)[1])
-        return bool(_max_points(prob, prob.scope_items[j]) < prob.scope_lo[j])
+    if model_row.startswith("scope:"):
+        j = prob.scope_codes.index(model_row.split(":", 1)[1])
+        return bool(max_points(prob, prob.scope_items[j]) < prob.scope_lo[j] or prob.scope_lo[j] > prob.scope_hi[j])
     return False
 
 
-def _max_points(prob: Problem, its: np.ndarray) -> float:
-    """Upper bound on the scaled points a form can draw from items ``its`` (type counts, k per point, one
-    per enemy group)."""
-    if its.size == 0:
-        return 0.0
-    pool = prob.pool
-    sset = set(its.tolist())
-    drop: set[int] = set()
-    for g in prob.enemy:
-        inside = sorted((i for i in g.tolist() if i in sset), key=lambda i: -prob.item_points[i])
-        drop.update(inside[1:])
-    keep = [i for i in its.tolist() if i not in drop]
-    by_point: dict[int, list[int]] = {}
-    for i in keep:
-        by_point.setdefault(int(prob.item_point[i]), []).append(i)
-    kept: list[int] = []
-    for lst in by_point.values():
-        lst.sort(key=lambda i: -prob.item_points[i])
-        kept += lst[: prob.request.max_per_point]
-    total = 0.0
-    for t, cnt in prob.type_count.items():
-        k = sum(1 for i in kept if pool.item_type[i] == t)
-        total += min(k, cnt) * prob.type_points[t]
-    return total
-
-
-def _facility_extremes(prob: Problem) -> tuple[float, float]:
-    lo = hi = 0.0
-    for t, cnt in prob.type_count.items():
-        f = np.sort(prob.pool.facility[prob.usable & (prob.pool.item_type == t)])
-        lo += prob.type_points[t] * float(f[:cnt].sum())
-        hi += prob.type_points[t] * float(f[-cnt:].sum()) if f.size else 0.0
-    return lo / prob.total_scaled, hi / prob.total_scaled
+def bound_conflicts(prob: Problem) -> list[tuple[ExplanationRow, ...]]:
+    """Scopes whose bounds their sub-scopes cannot meet (exact: a scope's score points are its sub-scopes'), each
+    with the sub-scope rows that bind."""
+    children: dict[str, list[str]] = {}
+    for s in prob.blueprint.scopes:
+        if s.parent is not None:
+            children.setdefault(s.parent, []).append(s.code)
+    out: list[tuple[ExplanationRow, ...]] = []
+    for parent, kids in children.items():
+        head = children_row(prob, parent, kids)
+        if head is None:
+            continue
+        ks = {c: prob.scope_codes.index(c) for c in kids}
+        if head.message_en.startswith(f"scope {parent} needs"):
+            binding = [c for c, k in ks.items() if prob.scope_hi[k] < max_points(prob, prob.scope_items[k])]
+        else:
+            binding = [c for c, k in ks.items() if prob.scope_lo[k] > 0]
+        out.append((head, *(scope_row(prob, c) for c in binding)))
+    return out
 
 
 def multi_form_groups(prob: Problem, n_forms: int) -> list[tuple[ExplanationRow, ...]]:
     """Supply-against-demand checks across forms (item use and pairwise caps)."""
-    req = prob.request
-    pool = prob.pool
-    out: list[tuple[ExplanationRow, ...]] = []
-    u = req.max_item_use
-    if u is not None and u < n_forms and prob.include.size:
-        out.append((_describe(prob, "include"),
-                    ExplanationRow("item_use", "max_item_use",
-                                   f"every one of the {n_forms} forms must hold the included items, but an item may "
-                                   f"be in at most {u} forms", float(n_forms), float(u), row="item_use")))
-    if u is not None and u < n_forms:
-        for t, cnt in prob.type_count.items():
-            have = int(np.sum(prob.usable & (pool.item_type == t)))
-            if n_forms * cnt > have * u:
-                out.append((
-                    _describe(prob, f"section:{t}"),
-                    ExplanationRow("item_use", "max_item_use",
-                                   f"{n_forms} forms need {n_forms * cnt} {TYPE_NAMES[ITEM_TYPES[t]]} items; "
-                                   f"{have} approved × at most {u} uses = {have * u}",
-                                   float(n_forms * cnt), float(have * u))))
-        for j, code in enumerate(prob.scope_codes):
-            its = prob.scope_items[j]
-            supply = float(prob.item_points[its].sum()) * u
-            need = float(prob.scope_lo[j]) * n_forms
-            if need > supply:
-                out.append((
-                    _describe(prob, f"scope:{code}"),
-                    ExplanationRow("item_use", "max_item_use",
-                                   f"{n_forms} forms need {need / prob.scale:g} points from scope {code}; its "
-                                   f"items used at most {u} times give {supply / prob.scale:g}", need, supply)))
-    k = req.max_shared
-    if k is not None and n_forms > 1:
-        if prob.include.size > k:
-            out.append((_describe(prob, "include"),
-                        ExplanationRow("max_shared", "max_shared",
-                                       f"every form holds the {prob.include.size} included items, so any two forms "
-                                       f"share at least that many; the cap is {k}",
-                                       float(prob.include.size), float(k))))
-        for t, cnt in prob.type_count.items():
-            n_t = int(np.sum(prob.usable & (pool.item_type == t)))
-            if n_t == 0:
-                continue
-            cap_use = n_forms if u is None else min(u, n_forms)
-            total_uses = n_forms * cnt
-            if total_uses > n_t * cap_use:
-                continue
-            q, r = divmod(total_uses, n_t)
-            min_pairs = (n_t - r) * q * (q - 1) // 2 + r * (q + 1) * q // 2
-            if min_pairs > n_forms * (n_forms - 1) // 2 * k:
-                out.append((
-                    _describe(prob, f"section:{t}"),
-                    ExplanationRow("max_shared", "max_shared",
-                                   f"{n_forms} forms of {cnt} {TYPE_NAMES[ITEM_TYPES[t]]} items from {n_t} approved "
-                                   f"share at least {min_pairs} item pairs in all; a cap of {k} per pair of forms "
-                                   f"allows {n_forms * (n_forms - 1) // 2 * k}",
-                                   float(min_pairs), float(n_forms * (n_forms - 1) // 2 * k))))
+    out = _use_groups(prob, n_forms) + _shared_groups(prob, n_forms)
     return [tuple(r if r.row else msgspec.structs.replace(r, row=r.kind) for r in g) for g in out]
 
 
-def explain_problem(prob: Problem, n_forms: int = 1, time_limit: float = 10.0) -> Explanation:
-    """Explain why ``prob`` (with ``n_forms`` forms) cannot be assembled. Returns an explanation with no groups
-    when a single form is feasible and no cap across forms is shown to be impossible."""
-    t0 = time.perf_counter()
-    deadline = t0 + time_limit
+def _use_groups(prob: Problem, n_forms: int) -> list[tuple[ExplanationRow, ...]]:
+    u = prob.request.max_item_use
+    if u is None or u >= n_forms:
+        return []
+    out: list[tuple[ExplanationRow, ...]] = []
+    if prob.include.size:
+        out.append((describe(prob, "include"), row(
+            "item_use", "max_item_use",
+            f"every one of the {n_forms} forms must hold the included items, but an item may be in at most {u} forms",
+            f"{n_forms} 份试卷都必须包含指定试题，但每道题最多用于 {u} 份", float(n_forms), float(u), "forms")))
+    for t, cnt in prob.type_count.items():
+        have = int(np.sum(prob.usable & (prob.pool.item_type == t)))
+        if n_forms * cnt > have * u:
+            name = ITEM_TYPES[t]
+            out.append((describe(prob, f"section:{t}"), row(
+                "item_use", "max_item_use",
+                f"{n_forms} forms need {n_forms * cnt} {TYPE_NAMES[name]} items in all; {have} approved, each used at "
+                f"most {u} times, give {have * u}",
+                f"{n_forms} 份试卷共需{TYPE_NAMES_ZH[name]} {n_forms * cnt} 道次；题库 {have} 道，每道最多用 {u} 次，"
+                f"只能提供 {have * u} 道次", float(n_forms * cnt), float(have * u), "items")))
+    for j, code in enumerate(prob.scope_codes):
+        supply = float(prob.item_points[prob.scope_items[j]].sum()) * u / prob.scale
+        need = float(prob.scope_lo[j]) * n_forms / prob.scale
+        if need > supply:
+            out.append((describe(prob, f"scope:{code}"), row(
+                "item_use", "max_item_use",
+                f"{n_forms} forms need {num(need)} score points from scope {code} in all; its items, each used at "
+                f"most {u} times, give at most {num(supply)}",
+                f"{n_forms} 份试卷共需从鉴定范围 {code} 抽出 {num(need)} 分；该范围的试题每道最多用 {u} 次，最多提供 "
+                f"{num(supply)} 分", need, supply, "score_points")))
+    return out
+
+
+def _shared_groups(prob: Problem, n_forms: int) -> list[tuple[ExplanationRow, ...]]:
+    k, u = prob.request.max_shared, prob.request.max_item_use
+    if k is None or n_forms < 2:
+        return []
+    out: list[tuple[ExplanationRow, ...]] = []
+    m = int(prob.include.size)
+    if m > k:
+        out.append((describe(prob, "include"), row(
+            "max_shared", "max_shared",
+            f"every form holds the {m} included items, so any two forms share at least {m}; the cap is {k}",
+            f"每份试卷都含 {m} 道指定试题，任意两份至少共用 {m} 道；上限为 {k} 道", float(m), float(k), "items")))
+    for t, cnt in prob.type_count.items():
+        n_t = int(np.sum(prob.usable & (prob.pool.item_type == t)))
+        cap_use = n_forms if u is None else min(u, n_forms)
+        if n_t == 0 or n_forms * cnt > n_t * cap_use:
+            continue
+        q, r = divmod(n_forms * cnt, n_t)
+        min_pairs = (n_t - r) * q * (q - 1) // 2 + r * (q + 1) * q // 2
+        allowed = n_forms * (n_forms - 1) // 2 * k
+        if min_pairs > allowed:
+            name = ITEM_TYPES[t]
+            out.append((describe(prob, f"section:{t}"), row(
+                "max_shared", "max_shared",
+                f"{n_forms} forms of {cnt} {TYPE_NAMES[name]} items from {n_t} approved share at least {min_pairs} "
+                f"items summed over all pairs of forms; a cap of {k} per pair of forms allows {allowed}",
+                f"{n_forms} 份试卷各需{TYPE_NAMES_ZH[name]} {cnt} 道，题库只有 {n_t} 道："
+                f"所有两两试卷之间共用试题合计至少 {min_pairs} 道；每两份最多共用 {k} 道，合计只允许 {allowed} 道",
+                float(min_pairs), float(allowed), "item_pairs")))
+    return out
+
+
+def summaries(groups: list[tuple[ExplanationRow, ...]]) -> tuple[str, str]:
+    """The groups in one English and one Chinese sentence."""
+    return ("; ".join(" + ".join(r.message_en for r in g) for g in groups),
+            "；".join(" + ".join(r.message_zh for r in g) for g in groups))
+
+
+def _single_form_groups(prob: Problem, deadline: float) -> tuple[list[tuple[ExplanationRow, ...]], bool]:
+    """Groups of one-form rows that cannot hold together, smallest reasons first: rows short of supply on their
+    own, bound conflicts of a scope and its sub-scopes, then QuickXplain cores. Returns (groups, proven)."""
     rows = _rows(prob)
     oracle = _Oracle(prob, rows, deadline)
     groups: list[tuple[ExplanationRow, ...]] = []
-    relaxed: set[str] = set()
-    # cheap first guesses: rows that fail alone (a scope or section short of supply)
     for r in rows:
-        if not _short(prob, r):
-            continue
-        if not oracle.feasible(frozenset([r])):
-            groups.append((_describe(prob, r),))
-            relaxed.add(r)
+        if _short(prob, r) and not oracle.feasible(frozenset([r])):
+            groups.append((describe(prob, r),))
+    relaxed: set[str] = {r.row for g in groups for r in g}
+    for g in bound_conflicts(prob):
+        if g[0].row not in relaxed:
+            groups.append(g)
+            relaxed.update(r.row for r in g)
     for _ in range(len(rows)):
         active = [r for r in rows if r not in relaxed]
         if oracle.feasible(frozenset(active)) or time.perf_counter() > deadline:
@@ -290,21 +225,49 @@ def explain_problem(prob: Problem, n_forms: int = 1, time_limit: float = 10.0) -
         core = _quickxplain(oracle.feasible, frozenset(), active)
         if not core:
             break
-        groups.append(tuple(_describe(prob, r) for r in core))
+        groups.append(_core_rows(prob, core))
         relaxed.update(core)
+    return groups, not oracle.timed_out
+
+
+def _core_rows(prob: Problem, core: list[str]) -> tuple[ExplanationRow, ...]:
+    """A QuickXplain core in words; a scope with sub-scopes in the same core gets their bound conflict first."""
+    rows = tuple(describe(prob, r) for r in core)
+    codes = {r.split(":", 1)[1] for r in core if r.startswith("scope:")}
+    for s in prob.blueprint.scopes:
+        kids = [c.code for c in prob.blueprint.scopes if c.parent == s.code]
+        if s.code in codes and codes & set(kids):
+            head = children_row(prob, s.code, kids)
+            if head is not None:
+                return (head, *rows)
+    return rows
+
+
+def explain_problem(prob: Problem, n_forms: int = 1, time_limit: float = 10.0) -> Explanation:
+    """Explain why ``prob`` (with ``n_forms`` forms) cannot be assembled: reasons that concern one form first,
+    then caps across forms that the one-form reasons do not already name. No groups when a single form is
+    feasible and no cap across forms is shown to be impossible."""
+    deadline = time.perf_counter() + time_limit
+    groups, settled = _single_form_groups(prob, deadline)
     single_ok = not groups
-    if single_ok and n_forms > 1:
-        groups = multi_form_groups(prob, n_forms)
+    if n_forms > 1:
+        named = {r.row for g in groups for r in g}
+        groups += [g for g in multi_form_groups(prob, n_forms) if not named & {r.row for r in g}]
     if groups:
-        summary = "; ".join(" + ".join(r.message for r in g) for g in groups)
-    elif single_ok and n_forms > 1:
+        summary, summary_zh = summaries(groups)
+    elif n_forms > 1:
+        req = prob.request
         summary = (f"a single form can be made, but {n_forms} forms could not be completed within the caps "
-                   f"(max_item_use={prob.request.max_item_use}, max_shared={prob.request.max_shared}, facility "
-                   f"spread {prob.request.facility_spread}); raise a cap or lower the number of forms")
+                   f"(max_item_use={req.max_item_use}, max_shared={req.max_shared}, facility spread "
+                   f"{req.facility_spread}); raise a cap or lower the number of forms")
+        summary_zh = (f"单份试卷可以组成，但在限制条件下（每题最多用 {req.max_item_use} 次，两份最多共用 "
+                      f"{req.max_shared} 道，平均通过率相差不超过 {req.facility_spread}）组不齐 {n_forms} 份；"
+                      "请放宽限制或减少份数")
     else:
         summary = "no conflicting rows were found within the time limit"
-    proven = bool(groups) and not oracle.timed_out and (not single_ok)
-    return Explanation(groups=tuple(groups), summary=summary, proven_minimal=proven)
+        summary_zh = "在时限内没有找到相互冲突的条件"
+    proven = bool(groups) and settled and not single_ok
+    return Explanation(groups=tuple(groups), summary=summary, proven_minimal=proven, summary_zh=summary_zh)
 
 
 def explain_infeasible(pool: ItemPool, blueprint: Blueprint, layout: Layout, request: AssemblyRequest,

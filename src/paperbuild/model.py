@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 import numpy as np
@@ -27,6 +27,13 @@ TYPE_NAMES: dict[str, str] = {"tf": "true/false", "single": "single choice", "mu
 IMPORTANCE: tuple[str, ...] = ("X", "Y", "Z")
 
 ItemId = int | str
+#: What an explanation row is about (:class:`ExplanationRow`).
+RowKind = Literal["section", "scope", "scope_children", "facility", "point_cap", "enemy", "stimulus", "include",
+                  "item_use", "max_shared", "other"]
+#: The unit of an explanation row's ``demand`` and ``supply``.
+RowUnit = Literal["score_points", "items", "item_pairs", "facility", "forms", ""]
+#: Why a run ended before every form was made (:class:`Shortfall`).
+ShortfallReason = Literal["time_limit", "infeasible", "cancelled"]
 
 
 def type_code(name: str, field_name: str) -> int:
@@ -75,7 +82,8 @@ class ItemPool:
         records: Iterable[Mapping[str, Any] | object],
         enemy_groups: Iterable[Iterable[ItemId]] = (),
     ) -> ItemPool:
-        """Build a pool from dicts, msgspec Structs, dataclasses or any objects with these attributes.
+        """Build a pool from dicts, msgspec Structs, dataclasses or any objects with these attributes (one pass
+        over the records, one check per key: long, but each key is read and checked in one place).
 
         Required keys: ``id``, ``type`` (``"tf"``, ``"single"``, ``"multiple"``), ``point``, ``scope``,
         ``importance``, ``facility``. Optional: ``score`` (NaN), ``stimulus`` (-1 / None), ``times_used`` (0),
@@ -169,12 +177,14 @@ class ItemPool:
 class Scope(msgspec.Struct, frozen=True):
     """A node of the blueprint's scope tree (鉴定范围).
 
-    ``weight`` is the share of the whole paper in percent (not of the parent); children of a scope must add up
-    to its weight and the top-level scopes to 100.
+    ``weight`` is the share of the whole paper in percent (not of the parent), as published tables give it:
+    a number in [0, 100], ``0`` for a scope not examined in theory, or ``None`` for a scope without a weight of
+    its own, which shares its parent's remaining weight with its siblings in proportion to the appraisal points
+    each holds. The exact rule is in :mod:`paperbuild.blueprint`.
     """
 
     code: str
-    weight: float
+    weight: float | None
     parent: str | None = None
     name: str = ""
 
@@ -237,13 +247,14 @@ class AssemblyRequest(msgspec.Struct, frozen=True):
 
 
 class Status(enum.StrEnum):
-    """Outcome of an assembly call."""
+    """Outcome of an assembly call. Only ``optimal`` and ``feasible`` are a paper (``AssemblyResult.complete``)."""
 
-    OPTIMAL = "optimal"  # every form proven best for the objective
-    FEASIBLE = "feasible"  # forms meet every constraint; optimality not proven
-    INFEASIBLE = "infeasible"  # proven impossible; see ``explanation``
-    PARTIAL = "partial"  # time ran out: ``forms`` holds the valid forms made so far, fewer than asked
+    OPTIMAL = "optimal"  # every form made, each proven best for the objective
+    FEASIBLE = "feasible"  # every form made and meeting every rule; optimality not proven
+    INFEASIBLE = "infeasible"  # proven impossible before any form was made; see ``explanation``
+    PARTIAL = "partial"  # the run ended short: ``partial_forms`` holds the valid forms made; see ``shortfall``
     UNKNOWN = "unknown"  # time ran out before any form was found
+    CANCELLED = "cancelled"  # the caller stopped the run; ``partial_forms`` holds what was made
 
 
 class ConstraintSlack(msgspec.Struct, frozen=True):
@@ -293,41 +304,82 @@ class Form(msgspec.Struct, frozen=True):
     bound: float
 
 
-class ExplanationRow(msgspec.Struct, frozen=True):
-    """One blueprint/layout/request row in a set that cannot hold together, with supply against demand."""
+class ExplanationRow(msgspec.Struct, frozen=True, kw_only=True):
+    """One blueprint/layout/request row in a set that cannot hold together, with supply against demand.
 
-    kind: str  # "section", "scope", "facility", "point_cap", "enemy", "stimulus", "include", "exclude", ...
+    ``kind``: ``"section"``, ``"scope"``, ``"scope_children"`` (a scope's bounds against its sub-scopes'),
+    ``"facility"``, ``"point_cap"``, ``"enemy"``, ``"stimulus"``, ``"include"``, ``"item_use"``,
+    ``"max_shared"``. ``key``: what the row is about (a scope code, an item type, a request field).
+    ``demand`` and ``supply`` are in ``unit``: ``"score_points"`` (分: the points a paper gives, out of 100),
+    ``"items"``, ``"item_pairs"`` (shared items summed over pairs of forms), ``"facility"`` or ``""``.
+    Messages never say "points" alone: score points are 分 / "score points", appraisal points 鉴定点 /
+    "appraisal points". ``message`` is ``message_en`` (kept for callers that read one message).
+    """
+
+    kind: RowKind
     key: str
-    message: str
+    message_en: str
+    message_zh: str
     demand: float | None = None
     supply: float | None = None
+    unit: RowUnit = ""
     row: str = ""  # the model row group this stands for ("scope:03.02", "section:1", "enemy", ...)
+
+    @property
+    def message(self) -> str:
+        return self.message_en
 
 
 class Explanation(msgspec.Struct, frozen=True):
     """Why no paper can be made: groups of rows; each group cannot hold together, and relaxing every row of
-    every group makes the request feasible (as far as the solver could show in time)."""
+    every group makes the request feasible (as far as the solver could show in time). Groups that concern one
+    form come before those across forms (item use, shared items)."""
 
     groups: tuple[tuple[ExplanationRow, ...], ...]
     summary: str
     proven_minimal: bool
+    summary_zh: str = ""
+
+
+class Shortfall(msgspec.Struct, frozen=True):
+    """Why a run ended before every form was made, and what is missing.
+
+    ``reason``: ``"time_limit"``, ``"infeasible"`` (the next form cannot be made beside the ones made; see the
+    result's ``explanation``) or ``"cancelled"``. ``missing`` lists the indexes of the forms not made. Pass the
+    result's ``partial_forms`` as ``made`` to :func:`paperbuild.assemble` (or ``assemble_per_candidate``) with
+    the same request and more time to make only the missing forms.
+    """
+
+    reason: ShortfallReason
+    requested: int
+    made: int
+    missing: tuple[int, ...]
+    message_en: str
+    message_zh: str
 
 
 class SolveStats(msgspec.Struct, frozen=True):
-    """How the solve went."""
+    """How the solve went. Times are seconds from the start of the call."""
 
     status: Status
     objective: float
     bound: float
     wall_time: float
-    time_to_first: float | None
+    time_to_first: float | None  # to the first complete set of forms (before any improvement)
     method: str
     solves: int = 0
     trajectory: tuple[tuple[float, float], ...] = ()  # (seconds, summed objective) at each improvement
+    time_to_first_form: float | None = None  # to the first form made in this call
+    time_to_last_form: float | None = None  # to the last form made in this call
 
 
 class AssemblyResult(msgspec.Struct, frozen=True):
-    """The outcome of :func:`paperbuild.assemble` and friends."""
+    """The outcome of :func:`paperbuild.assemble` and friends.
+
+    Only a complete paper is a paper: ``forms`` holds every requested form when ``complete`` (status
+    ``optimal`` or ``feasible``), and is empty otherwise. A run that ends short keeps the valid forms it made in
+    ``partial_forms`` and says why in ``shortfall``; they can be continued (see :class:`Shortfall`).
+    """
 
     status: Status
     forms: tuple[Form, ...]
@@ -336,6 +388,11 @@ class AssemblyResult(msgspec.Struct, frozen=True):
     max_pairwise_shared: int = 0
     max_item_use: int = 0
     messages: tuple[str, ...] = ()
+    requested: int = 0  # forms asked for
+    complete: bool = False  # every requested form is in ``forms``
+    partial_forms: tuple[Form, ...] = ()  # valid forms of a run that ended short
+    shortfall: Shortfall | None = None
+    continued_from: int = 0  # forms taken over unchanged from an earlier run (``made``)
 
 
 @dataclass(frozen=True)

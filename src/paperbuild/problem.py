@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from paperbuild.blueprint import check_blueprint
 from paperbuild.errors import InvalidInput
 from paperbuild.model import (
     IMPORTANCE,
@@ -51,6 +52,7 @@ class Problem:
     point_items: tuple[IntArray, ...]  # usable item indices per point
     scope_codes: tuple[str, ...]
     scope_level: IntArray  # 1 for top-level scopes
+    scope_weight: npt.NDArray[np.float64]  # resolved weight in percent (paperbuild.blueprint)
     scope_target: npt.NDArray[np.float64]  # scaled target points
     scope_lo: IntArray  # scaled
     scope_hi: IntArray  # scaled
@@ -192,64 +194,13 @@ def validate_pool(pool: ItemPool) -> dict[ItemId, int]:
     return index
 
 
-def validate_blueprint(bp: Blueprint) -> tuple[dict[str, int], dict[str, list[str]]]:
-    """Check the scope tree and points; return (scope → level, scope → children)."""
-    if not bp.scopes:
-        raise InvalidInput("blueprint.scopes", "no scopes")
-    codes: dict[str, int] = {}
-    for j, s in enumerate(bp.scopes):
-        if s.code in codes:
-            raise InvalidInput(f"blueprint.scopes[{j}].code", f"duplicate scope {s.code!r}")
-        codes[s.code] = j
-        if not _finite(s.weight) or s.weight < 0:
-            raise InvalidInput(f"blueprint.scopes[{j}].weight", f"scope {s.code}: weight {s.weight!r} is not ≥ 0")
-    children: dict[str, list[str]] = defaultdict(list)
-    for j, s in enumerate(bp.scopes):
-        if s.parent is not None:
-            if s.parent not in codes:
-                raise InvalidInput(f"blueprint.scopes[{j}].parent", f"scope {s.code}: unknown parent {s.parent!r}")
-            children[s.parent].append(s.code)
-    level: dict[str, int] = {}
-    for s in bp.scopes:
-        chain = [s.code]
-        cur = s
-        while cur.parent is not None:
-            cur = bp.scopes[codes[cur.parent]]
-            if cur.code in chain:
-                raise InvalidInput(f"blueprint.scopes[{codes[s.code]}].parent", f"scope {s.code}: cycle")
-            chain.append(cur.code)
-        level[s.code] = len(chain)
-    top = [s for s in bp.scopes if s.parent is None]
-    tot = sum(s.weight for s in top)
-    if abs(tot - 100.0) > 1e-6:
-        raise InvalidInput("blueprint.scopes", f"top-level scope weights add up to {tot:g} %, not 100 %")
-    for j, s in enumerate(bp.scopes):
-        kids = children.get(s.code)
-        if kids:
-            ks = sum(bp.scopes[codes[c]].weight for c in kids)
-            if abs(ks - s.weight) > 1e-6:
-                raise InvalidInput(f"blueprint.scopes[{j}].weight",
-                                   f"scope {s.code} weighs {s.weight:g} % but its sub-scopes add up to {ks:g} %")
-    seen: set[str] = set()
-    for k, p in enumerate(bp.points):
-        if p.code in seen:
-            raise InvalidInput(f"blueprint.points[{k}].code", f"duplicate point {p.code!r}")
-        seen.add(p.code)
-        if p.scope not in codes:
-            raise InvalidInput(f"blueprint.points[{k}].scope", f"point {p.code}: unknown scope {p.scope!r}")
-        if children.get(p.scope):
-            raise InvalidInput(f"blueprint.points[{k}].scope", f"point {p.code}: scope {p.scope} is not a leaf")
-        if p.importance not in IMPORTANCE:
-            raise InvalidInput(f"blueprint.points[{k}].importance", f"point {p.code}: {p.importance!r} not X/Y/Z")
-    return level, dict(children)
-
-
 def compile_problem(pool: ItemPool, blueprint: Blueprint, layout: Layout, request: AssemblyRequest) -> Problem:
-    """Validate everything and compile. Raises :class:`InvalidInput` on the first problem found."""
+    """Validate everything and compile. Raises :class:`InvalidInput` on the first input found bad (listing every
+    problem of that input where it checks them together: the blueprint's scopes)."""
     validate_request(request)
     scale, counts, tpts, sec_types = validate_layout(layout)
     index = validate_pool(pool)
-    level, _children = validate_blueprint(blueprint)
+    tree = check_blueprint(blueprint)
     n = len(pool)
 
     for k, sec in enumerate(layout.sections):
@@ -258,74 +209,36 @@ def compile_problem(pool: ItemPool, blueprint: Blueprint, layout: Layout, reques
             raise InvalidInput(f"layout.sections[{k}].count",
                                f"asks for {sec.count} {sec.item_type} items; the pool has {have}")
 
-    include = []
-    for j, x in enumerate(request.include):
-        if x not in index:
-            raise InvalidInput(f"request.include[{j}]", f"item {x!r} is not in the pool")
-        include.append(index[x])
-    exclude = []
-    for j, x in enumerate(request.exclude):
-        if x not in index:
-            raise InvalidInput(f"request.exclude[{j}]", f"item {x!r} is not in the pool")
-        if x in request.include:
-            raise InvalidInput(f"request.exclude[{j}]", f"item {x!r} is both included and excluded")
-        exclude.append(index[x])
-    for j, i in enumerate(include):
-        if int(pool.item_type[i]) not in counts:
-            raise InvalidInput(f"request.include[{j}]", f"item {request.include[j]!r}: its type has no section")
-
-    # points and scopes of the blueprint against the pool
-    pcode = {p.code: k for k, p in enumerate(blueprint.points)}
-    scope_of_point = [p.scope for p in blueprint.points]
-    imp_of_point = [p.importance for p in blueprint.points]
-    item_point = np.empty(n, dtype=np.int64)
-    pts_list = pool.point.tolist()
+    include, exclude = _request_items(pool, index, request, counts)
+    item_point = _item_points(pool, blueprint)
     sc_list = pool.scope.tolist()
-    im_list = pool.importance.tolist()
-    for i in range(n):
-        kp = pcode.get(pts_list[i])
-        if kp is None:
-            raise InvalidInput(f"pool.point[{i}]",
-                               f"{_item_label(pool, i)}: point {pts_list[i]!r} is not in the blueprint")
-        k = kp
-        if sc_list[i] != scope_of_point[k]:
-            raise InvalidInput(f"pool.scope[{i}]", f"{_item_label(pool, i)}: scope {sc_list[i]!r} but its point "
-                               f"{pts_list[i]} belongs to scope {scope_of_point[k]!r}")
-        if im_list[i] != imp_of_point[k]:
-            raise InvalidInput(f"pool.importance[{i}]", f"{_item_label(pool, i)}: importance {im_list[i]!r} but "
-                               f"point {pts_list[i]} is {imp_of_point[k]!r} in the blueprint")
-        item_point[i] = k
 
-    usable = np.isin(pool.item_type, np.array(sorted(counts), dtype=np.int8))
+    scodes = tuple(s.code for s in blueprint.scopes)
+    weight = np.array([tree.weight[c] for c in scodes])
+    examined = _examined_items(blueprint, scodes, weight, sc_list)
+    for j, x in enumerate(request.include):
+        if not examined[index[x]]:
+            raise InvalidInput(f"request.include[{j}]", f"item {x!r} is in scope {sc_list[index[x]]}, which is not "
+                                                        "examined (weighted 0, or under a scope weighted 0)")
+    usable = np.isin(pool.item_type, np.array(sorted(counts), dtype=np.int8)) & examined
     if exclude:
         usable[np.array(exclude, dtype=np.int64)] = False
     item_points = np.zeros(n, dtype=np.int64)
     for t, p in tpts.items():
         item_points[pool.item_type == t] = p
     item_points[~usable] = 0
-
-    # scope membership: leaf scope of each item, then ancestors
-    scodes = tuple(s.code for s in blueprint.scopes)
-    sidx = {c: j for j, c in enumerate(scodes)}
-    parent = [blueprint.scopes[j].parent for j in range(len(scodes))]
-    members: list[list[int]] = [[] for _ in scodes]
-    any_member: list[int] = [0] * len(scodes)
-    for i in range(n):
-        sj: int | None = sidx[sc_list[i]]
-        while sj is not None:
-            any_member[sj] += 1
-            if usable[i]:
-                members[sj].append(i)
-            par = parent[sj]
-            sj = None if par is None else sidx[par]
-    for j, s in enumerate(blueprint.scopes):
-        if s.weight > 0 and any_member[j] == 0:
-            raise InvalidInput(f"blueprint.scopes[{j}].weight",
-                               f"scope {s.code} weighs {s.weight:g} % but the pool has no items in it")
+    members, any_member = _scope_members(blueprint, scodes, sc_list, usable)
+    empty = [(f"blueprint.scopes[{j}].weight", f"scope {c} weighs {weight[j]:g} %"
+              f"{'' if blueprint.scopes[j].weight is not None else ' (its share of its parent)'} but the pool has "
+              "no items in it") for j, c in enumerate(scodes) if weight[j] > 0 and any_member[j] == 0]
+    if empty:
+        raise InvalidInput.every(empty)
     tol = request.scope_tolerance * scale
-    target = np.array([s.weight / 100.0 * TOTAL_POINTS * scale for s in blueprint.scopes])
+    target = weight / 100.0 * TOTAL_POINTS * scale
     lo = np.maximum(0, np.ceil(target - tol - 1e-9)).astype(np.int64)
     hi = np.floor(target + tol + 1e-9).astype(np.int64)
+    hi[weight <= 0] = 0  # not examined: no item at all, whatever the tolerance
+    level = tree.level
 
     total_scaled = round(TOTAL_POINTS * scale)
     enemy = []
@@ -350,7 +263,7 @@ def compile_problem(pool: ItemPool, blueprint: Blueprint, layout: Layout, reques
         point_items=tuple(np.array(v, dtype=np.int64) for v in point_items),
         scope_codes=scodes,
         scope_level=np.array([level[c] for c in scodes], dtype=np.int64),
-        scope_target=target, scope_lo=lo, scope_hi=hi,
+        scope_weight=weight, scope_target=target, scope_lo=lo, scope_hi=hi,
         scope_items=tuple(np.array(m, dtype=np.int64) for m in members),
         fac_lo=layout.facility_min * total_scaled, fac_hi=layout.facility_max * total_scaled,
         enemy=tuple(enemy),
@@ -358,3 +271,77 @@ def compile_problem(pool: ItemPool, blueprint: Blueprint, layout: Layout, reques
         include=np.array(sorted(include), dtype=np.int64), exclude=np.array(sorted(exclude), dtype=np.int64),
         id_index=index, total_scaled=total_scaled,
     )
+
+
+def _examined_items(bp: Blueprint, scodes: tuple[str, ...], weight: npt.NDArray[np.float64],
+                    item_scope: list[str]) -> npt.NDArray[np.bool_]:
+    """Items whose scope and every scope above it have a resolved weight above 0."""
+    sidx = {c: j for j, c in enumerate(scodes)}
+    ok: dict[str, bool] = {}
+    for j, c in enumerate(scodes):
+        chain = [j]
+        par = bp.scopes[j].parent
+        while par is not None:
+            chain.append(sidx[par])
+            par = bp.scopes[sidx[par]].parent
+        ok[c] = all(weight[k] > 0 for k in chain)
+    return np.array([ok[s] for s in item_scope], dtype=np.bool_)
+
+
+def _scope_members(bp: Blueprint, scodes: tuple[str, ...], item_scope: list[str],
+                   usable: npt.NDArray[np.bool_]) -> tuple[list[list[int]], list[int]]:
+    """Usable items of each scope (with its sub-scopes), and how many items of the pool each holds at all."""
+    sidx = {c: j for j, c in enumerate(scodes)}
+    parent = [bp.scopes[j].parent for j in range(len(scodes))]
+    members: list[list[int]] = [[] for _ in scodes]
+    any_member: list[int] = [0] * len(scodes)
+    for i, sc in enumerate(item_scope):
+        sj: int | None = sidx[sc]
+        while sj is not None:
+            any_member[sj] += 1
+            if usable[i]:
+                members[sj].append(i)
+            par = parent[sj]
+            sj = None if par is None else sidx[par]
+    return members, any_member
+
+
+def _request_items(pool: ItemPool, index: dict[ItemId, int], request: AssemblyRequest,
+                   counts: dict[int, int]) -> tuple[list[int], list[int]]:
+    """Indexes of the included and excluded items, checked."""
+    include = []
+    for j, x in enumerate(request.include):
+        if x not in index:
+            raise InvalidInput(f"request.include[{j}]", f"item {x!r} is not in the pool")
+        if int(pool.item_type[index[x]]) not in counts:
+            raise InvalidInput(f"request.include[{j}]", f"item {x!r}: its type has no section")
+        include.append(index[x])
+    exclude = []
+    for j, x in enumerate(request.exclude):
+        if x not in index:
+            raise InvalidInput(f"request.exclude[{j}]", f"item {x!r} is not in the pool")
+        if x in request.include:
+            raise InvalidInput(f"request.exclude[{j}]", f"item {x!r} is both included and excluded")
+        exclude.append(index[x])
+    return include, exclude
+
+
+def _item_points(pool: ItemPool, blueprint: Blueprint) -> IntArray:
+    """The blueprint's appraisal point of every item, checked against the item's scope and importance."""
+    pcode = {p.code: k for k, p in enumerate(blueprint.points)}
+    item_point = np.empty(len(pool), dtype=np.int64)
+    for i, (pt, sc, im) in enumerate(zip(pool.point.tolist(), pool.scope.tolist(), pool.importance.tolist(),
+                                         strict=True)):
+        k = pcode.get(pt)
+        if k is None:
+            raise InvalidInput(f"pool.point[{i}]", f"{_item_label(pool, i)}: appraisal point {pt!r} is not in the "
+                                                   "blueprint")
+        bp_point = blueprint.points[k]
+        if sc != bp_point.scope:
+            raise InvalidInput(f"pool.scope[{i}]", f"{_item_label(pool, i)}: scope {sc!r} but its appraisal point "
+                                                   f"{pt} belongs to scope {bp_point.scope!r}")
+        if im != bp_point.importance:
+            raise InvalidInput(f"pool.importance[{i}]", f"{_item_label(pool, i)}: importance {im!r} but appraisal "
+                                                        f"point {pt} is {bp_point.importance!r} in the blueprint")
+        item_point[i] = k
+    return item_point

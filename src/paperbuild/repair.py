@@ -14,7 +14,7 @@ import msgspec
 import numpy as np
 
 from paperbuild.errors import InvalidInput
-from paperbuild.formmodel import FormSpec, OneForm
+from paperbuild.formmip import FormSpec, OneForm
 from paperbuild.model import (
     AssemblyRequest,
     Blueprint,

@@ -39,8 +39,10 @@ def mean_facility(prob: Problem, items: IntArray) -> float:
 
 
 def form_report(prob: Problem, items: IntArray, others: Sequence[IntArray] = (),
-                batch_use: IntArray | None = None) -> FormReport:
-    """Points per scope against target at every level, coverage, facility, exposure and each slack."""
+                batch_use: IntArray | None = None, *, max_shared: int | None = None) -> FormReport:
+    """Score points per scope against target at every level, coverage, facility, exposure and each slack.
+    ``max_shared``: the most items the form shares with another form of the batch, when the caller knows it
+    (else it is counted against ``others``)."""
     pool = prob.pool
     sc = float(prob.scale)
     chosen = np.zeros(prob.n, dtype=bool)
@@ -64,9 +66,10 @@ def form_report(prob: Problem, items: IntArray, others: Sequence[IntArray] = (),
     if prob.enemy:
         worst = max(int(chosen[g].sum()) for g in prob.enemy)
         slacks.append(_slack("items per enemy group (max)", worst, None, 1))
-    if others and prob.request.max_shared is not None:
-        sh = max(int(chosen[o].sum()) for o in others)
-        slacks.append(_slack("items shared with another form (max)", sh, None, prob.request.max_shared))
+    if max_shared is None and others:
+        max_shared = max(int(chosen[o].sum()) for o in others)
+    if max_shared is not None and prob.request.max_shared is not None:
+        slacks.append(_slack("items shared with another form (max)", max_shared, None, prob.request.max_shared))
     if batch_use is not None and prob.request.max_item_use is not None:
         slacks.append(_slack("forms per item in batch (max)", float(batch_use[items].max(initial=0)), None,
                              prob.request.max_item_use))

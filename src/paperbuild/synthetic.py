@@ -2,12 +2,15 @@
 
 The default bank mirrors a level-3 bank: 1,200 approved items (260 true/false, 880 single, 60 multiple choice)
 over 300 appraisal points (X 80 %, Y 15 %, Z 5 %), a 3-level scope tree whose leaves get points in proportion
-to their weights, facility ~ Beta(6, 4), 60 enemy pairs.
+to their weights, facility ~ Beta(6, 4), 60 enemy pairs. :func:`blueprint_from_tree` reads a published-shape
+blueprint document (``examples/blueprint-level3.json``) and :func:`bank_for_blueprint` generates a bank on it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -65,7 +68,8 @@ def generate_bank(
     starve: bool = False,
     times_used_max: int = 0,
 ) -> Bank:
-    """Generate a bank. ``tree`` is the number of children per level (top, second, third).
+    """Generate a bank. ``tree`` is the number of children per level (top, second, third). One seeded recipe in
+    order (splitting it would make the order of random draws, and so every generated bank, harder to follow).
 
     With ``starve`` one leaf scope keeps only 7 single-choice items, 4 of them in one enemy group, so no paper
     can give it its weight's share of points.
@@ -166,3 +170,53 @@ def small_bank(seed: int = 0, **kw: object) -> Bank:
                                "n_enemy_pairs": 12}
     args.update(kw)
     return generate_bank(seed, **args)  # type: ignore[arg-type]
+
+
+def blueprint_from_tree(doc: Mapping[str, Any]) -> Blueprint:
+    """The engine's blueprint of a nested blueprint document (``{"scopes": [{code, name, weight, children,
+    points: [{code, name, importance}]}]}``, the shape of ``examples/blueprint-level3.json`` and of the service's
+    blueprints): scopes flattened parents first, each point on its scope."""
+    scopes: list[Scope] = []
+    points: list[AppraisalPoint] = []
+    stack: list[tuple[Mapping[str, Any], str | None]] = [(s, None) for s in reversed(doc["scopes"])]
+    while stack:
+        s, parent = stack.pop()
+        w = s.get("weight")
+        scopes.append(Scope(str(s["code"]), None if w is None else float(w), parent, str(s.get("name", ""))))
+        points += [AppraisalPoint(str(p["code"]), str(s["code"]), str(p["importance"])) for p in s.get("points", [])]
+        stack += [(c, str(s["code"])) for c in reversed(s.get("children", []))]
+    return Blueprint(scopes=tuple(scopes), points=tuple(points))
+
+
+def bank_for_blueprint(blueprint: Blueprint, seed: int = 0, n_items: int = 2200,
+                       type_shares: tuple[float, float, float] = (0.217, 0.733, 0.05),
+                       n_enemy_pairs: int = 100) -> ItemPool:
+    """A seeded bank on a given blueprint: ``n_items`` items spread evenly over its appraisal points (at least one
+    each), types in ``type_shares`` (true/false, single, multiple: the level-3 layout's 40/140/10), facility ~
+    Beta(6, 4), ``n_enemy_pairs`` pairs of items on one appraisal point that may not share a form."""
+    rng = np.random.default_rng(seed)
+    n_points = len(blueprint.points)
+    per_point = _largest_remainder(np.ones(n_points), n_items, 1)
+    item_point = np.repeat(np.arange(n_points), per_point)
+    counts = _largest_remainder(np.array(type_shares), n_items, 0)
+    types = np.repeat(np.arange(3, dtype=np.int8), counts)
+    rng.shuffle(types)
+    ids = np.arange(1, n_items + 1, dtype=np.int64)
+    enemy: list[tuple[int, ...]] = []
+    for p in rng.permutation(n_points).tolist():
+        if len(enemy) >= n_enemy_pairs:
+            break
+        on = np.flatnonzero(item_point == p)
+        if on.size >= 2:
+            a, b = rng.choice(on, size=2, replace=False).tolist()
+            enemy.append((int(ids[a]), int(ids[b])))
+    facility = np.clip(np.round(rng.beta(6.0, 4.0, size=n_items), 4), 0.05, 0.99)
+    pts = blueprint.points
+    return ItemPool(
+        ids=ids, item_type=types, score=np.full(n_items, np.nan),
+        point=np.array([pts[p].code for p in item_point], dtype=np.str_),
+        scope=np.array([pts[p].scope for p in item_point], dtype=np.str_),
+        importance=np.array([pts[p].importance for p in item_point], dtype=np.str_),
+        facility=facility.astype(np.float64), stimulus=np.full(n_items, -1, dtype=np.int64),
+        times_used=np.zeros(n_items, dtype=np.int64), n_options=np.where(types == 0, 0, 4).astype(np.int64),
+        enemy_groups=tuple(enemy))

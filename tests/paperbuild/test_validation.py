@@ -114,9 +114,14 @@ def test_blueprint_children_do_not_add_up(bank: Bank, layout: pb.Layout) -> None
 
 
 def test_blueprint_top_level_not_100(bank: Bank, layout: pb.Layout) -> None:
-    scopes = [msgspec.structs.replace(s, weight=s.weight * 2) for s in bank.blueprint.scopes]
+    scopes = list(bank.blueprint.scopes)
+    j = next(k for k, s in enumerate(scopes) if s.parent is None)
+    scopes[j] = msgspec.structs.replace(scopes[j], weight=scopes[j].weight + 3)
     bp = pb.Blueprint(scopes=tuple(scopes), points=bank.blueprint.points)
-    _expect("blueprint.scopes", pb.assemble, bank.pool, bp, layout, pb.AssemblyRequest())
+    e = _expect("blueprint.scopes", pb.assemble, bank.pool, bp, layout, pb.AssemblyRequest())
+    # the scope's own sub-scopes no longer add up to it either: both are reported
+    assert [f for f, _ in e.problems] == ["blueprint.scopes", f"blueprint.scopes[{j}].weight"]
+    assert "103" in e.problems[0][1]
 
 
 def test_blueprint_scope_without_items(bank: Bank, layout: pb.Layout) -> None:

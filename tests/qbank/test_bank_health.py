@@ -92,6 +92,11 @@ async def test_bank_health_exact_figures(api: Api) -> None:
     assert per_point == {"001": 4, "002": 2, "003": 0, "004": 0, "005": 0, "006": 0, "007": 0, "008": 0,
                          "009": 1, "010": 1, "011": 0, "012": 0}  # practical tasks and the draft do not count
     assert points["without_items"] == ["003", "004", "005", "006", "007", "008", "011", "012"]
+    # 003 and 004 hold an approved practical task each: counted apart, and said so
+    assert points["practical_only"] == ["003", "004"]
+    practical = {p["code"]: p["practical_tasks"] for p in points["per_point"]}
+    assert practical == {f"{i:03d}": 1 if i in (3, 4) else 0 for i in range(1, 13)}
+    assert "theory items" in points["note"] and "practical_only" in points["note"]
     assert points["under_minimum"] == [f"{i:03d}" for i in range(2, 13)]
 
     (lay_a, lay_b) = h["supply"]

@@ -45,7 +45,7 @@ BAD_BLUEPRINTS = {
                              "scopes[1].points[0].code", "duplicate point code 001"),
     "empty scope": (broken(lambda b: b["scopes"][1].update(points=[])), "scopes[1]", "empty"),
     "bad importance": (broken(lambda b: b["scopes"][1]["points"][0].update(importance="W")),
-                       "scopes[1].points[0].importance", "Invalid enum value 'W'"),
+                       "scopes[1].points[0].importance", "'W' is not one of X, Y, Z"),
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from typing import Any
 
@@ -187,16 +188,16 @@ async def test_qti21_and_moodle_packages_import(api: Api) -> None:
          "correct": [0, 1]},
         {"id": "q-3", "point": "003", "stem": "电气设备外壳应可靠接地。", "options": ["正确", "错误"], "correct": [0]},
     ])
-    r = await post_import(api, bank, data, admin, name="qti21.zip")
+    r = await post_import(api, bank, data, admin, name="qti21.zip", format="qti")  # the old name: either version
     assert r.status_code == 201, r.text
-    assert r.json()["format"] == "qti"
+    assert r.json()["format"] == "qti21"
     items = {i["stem"]: i for i in await bank_items(api, bank)}
     assert items["三相电源的相位差是（ ）。"]["explanation"] == "三相对称"
     assert items["属于基本电工仪表的是（ ）。"]["type"] == "multiple_choice"
     assert items["属于基本电工仪表的是（ ）。"]["answer"] == ["A", "B"]
     assert items["电气设备外壳应可靠接地。"]["type"] == "true_false"
 
-    r = await post_import(api, bank, MOODLE.encode(), admin, name="quiz.xml")
+    r = await post_import(api, bank, MOODLE.encode(), admin, name="quiz.xml", format="moodle")
     assert r.status_code == 201, r.text
     assert r.json()["format"] == "moodle" and r.json()["count"] == 3
     items = {i["stem"]: i for i in await bank_items(api, bank)}
@@ -230,8 +231,8 @@ async def test_one_bad_row_imports_nothing_and_every_bad_row_is_listed(api: Api)
         {"type": "single_choice", "stem": "难度系数越界。", "option_A": "甲", "option_B": "乙", "answer": "A",
          "point_code": "001", "facility": 1.5},  # row 12
         {"type": "true_false", "stem": "安全电压一般不超过36伏！", "answer": "A", "point_code": "001"},  # dup of row 2
-        {"type": "single_choice", "stem": "已经在库里的题", "option_A": "甲", "option_B": "乙", "answer": "A",
-         "point_code": "001"},  # row 14: the bank has it
+        {"type": "single_choice", "stem": "已经在库里的题", "option_A": "安培", "option_B": "伏特", "option_C": "欧姆",
+         "option_D": "瓦特", "answer": "B", "point_code": "001"},  # row 14: the bank has it (another key: still it)
         {"type": "问答题", "stem": "未知题型。", "point_code": "001"},
     ]
     before_items, before_audit = len(await bank_items(api, bank)), await audit_total(api)
@@ -247,6 +248,79 @@ async def test_one_bad_row_imports_nothing_and_every_bad_row_is_listed(api: Api)
     assert "row 2" in reasons["row 13: stem"] and str(existing.json()["id"]) in reasons["row 14: stem"]
     assert "nothing was imported" in problem["detail"]
     assert len(await bank_items(api, bank)) == before_items and await audit_total(api) == before_audit
+
+
+async def test_counts_include_rows_refused_while_reading_and_reasons_are_words(api: Api) -> None:
+    bank = await make_bank(api)
+    rows = [
+        {"type": "问答题", "stem": "未知题型。", "point_code": "001"},  # refused while reading
+        {"type": "single_choice", "stem": "鉴定点写成两位。", "option_A": "甲", "option_B": "乙", "answer": "A",
+         "point_code": "12"},
+        {"type": "判断题", "stem": "好的一行。", "answer": "对", "point_code": "001"},
+    ]
+    r = await post_import(api, bank, xlsx(rows), await api.admin())
+    assert r.status_code == 400, r.text
+    problem = r.json()
+    assert problem["detail"].startswith("2 of 3 row(s) refused: nothing was imported")
+    assert problem["extra"] == {"format": "xlsx", "rows": 3, "refused": 2}
+    reasons = {e["field"]: e["reason"] for e in problem["errors"]}
+    assert reasons["row 3: point_code"] == ("does not have the required form (3-digit appraisal point code of the "
+                                            "level's blueprint, e.g. '001')")
+    raw = ("Expected `", "regex", "Object missing", "Invalid enum", "`")
+    assert not any(w in reason for reason in reasons.values() for w in raw), reasons
+    assert sum(1 for e in problem["errors"] if e["field"].startswith("row 3:")) == 1  # named once
+    r = await post_import(api, bank, xlsx(rows[:1]), await api.admin())  # once "1 bad row(s) of 0"
+    assert r.json()["detail"].startswith("1 of 1 row(s) refused: nothing was imported; row 2: type: unknown item "
+                                         "type '问答题'"), r.text
+
+    # no 鉴定点 column at all: every row says what is missing, in words, and the file-wide point places them
+    header = [h for h in HEADER if not h.startswith("鉴定点")]
+    r = await post_import(api, bank, xlsx([rows[2]], header=header), await api.admin())
+    assert r.status_code == 400
+    assert r.json()["errors"] == [{"field": "row 2: point_code", "reason": (
+        "no appraisal point: the 鉴定点 column is empty, no point_map rule matches and no file-wide point was "
+        "given")}]
+    r = await post_import(api, bank, xlsx([rows[2]], header=header), await api.admin(), point="003")
+    assert r.status_code == 201, r.text
+    assert r.json()["placed"] == [{"rule": "file-wide point", "point_code": "003", "count": 1}]
+
+    moodle = MOODLE.replace('type="truefalse"', 'type="essay"').replace('<question type="multichoice">\n'
+                                                                          '    <name><text>q2</text>',
+                                                                          '<question type="matching">\n'
+                                                                          '    <name><text>q2</text>')
+    r = await post_import(api, bank, moodle.encode(), await api.admin(), name="quiz.xml")
+    assert r.status_code == 400
+    assert r.json()["detail"].startswith("2 of 3 question(s) refused")
+    assert [e["field"] for e in r.json()["errors"]] == ["question 'q2' (no. 2): type", "question 'q3' (no. 3): type"]
+
+
+async def test_a_retired_duplicate_says_when_and_why(api: Api) -> None:
+    bank = await make_bank(api)
+    admin = await api.admin()
+    reviewer = await api.headers("reviewer", "退役审核", (bank.occupation,))
+    r = await api.client.post("/api/v1/items", json=item_body(bank, "电流的单位是（ ）。"), headers=admin)
+    item_id = r.json()["id"]
+    r = await api.client.post(f"/api/v1/items/{item_id}/retire", json={"reason": "超出新版标准"}, headers=reviewer)
+    assert r.status_code == 200 and r.json()["status"] == "retired", r.text
+    tf = (await api.client.post("/api/v1/items", json=item_body(bank, "接地线可以用缠绕法连接。", type="true_false",
+                                                                options=[], answer=["B"]), headers=admin)).json()
+    rows = [{"type": "single_choice", "stem": "电流的单位是（　）", "option_A": "瓦特", "option_B": "安培",
+             "option_C": "欧姆", "option_D": "伏特", "answer": "B", "point_code": "001"},  # options shuffled
+            {"type": "判断题", "stem": "接地线可以用缠绕法连接", "answer": "错", "point_code": "002"}]
+    r = await post_import(api, bank, xlsx(rows), admin)
+    assert r.status_code == 400, r.text
+    assert r.json()["errors"][1] == {"field": "row 3: stem", "reason": (
+        f"the same question (stem and options) already exists as item {tf['id']}")}
+    reason = r.json()["errors"][0]["reason"]
+    day = r"\d{4}-\d{2}-\d{2}"
+    assert re.fullmatch(rf"the same question \(stem and options\) already exists as item {item_id}, retired on "
+                        rf"{day} \(超出新版标准\)", reason), reason
+    r = await api.client.post("/api/v1/items", json=item_body(bank, "电流的单位是（ ）"), headers=admin)
+    assert r.status_code == 409 and "retired on" in r.json()["detail"] and "超出新版标准" in r.json()["detail"]
+    # the same stem with other options is another question (the docs: exact duplicates are stem and options)
+    r = await api.client.post("/api/v1/items", json=item_body(bank, "电流的单位是（ ）。", options=["A", "B"]),
+                              headers=admin)
+    assert r.status_code == 201, r.text
 
 
 async def test_hostile_and_refused_inputs_change_nothing(api: Api) -> None:
@@ -340,3 +414,51 @@ async def test_cli_import_and_export(api: Api, s3_server: Any, tmp_path: Any) ->
         "export", "--occupation", bank.occupation, "--level", "3", "--format", "qti3", "-o", str(out)], env=env))
     assert result.exit_code == 0, result.output
     assert "exported 3 items" in result.output and zipfile.is_zipfile(out)
+
+    # a Moodle course bank with pictures and a sound, placed by a point map; then out as Moodle XML
+    from tests.qbank import bank_files as bf
+
+    course, point_map = tmp_path / "course.xml", tmp_path / "map.csv"
+    course.write_bytes(bf.moodle_bank())
+    point_map.write_bytes(bf.MOODLE_POINT_MAP)
+    other = await make_bank(api)
+    result = await anyio.to_thread.run_sync(lambda: runner.invoke(main, [
+        "import", str(course), "--occupation", other.occupation, "--level", "3", "--point", "7"], env=env))
+    assert result.exit_code == 2 and "not a 3-digit appraisal point code" in result.output, result.output
+    result = await anyio.to_thread.run_sync(lambda: runner.invoke(main, [
+        "import", str(course), "--occupation", other.occupation, "--level", "3"], env=env))
+    assert result.exit_code == 1 and "4 of 4 question(s) refused" in result.output, result.output
+    assert "question '串联电流' (no. 3): point_code: no appraisal point" in result.output
+    result = await anyio.to_thread.run_sync(lambda: runner.invoke(main, [
+        "import", str(course), "--occupation", other.occupation, "--level", "3", "--point-map", str(point_map)],
+        env=env))
+    assert result.exit_code == 0, result.output
+    assert "imported 4 items (moodle)" in result.output and "4 media" in result.output
+    assert "1 placed by point_map identifier E-104 → 004" in result.output
+    out = tmp_path / "export.xml"
+    result = await anyio.to_thread.run_sync(lambda: runner.invoke(main, [
+        "export", "--occupation", other.occupation, "--level", "3", "--format", "moodle", "-o", str(out)], env=env))
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert "exported 4 items" in result.output and text.count('<file name="') == 4
+    assert f"$course$/top/{other.occupation} L3/01 基础知识/01.01 电工基础/001 鉴定点1" in text
+
+
+async def test_the_shipped_template_imports_one_item_of_each_type(api: Api) -> None:
+    from pathlib import Path
+
+    from openpyxl import load_workbook
+
+    template = Path(__file__).resolve().parents[2] / "examples" / "items-template.xlsx"
+    sheet = load_workbook(template, read_only=True).worksheets[0]
+    header = next(sheet.iter_rows(values_only=True))
+    assert header[:4] == ("题型", "题干", "选项A", "选项B") and all(not str(h).isascii() for h in header)
+    bank = await make_bank(api)
+    r = await post_import(api, bank, template.read_bytes(), await api.admin(), name="items-template.xlsx")
+    assert r.status_code == 201, r.text
+    items = await bank_items(api, bank)
+    assert sorted(i["type"] for i in items) == ["multiple_choice", "practical_task", "single_choice", "true_false"]
+    tf = next(i for i in items if i["type"] == "true_false")
+    assert tf["options"] == ["正确", "错误"] and tf["answer"] == ["A"] and tf["maintainer"] == "张老师"
+    practical = next(i for i in items if i["type"] == "practical_task")["practical"]
+    assert practical["duration_minutes"] == 60 and len(practical["marking"]) == 3

@@ -61,7 +61,9 @@ async def test_review_workflow(api: Api) -> None:
     assert [i["id"] for i in r.json()["items"]] == [item["id"]]
     assert (await api.client.post(f"{url}/retire", headers=reviewer)).json()["status"] == "retired"
     before = await audit_total(api)
-    r = await api.client.patch(url, json=item_body(bank, "改了"), headers=author)
+    r = await api.client.patch(url, json={"stem": "改了"}, headers=author)
+    assert r.status_code == 409 and "retired" in r.json()["detail"]
+    r = await api.client.put(url, json={"stem": "改了", "point_code": bank.points[0]}, headers=author)
     assert r.status_code == 409 and "retired" in r.json()["detail"]
     assert (await api.client.get(url, headers=author)).json()["stem"] == "电压的单位是？"
     assert await audit_total(api) == before
@@ -85,17 +87,18 @@ def bad_items(bank: Bank) -> dict[str, tuple[dict[str, Any], str, str]]:
         "nine options": (item_body(bank, "s3", options=list("甲乙丙丁戊己庚辛壬")), "options", "2 to 8"),
         "answer not an option": (item_body(bank, "s4", options=["甲", "乙"], answer=["C"]), "answer",
                                  "not among the options"),
-        "answer not a label": (item_body(bank, "s4b", answer=["Z"]), "answer[0]", "Invalid enum value 'Z'"),
+        "answer not a label": (item_body(bank, "s4b", answer=["Z"]), "answer[0]",
+                               "'Z' is not one of A, B, C, D, E, F, G, H"),
         "multiple with one": (item_body(bank, "s5", type="multiple_choice", answer=["A"]), "answer",
                               "at least 2 correct"),
         "single with two": (item_body(bank, "s5b", answer=["A", "B"]), "answer", "exactly one correct"),
         "empty stem": (item_body(bank, "   "), "stem", "empty"),
-        "long stem": (item_body(bank, "长" * 10_001), "stem", "length"),
-        "facility above 1": (item_body(bank, "s6", facility=1.5), "facility", "<= 1"),
-        "facility below 0": (item_body(bank, "s7", facility=-0.1), "facility", ">= 0"),
+        "long stem": (item_body(bank, "长" * 10_001), "stem", "too long: at most 10000 characters"),
+        "facility above 1": (item_body(bank, "s6", facility=1.5), "facility", "at most 1"),
+        "facility below 0": (item_body(bank, "s7", facility=-0.1), "facility", "at least 0"),
         "true_false with 3": (item_body(bank, "s8", type="true_false", options=["对", "错", "不知道"]), "options",
                               "exactly 2"),
-        "bad difficulty": (item_body(bank, "s9", difficulty="超难"), "difficulty", ""),
+        "bad difficulty": (item_body(bank, "s9", difficulty="超难"), "difficulty", "'超难' is not one of "),
         "unknown level": (item_body(bank, "s10", level=7), "level", ""),
     }
 
@@ -218,8 +221,121 @@ async def test_media_through_the_archive(api: Api) -> None:
     assert r.status_code == 200
     async with httpx.AsyncClient() as s3:
         assert (await s3.get(r.json()["url"])).content == PNG
+    from tests.qbank import bank_files as bf
+
+    for name, data, content_type in (("hum.wav", bf.wav(), "audio/wav"), ("tone.mp3", bf.ffmpeg_media("mp3"),
+                                     "audio/mpeg"), ("clip.mp4", bf.ffmpeg_media("mp4"), "video/mp4")):
+        r = await api.client.post("/api/v1/media", files={"file": (name, data, "application/octet-stream")},
+                                  headers=author)
+        assert r.status_code == 201 and r.json()["content_type"] == content_type, r.text
     r = await api.client.post("/api/v1/media", files={"file": ("x.png", b"not an image", "image/png")},
                               headers=author)
-    assert r.status_code == 400 and "not an image" in r.json()["detail"]
+    assert r.status_code == 400 and "not a medium items may carry" in r.json()["detail"]
     r = await api.client.get("/api/v1/media/link", params={"key": "media/00/" + "0" * 64}, headers=author)
     assert r.status_code == 404
+
+
+MERGE_PATCH = {"Content-Type": "application/merge-patch+json"}
+
+
+async def test_patch_is_a_merge_patch_and_put_replaces(api: Api) -> None:
+    import json
+
+    bank = await make_bank(api)
+    author = await author_of(api, bank)
+    body = item_body(bank, "电阻串联后总电阻（ ）。", options=["增大", "减小", "不变"], difficulty="较难", facility=0.4,
+                     explanation="串联电阻相加", tags=["电路"], practical=None)
+    item = (await api.client.post("/api/v1/items", json=body, headers=author)).json()
+    url = f"/api/v1/items/{item['id']}"
+
+    # only the field sent changes: difficulty stays 较难, the explanation stays
+    r = await api.client.patch(url, content=json.dumps({"facility": 0.45}), headers=author | MERGE_PATCH)
+    assert r.status_code == 200, r.text
+    after = r.json()
+    assert after["version"] == 2 and after["facility"] == 0.45 and after["difficulty"] == "较难"
+    assert after["explanation"] == "串联电阻相加" and after["options"] == ["增大", "减小", "不变"]
+    r = await api.client.get(f"{url}/diff", params={"from": 1, "to": 2}, headers=author)
+    assert r.json()["changes"] == [{"field": "facility", "before": 0.4, "after": 0.45}]
+    trail = await api.client.get("/api/v1/audit", params={"entity_type": "item", "entity_id": str(item["id"])},
+                                 headers=await api.admin())
+    assert trail.json()["items"][-1]["detail"] == {"version": 2, "changed": ["facility"]}
+
+    # null puts a field back to its default; the same content again makes no version
+    r = await api.client.patch(url, content=json.dumps({"explanation": None, "tags": None}),
+                               headers=author | MERGE_PATCH)
+    assert r.json()["version"] == 3 and r.json()["explanation"] == "" and r.json()["tags"] == []
+    r = await api.client.patch(url, content=json.dumps({"facility": 0.45}), headers=author | MERGE_PATCH)
+    assert r.status_code == 200 and r.json()["version"] == 3
+    # plain application/json reads the same way
+    r = await api.client.patch(url, json={"stem": "电阻串联后，总电阻（ ）。"}, headers=author)
+    assert r.json()["version"] == 4 and r.json()["difficulty"] == "较难"
+
+    # refusals name the field and change nothing
+    for patch, field, words in (({"stem": None}, "stem", "expected text, got null"),
+                                ({"difficulty": "很难"}, "difficulty", "'很难' is not one of"),
+                                ({"occupation_code": "1-01-01-01"}, "occupation_code", "is not a field here"),
+                                ({"answer": ["D"]}, "answer", "not among the options")):
+        r = await api.client.patch(url, content=json.dumps(patch), headers=author | MERGE_PATCH)
+        assert r.status_code == 400, (patch, r.text)
+        assert any(e["field"] == field and words in e["reason"] for e in r.json()["errors"]), r.json()
+    assert (await api.client.get(url, headers=author)).json()["version"] == 4
+
+    # PUT replaces the whole content: what is left out takes its default
+    r = await api.client.put(url, json={"stem": "电阻串联后，总电阻（ ）。", "options": ["增大", "减小"],
+                                        "answer": ["A"], "point_code": bank.points[0]}, headers=author)
+    assert r.status_code == 200, r.text
+    assert r.json()["version"] == 5 and r.json()["difficulty"] == "中等" and r.json()["facility"] == 0.6
+    changed = {c["field"] for c in (await api.client.get(f"{url}/diff", params={"from": 4, "to": 5},
+                                                         headers=author)).json()["changes"]}
+    assert changed == {"options", "facility", "difficulty"}
+
+
+async def test_practical_part_merges_field_by_field(api: Api) -> None:
+    import json
+
+    bank = await make_bank(api)
+    author = await author_of(api, bank)
+    body = item_body(bank, "照明电路安装（合并）", type="practical_task", options=[], answer=[], practical={
+        "preparation": "配电板", "tasks": ["安装"], "marking": [{"criterion": "正确", "points": 100}],
+        "duration_minutes": 60})
+    item = (await api.client.post("/api/v1/items", json=body, headers=author)).json()
+    r = await api.client.patch(f"/api/v1/items/{item['id']}", content=json.dumps({"practical": {
+        "duration_minutes": 90}}), headers=author | MERGE_PATCH)
+    assert r.status_code == 200, r.text
+    assert r.json()["practical"] == {"preparation": "配电板", "tasks": ["安装"],
+                                     "marking": [{"criterion": "正确", "points": 100.0}], "duration_minutes": 90}
+
+
+async def test_true_false_items_need_no_options_over_the_api(api: Api) -> None:
+    import json
+
+    bank = await make_bank(api)
+    author = await author_of(api, bank)
+    body = item_body(bank, "带电作业必须两人进行。", type="true_false", options=[], answer=["A"])
+    del body["options"]
+    r = await api.client.post("/api/v1/items", json=body, headers=author)
+    assert r.status_code == 201, r.text
+    assert r.json()["options"] == ["正确", "错误"]
+    url = f"/api/v1/items/{r.json()['id']}"
+    r = await api.client.put(url, json={"stem": "带电作业必须两人以上进行。", "answer": ["B"],
+                                        "point_code": bank.points[0]}, headers=author)
+    assert r.status_code == 200 and r.json()["options"] == ["正确", "错误"], r.text
+    r = await api.client.patch(url, content=json.dumps({"options": None}), headers=author | MERGE_PATCH)
+    assert r.status_code == 200 and r.json()["options"] == ["正确", "错误"], r.text
+
+
+async def test_messages_name_fields_and_values(api: Api) -> None:
+    bank = await make_bank(api)
+    author = await author_of(api, bank)
+    item = (await api.client.post("/api/v1/items", json=item_body(bank, "电感的单位是？"), headers=author)).json()
+    r = await api.client.get(f"/api/v1/items/{item['id']}/diff", headers=author)
+    assert r.status_code == 400 and r.json()["errors"][0]["reason"] == "the query parameter is required", r.text
+    assert r.json()["errors"][0]["field"] in ("from", "to")
+    r = await api.client.get(f"/api/v1/items/{item['id']}/diff", params={"to": 1}, headers=author)
+    assert r.json()["errors"] == [{"field": "from", "reason": "the query parameter is required"}], r.text
+    r = await api.client.get("/api/v1/items", params={"status": "live"}, headers=author)
+    assert r.status_code == 400
+    assert r.json()["errors"] == [{"field": "query.status",
+                                   "reason": "'live' is not one of approved, draft, in_review, retired"}], r.text
+    r = await api.client.post(f"/api/v1/items/{item['id']}/approve", headers=author)
+    assert r.status_code == 403 and r.json()["detail"].startswith("an author token may not do this"), r.text

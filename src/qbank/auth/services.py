@@ -13,7 +13,7 @@ from qbank.audit.services import record
 from qbank.auth.models import ApiToken
 from qbank.auth.schemas import TokenCreate, TokenCreated, TokenOut
 from qbank.db import get_or_404, utcnow
-from qbank.lib.actors import SCOPED_ROLES, Actor, Role
+from qbank.lib.actors import SCOPED_ROLES, Actor, Role, token_of
 from qbank.lib.problems import bad_request, conflict
 from qbank.sessions.models import Site
 
@@ -36,9 +36,9 @@ def actor_of(row: ApiToken) -> Actor:
 
 async def create_token(db: AsyncSession, secret: str, data: TokenCreate) -> tuple[TokenCreated, ApiToken]:
     if data.role in SCOPED_ROLES and not data.occupations:
-        raise bad_request("occupations", f"a {data.role} token must name at least one occupation")
+        raise bad_request("occupations", f"{token_of(Role(data.role))} must name at least one occupation")
     if data.role not in SCOPED_ROLES and data.occupations:
-        raise bad_request("occupations", f"a {data.role} token is not scoped to occupations")
+        raise bad_request("occupations", f"{token_of(Role(data.role))} is not scoped to occupations")
     if (data.role == Role.site) != (data.site is not None):
         raise bad_request("site", "a site token names its site, and only a site token does")
     if data.site is not None and await db.get(Site, data.site) is None:

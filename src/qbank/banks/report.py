@@ -31,18 +31,22 @@ def render_health(report: BankHealth, console: Console) -> None:
 
     cov = report.points
     blueprint = f"blueprint {cov.blueprint_id} v{cov.blueprint_version}" if cov.blueprint_id else "no blueprint"
-    console.print(f"Appraisal points ({blueprint}): {cov.points}; without items: {len(cov.without_items)} "
-                  f"{', '.join(cov.without_items[:30])}; under {cov.min_items_per_point}: "
+    console.print(f"Appraisal points ({blueprint}): {cov.points}; without theory items: {len(cov.without_items)} "
+                  f"{', '.join(cov.without_items[:30])}"
+                  + (f" (of which with practical tasks only: {', '.join(cov.practical_only[:30])})"
+                     if cov.practical_only else "")
+                  + f"; under {cov.min_items_per_point} theory items: "
                   f"{len(cov.under_minimum)} {', '.join(cov.under_minimum[:30])}; "
                   f"theory items outside the blueprint: {cov.outside_blueprint}")
-    points = Table(title="Points with fewer than the minimum of items")
-    for column in ("point", "importance", "scope", "items"):
+    points = Table(title="Points with fewer than the minimum of theory items")
+    for column in ("point", "importance", "scope", "theory items", "practical tasks"):
         points.add_column(column)
     for p in cov.per_point:
         if p.items < cov.min_items_per_point:
-            points.add_row(p.code, p.importance, p.scope, str(p.items))
+            points.add_row(p.code, p.importance, p.scope, str(p.items), str(p.practical_tasks))
     if points.row_count:
         console.print(points)
+    console.print(cov.note)
 
     supply = Table(title="Papers with no shared item, per layout")
     for column in ("layout", "type", "per paper", "approved", "papers"):

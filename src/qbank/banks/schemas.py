@@ -29,21 +29,35 @@ class PointItems(msgspec.Struct, kw_only=True):
     importance: Importance
     scope: Annotated[str, msgspec.Meta(description="scope codes from the root, joined by '/'", examples=["01/01.01"])]
     items: Annotated[int, msgspec.Meta(ge=0, description="approved theory items at this point")]
+    practical_tasks: Annotated[int, msgspec.Meta(
+        ge=0, description="approved practical tasks at this point (not counted in `items`)")] = 0
+
+
+THEORY_PRACTICAL_NOTE = (
+    "Points are counted on approved theory items (true/false, single and multiple choice): the computer-based "
+    "theory paper draws on them, and the ≥ 4 items per point rule is about them. Practical tasks count toward "
+    "practical_papers (§17(二): ≥ 10) and per point in per_point[].practical_tasks; a point in without_items may "
+    "still hold practical tasks (listed in practical_only).")
 
 
 class PointCoverage(msgspec.Struct, kw_only=True):
-    """Approved theory items per appraisal point of the current blueprint."""
+    """Approved theory items per appraisal point of the current blueprint (practical tasks apart)."""
 
     blueprint_id: int | None
     blueprint_version: int | None
     points: Annotated[int, msgspec.Meta(ge=0, description="points in the blueprint")]
     min_items_per_point: int = MIN_ITEMS_PER_POINT
-    without_items: Annotated[list[str], msgspec.Meta(description="codes of points with no approved item, by code")]
+    without_items: Annotated[list[str], msgspec.Meta(
+        description="codes of points with no approved theory item, by code (practical tasks are not counted here)")]
+    practical_only: Annotated[list[str], msgspec.Meta(
+        description="codes of points without theory items that hold approved practical tasks")] = []
     under_minimum: Annotated[list[str], msgspec.Meta(
         description=f"codes of points with fewer than {MIN_ITEMS_PER_POINT} approved items (0 included)")]
     outside_blueprint: Annotated[int, msgspec.Meta(
         ge=0, description="approved theory items whose point is not in the current blueprint")]
     per_point: list[PointItems]
+    note: Annotated[str, msgspec.Meta(description="how theory items and practical tasks are counted")] = \
+        THEORY_PRACTICAL_NOTE
 
 
 class SectionSupply(msgspec.Struct, kw_only=True):

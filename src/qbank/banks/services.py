@@ -82,6 +82,9 @@ async def bank_health(db: AsyncSession, actor: Actor, occupation: str, level: in
     theory_points = [r[2] for r, t in zip(rows, theory, strict=True) if t]
     pos = np.array([point_pos.get(code, -1) for code in theory_points], dtype=np.int64)
     per_point = np.bincount(pos[pos >= 0], minlength=len(points))
+    practical_pos = np.array([point_pos.get(r[2], -1) for r, t in zip(rows, theory, strict=True) if not t],
+                             dtype=np.int64)
+    practical_per_point = np.bincount(practical_pos[practical_pos >= 0], minlength=len(points))
     importance_of_point = np.array([IMPORTANCES.index(p.importance) for p, _ in points], dtype=np.int64)
     by_importance = np.bincount(importance_of_point[pos[pos >= 0]], minlength=len(IMPORTANCES))
     counted = max(int(by_importance.sum()), 1)
@@ -91,10 +94,13 @@ async def bank_health(db: AsyncSession, actor: Actor, occupation: str, level: in
         blueprint_id=blueprint.id if blueprint else None, blueprint_version=blueprint.version if blueprint else None,
         points=len(points),
         without_items=sorted(points[i][0].code for i in np.flatnonzero(per_point == 0).tolist()),
+        practical_only=sorted(points[i][0].code for i in np.flatnonzero(
+            (per_point == 0) & (practical_per_point > 0)).tolist()),
         under_minimum=sorted(points[i][0].code for i in np.flatnonzero(per_point < MIN_ITEMS_PER_POINT).tolist()),
         outside_blueprint=int((pos < 0).sum()),
         per_point=[PointItems(code=p.code, name=p.name, importance=p.importance, scope="/".join(codes),
-                              items=int(n)) for (p, codes), n in zip(points, per_point, strict=True)])
+                              items=int(n), practical_tasks=int(k))
+                   for (p, codes), n, k in zip(points, per_point, practical_per_point, strict=True)])
 
     # Supply against the layouts of this level (or the one asked for).
     query = select(Layout).where(Layout.occupation_code == occupation, Layout.level == level)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import click
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qbank.cli.common import CLI_ACTOR, run_in_db
+from qbank.imports.schemas import IMPORT_FORMATS
 from qbank.lib.actors import Actor, Role
 from qbank.settings import Settings
 
@@ -41,40 +43,65 @@ def bank_health_command(occupation: str, level: int, layout_id: int | None, as_j
 
 
 
-@click.command("import", help="Import items from FILE (xlsx template, QTI 2.1/3.0 zip package or Moodle XML; the "
-                             "format is detected) into one occupation and level: all or nothing. Every bad row is "
-                             "printed and nothing is stored; exit code 1. Columns: docs/import-formats.md.")
+@click.command("import", help="Import items from FILE (xlsx template, QTI 2.1/2.2/3.0 zip package or Moodle XML; the "
+                             "format is detected) into one occupation and level, with the media the questions show: "
+                             "all or nothing. Every problem is printed, naming the question as the file does, and "
+                             "nothing is stored; exit code 1. Columns and point mapping: docs/import-formats.md. "
+                             "Media go to the evidence archive (QBANK_S3_*; without it the local S3 server is "
+                             "started here).")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True))
 @click.option("--occupation", required=True, help="occupation code, e.g. 4-04-05-01")
 @click.option("--level", required=True, type=click.IntRange(1, 5), help="level 5 (初级工) … 1 (高级技师)")
-@click.option("--format", "fmt", type=click.Choice(["xlsx", "qti", "moodle"]), default=None,
-              help="skip detection")
+@click.option("--format", "fmt", type=click.Choice(list(IMPORT_FORMATS)), default=None,
+              help="skip detection (qti: either QTI version)")
+@click.option("--point", "file_point", default=None, help="file-wide appraisal point (3 digits) for the questions "
+                                                          "the file and the point map place nowhere")
+@click.option("--point-map", "point_map", type=click.Path(exists=True, dir_okay=False, readable=True), default=None,
+              help="CSV (kind,key,point) or JSON rules placing questions by Moodle category, QTI identifier, label "
+                   "or metadata")
 @click.option("--author", default="cli", show_default=True, help="name recorded as author of the items")
-def import_file(file: str, occupation: str, level: int, fmt: str | None, author: str) -> None:
+def import_file(file: str, occupation: str, level: int, fmt: str | None, file_point: str | None,
+                point_map: str | None, author: str) -> None:
     from pathlib import Path
 
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from qbank.cli.common import load_cli_settings
     from qbank.imports.safety import Limits
-    from qbank.imports.services import import_items
+    from qbank.imports.services import carries_media, import_items, read_file
     from qbank.lib.problems import ProblemError
+    from qbank.storage import evidence_store
 
+    if file_point is not None and not re.fullmatch(r"\d{3}", file_point):
+        raise click.BadParameter(f"{file_point!r} is not a 3-digit appraisal point code", param_hint="--point")
     path = Path(file)
     err = Console(stderr=True)
     actor = Actor(token_id=0, name=author, role=Role.admin)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=False) as bar:
-        task = bar.add_task(f"validating {path.name}", total=None)
+        task = bar.add_task(f"checking {path.name}", total=None)
 
         def progress(phase: str, done: int, total: int) -> None:
             label = {"create": "creating items", "near-duplicates": "near duplicates, audit"}.get(phase, phase)
             bar.update(task, description=label, completed=done, total=total)
 
+        data = path.read_bytes()
+        limits = Limits(max_bytes=load_cli_settings().max_import_bytes)
+
         async def work(db: AsyncSession, settings: Settings) -> Any:
-            data = path.read_bytes()
-            return await import_items(db, actor, data, occupation, level, fmt=fmt, filename=path.name,
-                                      limits=Limits(max_bytes=settings.max_import_bytes), progress=progress)
+            parsed = read_file(data, fmt, limits)
+
+            async def go(archive: Any) -> Any:
+                return await import_items(
+                    db, actor, data, occupation, level, archive=archive, filename=path.name, limits=limits,
+                    media_limit=settings.max_upload_bytes, file_point=file_point, parsed=parsed,
+                    point_map=Path(point_map).read_bytes() if point_map else None, progress=progress)
+
+            if not carries_media(parsed):  # no archive needed: no S3 server is reached or started
+                return await go(None)
+            async with evidence_store(settings) as store:
+                return await go(store.archive)
 
         try:
             out = run_in_db(work)
@@ -82,19 +109,25 @@ def import_file(file: str, occupation: str, level: int, fmt: str | None, author:
             bar.stop()
             for e in exc.errors:
                 err.print(f"{e.field}: {e.reason}", markup=False, highlight=False)
-            head = exc.detail.split("; ", 1)[0] if exc.errors else exc.detail
-            raise click.ClickException(f"{head} ({len(exc.errors)} error(s) listed above)" if exc.errors
+            head = exc.detail.split(": nothing was imported", 1)[0] + ": nothing was imported" \
+                if exc.errors and ": nothing was imported" in exc.detail else exc.detail
+            raise click.ClickException(f"{head} ({len(exc.errors)} problem(s) listed above)" if exc.errors
                                        else head) from exc
     click.echo(f"imported {out.count} items ({out.format}) into {occupation} level {level}: "
-               f"ids {out.first_id}–{out.last_id}; {out.near_duplicates} flagged as near duplicates; "
-               f"file sha256 {out.sha256}")
+               f"ids {out.first_id}–{out.last_id}; {out.media} media; {out.near_duplicates} flagged as near "
+               f"duplicates; file sha256 {out.sha256}")
+    for placement in out.placed:
+        click.echo(f"  {placement.count:>5} placed by {placement.rule}"
+                   + (f" → {placement.point_code}" if placement.point_code else ""))
+    if out.left_out:
+        click.echo("  left out (no candidate reads them): " + ", ".join(f"{k} {n}" for k, n in out.left_out.items()))
 
 
-@click.command("export", help="Export a bank (or a filtered part of it) as a QTI 3.0 package or as the xlsx "
-                             "template; importing the file gives the same items.")
+@click.command("export", help="Export a bank (or a filtered part of it) as a QTI 3.0 package, Moodle XML or the xlsx "
+                             "template; importing the file gives the same items. QTI and Moodle carry the media.")
 @click.option("--occupation", required=True, help="occupation code")
 @click.option("--level", required=True, type=click.IntRange(1, 5))
-@click.option("--format", "fmt", type=click.Choice(["qti3", "xlsx"]), default="xlsx", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["qti3", "moodle", "xlsx"]), default="xlsx", show_default=True)
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, writable=True), help="file to write")
 @click.option("--status", type=click.Choice(["draft", "in_review", "approved", "retired"]), default=None)
 @click.option("--point", default=None, help="appraisal point code")
@@ -104,12 +137,17 @@ def export_file(occupation: str, level: int, fmt: str, output: str, status: str 
                 item_type: str | None) -> None:
     from pathlib import Path
 
-    from qbank.imports.services import export_bytes, select_items
+    from qbank.imports import exports
     from qbank.lib.problems import ProblemError
+    from qbank.storage import evidence_store
 
     async def work(db: AsyncSession, settings: Settings) -> tuple[bytes, int]:
-        rows = await select_items(db, CLI_ACTOR, occupation, level, status=status, point=point, item_type=item_type)
-        return export_bytes(rows, fmt, f"{occupation} level {level}")
+        rows = await exports.select_items(db, CLI_ACTOR, occupation, level, status=status, point=point,
+                                          item_type=item_type)
+        if fmt == "xlsx" or not any(row.content.get("media") for row in rows):
+            return await exports.export_file(db, None, rows, fmt, occupation, level)
+        async with evidence_store(settings) as store:
+            return await exports.export_file(db, store.archive, rows, fmt, occupation, level)
 
     try:
         body, count = run_in_db(work)
@@ -117,6 +155,3 @@ def export_file(occupation: str, level: int, fmt: str, output: str, status: str 
         raise click.ClickException(exc.detail) from exc
     Path(output).write_bytes(body)
     click.echo(f"exported {count} items to {output} ({len(body)} bytes)")
-
-
-

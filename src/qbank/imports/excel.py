@@ -16,7 +16,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.utils.exceptions import InvalidFileException
 
 from qbank.imports.safety import Limits, open_zip
-from qbank.imports.schemas import TRUE_FALSE_OPTIONS, ParsedItem, ParseResult
+from qbank.imports.schemas import ExportItem, ParsedItem, ParseResult
 from qbank.items.schemas import LABELS
 from qbank.lib.problems import FieldError, bad_request
 
@@ -26,11 +26,11 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     *((f"option_{label}", f"选项{label}") for label in LABELS),
     ("answer", "答案"), ("explanation", "解析"), ("point_code", "鉴定点"), ("facility", "难度系数"),
     ("difficulty", "难度"), ("enemy_groups", "互斥组"), ("stimulus_set", "题组"), ("tags", "标签"),
-    ("maintainer", "维护人"),
+    ("maintainer", "维护人"), ("language", "语言"), ("media", "媒体"),
     # practical tasks only
     ("preparation", "准备通知"), ("tasks", "操作任务"), ("marking", "评分标准"), ("duration_minutes", "考核时长"),
 )
-REQUIRED = ("type", "stem", "point_code")
+REQUIRED = ("type", "stem")  # 鉴定点 may be left to the file-wide point
 TYPE_NAMES = {
     "true_false": "true_false", "判断": "true_false", "判断题": "true_false",
     "single_choice": "single_choice", "单选": "single_choice", "单选题": "single_choice",
@@ -90,14 +90,15 @@ def _row_item(row_no: int, cells: dict[str, Any], errors: list[FieldError]) -> P
         return None
     fields: dict[str, Any] = {"stem": _text(cells.get("stem"))}
     point = cells.get("point_code")
-    fields["point_code"] = f"{int(point):03d}" if isinstance(point, int | float) and float(point).is_integer() \
-        else _text(point)
-    for key in ("explanation", "difficulty", "maintainer"):
+    if _text(point):
+        fields["point_code"] = f"{int(point):03d}" if isinstance(point, int | float) and \
+            float(point).is_integer() else _text(point)
+    for key in ("explanation", "difficulty", "maintainer", "language"):
         if _text(cells.get(key)):
             fields[key] = _text(cells.get(key))
     if _text(cells.get("stimulus_set")):
         fields["stimulus_set"] = _text(cells.get("stimulus_set"))
-    for key in ("enemy_groups", "tags"):
+    for key in ("enemy_groups", "tags", "media"):
         fields[key] = _split(cells.get(key))
     facility = cells.get("facility")
     if facility is not None and _text(facility):
@@ -124,8 +125,6 @@ def _row_item(row_no: int, cells: dict[str, Any], errors: list[FieldError]) -> P
             err(f"option_{label}", f"option {label} follows the empty option {gap}")
         options.append(value)
     answer_text = ANSWER_NOISE.sub("", _text(cells.get("answer"))).upper()
-    if item_type == "true_false" and not options:
-        options = list(TRUE_FALSE_OPTIONS)
     if item_type == "true_false" and answer_text in TRUE_FALSE_ANSWERS:
         answer_text = TRUE_FALSE_ANSWERS[answer_text]
     if not answer_text:
@@ -177,7 +176,7 @@ def parse_excel(data: bytes, limits: Limits) -> ParseResult:
             header = next(rows)
         except StopIteration:
             raise bad_request("file", "the sheet is empty: the first row must hold the column headers") from None
-        result = ParseResult(items=[], errors=[])
+        result = ParseResult(format="xlsx")
         keys = [_header_key(v) for v in header]
         for col, key in enumerate(keys, start=1):
             if key and key.startswith("?"):
@@ -191,6 +190,7 @@ def parse_excel(data: bytes, limits: Limits) -> ParseResult:
             if row is None or all(v is None or (isinstance(v, str) and not v.strip()) for v in row):
                 continue
             cells = {k: v for k, v in zip(keys, row, strict=False) if k and not k.startswith("?")}
+            result.positions.append(f"row {row_no}")
             item = _row_item(row_no, cells, result.errors)
             if item is not None:
                 result.items.append(item)
@@ -209,12 +209,14 @@ def _cell(sheet: Any, value: Any) -> Any:
     return cell
 
 
-def write_excel(items: Iterable[tuple[str, dict[str, Any], str]]) -> bytes:
-    """The template filled with (type, content, maintainer) rows; reads back into the same items."""
+def write_excel(items: Iterable[ExportItem], chinese_headers: bool = False) -> bytes:
+    """The template filled with items; reads back into the same items (media by their archive keys: an xlsx
+    carries no media of its own, so they are found again only in this service's archive)."""
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("items")
-    sheet.append([f"{chinese}/{key}" for key, chinese in COLUMNS])
-    for item_type, content, maintainer in items:
+    sheet.append([chinese if chinese_headers else f"{chinese}/{key}" for key, chinese in COLUMNS])
+    for item in items:
+        item_type, content, maintainer = item.type, item.content, item.maintainer
         options = list(content.get("options") or [])
         practical = content.get("practical") or {}
         row: dict[str, Any] = {
@@ -223,7 +225,8 @@ def write_excel(items: Iterable[tuple[str, dict[str, Any], str]]) -> bytes:
             "facility": content.get("facility"), "difficulty": content.get("difficulty"),
             "enemy_groups": ",".join(content.get("enemy_groups") or []) or None,
             "stimulus_set": content.get("stimulus_set"), "tags": ",".join(content.get("tags") or []) or None,
-            "maintainer": maintainer,
+            "maintainer": maintainer, "language": content.get("language"),
+            "media": ",".join(content.get("media") or []) or None,
         }
         for label, option in zip(LABELS, options, strict=False):
             row[f"option_{label}"] = option

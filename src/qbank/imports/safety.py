@@ -119,11 +119,20 @@ def local(name: str) -> str:
     return name.replace("-", "").lower()
 
 
-def join_member(base: str, href: str) -> str:
-    """Resolve ``href`` relative to the directory of ``base`` inside a package; traversal is refused."""
-    if unsafe_member_name(href) or "://" in href:
-        raise bad_request("file", f"the manifest refers to {href!r}, outside the package; refused")
+def member_path(base: str, href: str) -> str | None:
+    """The package member ``href`` names, relative to the directory of ``base``; None when it leaves the package
+    (an absolute path, a drive letter, a backslash, NUL, a URL, or more ``..`` than there are directories)."""
+    if not href or "://" in href or href.startswith("/") or "\\" in href or "\x00" in href or _DRIVE.match(href):
+        return None
     joined = posixpath.normpath(posixpath.join(posixpath.dirname(base), href))
     if unsafe_member_name(joined) or joined.startswith("."):
+        return None
+    return joined
+
+
+def join_member(base: str, href: str) -> str:
+    """:func:`member_path` for the manifest's own references: leaving the package refuses the package."""
+    joined = member_path(base, href)
+    if joined is None:
         raise bad_request("file", f"the manifest refers to {href!r}, outside the package; refused")
     return joined

@@ -1,45 +1,62 @@
 """Import (all or nothing) and export of a bank.
 
-Import runs in three steps: parse the file (pure, per-format), validate every row (pure: the items
-domain's own ``content_errors``, duplicates within the file and against the bank), and only when no row
-is bad create every item through ``add_item`` in the caller's transaction, refresh near duplicates once,
-and write the audit trail (one entry per item, chained in one batch, plus one entry for the import)."""
+An import runs in three stages, each its own function so that a background job can run them apart:
+
+1. ``read_file`` (pure): detect the format and parse every question, with the media it shows;
+2. ``check_import``: place questions on appraisal points (``points.place``), check media (type and size, as
+   ``POST /api/v1/media``), every question the way ``add_item`` checks one (the items domain's own
+   ``content_errors``), duplicates within the file and against the bank; every bad question is listed, named
+   as the file names it, and nothing is written;
+3. ``write_import``: every item through ``add_item`` in the caller's transaction, media into the archive, near
+   duplicates refreshed once, the audit trail (one entry per item, chained in one batch, and one for the
+   import)."""
 
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable
-from typing import Any
 
+import anyio.to_thread
 import msgspec
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from evidence import ObjectNotFound, RetentionArchive
 from qbank.audit.models import AuditEntry, AuditHead
 from qbank.audit.services import GENESIS, HEAD_ID, entry_hash, record
 from qbank.blueprints.schemas import Point
 from qbank.blueprints.services import point_index, require_level
 from qbank.db import utcnow
-from qbank.imports.excel import parse_excel, write_excel
+from qbank.imports.excel import parse_excel
 from qbank.imports.moodle import parse_moodle
-from qbank.imports.qti import parse_qti, write_qti3
+from qbank.imports.points import Rule, parse_point_map, place, rule_errors
+from qbank.imports.qti import parse_qti
 from qbank.imports.safety import Limits, check_size, open_zip
-from qbank.imports.schemas import ImportOut, ParsedItem, ParseResult
+from qbank.imports.schemas import ImportOut, ParsedItem, ParseResult, Placement
+from qbank.items.media import ACCEPTED, put_media, sniff_media
 from qbank.items.models import Item, ItemVersion
 from qbank.items.schemas import ItemIn
-from qbank.items.services import add_item, content_errors, refresh_near_duplicates
-from qbank.items.similarity import stem_key
+from qbank.items.services import add_item, complete, content_errors, describe_items, refresh_near_duplicates
+from qbank.items.similarity import content_key
 from qbank.lib.actors import Actor, check_occupation
 from qbank.lib.problems import FieldError, ProblemError, bad_request
+from qbank.lib.validation import convert_or_errors
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
-_AT = re.compile(r"\s*-\s*at `\$\.?([^`]*)`\s*$")
+
+
+class Checked(msgspec.Struct, kw_only=True):
+    """A file that passed every check: what ``write_import`` writes."""
+
+    parsed: ParseResult
+    items: list[tuple[ParsedItem, ItemIn]]
+    placed: list[Placement]
+    points: dict[str, tuple[Point, list[str]]]
 
 
 def detect_format(data: bytes, limits: Limits) -> str:
-    """xlsx, qti or moodle, from the bytes themselves."""
+    """xlsx, qti or moodle, from the bytes themselves (which QTI version: from the package's items)."""
     if data[:4] == b"PK\x03\x04" or data[:4] == b"PK\x05\x06":
         with open_zip(data, limits) as archive:
             names = archive.namelist()
@@ -54,52 +71,147 @@ def detect_format(data: bytes, limits: Limits) -> str:
         return "moodle"
     if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
         raise bad_request("file", "an old .xls workbook: save it as .xlsx")
-    raise bad_request("file", "unrecognised file: expected an xlsx workbook, a QTI 2.1/3.0 zip package or "
+    raise bad_request("file", "unrecognised file: expected an xlsx workbook, a QTI 2.1/2.2/3.0 zip package or "
                               "a Moodle XML file")
 
 
-def parse_file(data: bytes, fmt: str, limits: Limits) -> ParseResult:
+QTI_NAMES = {"qti3": "QTI 3.0", "qti21": "QTI 2.1/2.2"}
+
+
+def read_file(data: bytes, fmt: str | None, limits: Limits) -> ParseResult:
+    """Stage 1: every question of the file (refused ones among the errors), in the format asked or detected."""
+    check_size(data, limits)
+    fmt = fmt or detect_format(data, limits)
     if fmt == "xlsx":
-        return parse_excel(data, limits)
-    if fmt == "qti":
-        return parse_qti(data, limits)
-    if fmt == "moodle":
-        return parse_moodle(data)
-    raise bad_request("format", f"unknown import format {fmt!r}")
+        parsed = parse_excel(data, limits)
+    elif fmt in ("qti", "qti3", "qti21"):
+        parsed = parse_qti(data, limits)
+        if fmt != "qti" and parsed.format != fmt:
+            found = QTI_NAMES.get(parsed.format, "QTI 2.x and 3.0")
+            raise bad_request("format", f"format {fmt} ({QTI_NAMES[fmt]}) was asked, but the package holds "
+                                        f"{found} items; send format qti (either) or leave it out")
+    elif fmt == "moodle":
+        parsed = parse_moodle(data)
+    else:
+        raise bad_request("format", f"unknown import format {fmt!r}: xlsx, moodle, qti3, qti21 (or qti: either)")
+    if not parsed.positions and not parsed.errors:
+        raise bad_request("file", "the file holds no items")
+    return parsed
 
 
-def validate_rows(parsed: ParseResult, occupation: str, level: int,
-                  points: dict[str, tuple[Point, list[str]]], bank_keys: dict[str, int]) -> tuple[
-                      list[tuple[ParsedItem, ItemIn]], list[FieldError]]:
-    """Every row checked the way ``add_item`` checks one item; pure, so every bad row is listed."""
-    errors = list(parsed.errors)
-    good: list[tuple[ParsedItem, ItemIn]] = []
-    seen: dict[str, str] = {}
-    for row in parsed.items:
-        prefix = f"{row.position}: "
-        try:
-            item = msgspec.convert({**row.fields, "occupation_code": occupation, "level": level, "type": row.type},
-                                   ItemIn)
-        except msgspec.ValidationError as exc:
-            message = str(exc)
-            match = _AT.search(message)
-            field = (match.group(1) or "row") if match else "row"
-            errors.append(FieldError(field=prefix + field, reason=_AT.sub("", message)))
-            continue
-        row_errors = content_errors(item.type, item, points, prefix=prefix)
-        key = stem_key(item.stem)
-        if item.stem.strip():
-            if key in seen:
-                row_errors.append(FieldError(field=prefix + "stem", reason=f"the same stem as {seen[key]}"))
-            elif key in bank_keys:
-                row_errors.append(FieldError(field=prefix + "stem", reason=(
-                    f"the same stem already exists as item {bank_keys[key]}")))
-            seen.setdefault(key, row.position)
-        if row_errors:
-            errors.extend(row_errors)
+def _media_errors(parsed: ParseResult, media_limit: int) -> dict[str, str]:
+    """Each medium's type by SHA-256; errors (to every question that shows it) for those not accepted."""
+    types: dict[str, str] = {}
+    for sha, medium in parsed.media.items():
+        kind = sniff_media(medium.data)
+        if len(medium.data) > media_limit:
+            reason = f"{medium.name!r} has {len(medium.data)} bytes; media are limited to {media_limit} bytes " \
+                     "(QBANK_MAX_UPLOAD_BYTES)"
+        elif kind is None:
+            reason = f"{medium.name!r} is not a medium items may carry ({ACCEPTED})"
         else:
+            types[sha] = kind
+            continue
+        for position in medium.used_by:
+            parsed.error(position, "media", reason)
+    return types
+
+
+async def _archive_errors(parsed: ParseResult, archive: RetentionArchive | None) -> None:
+    """Media an xlsx names by key must already be in this service's archive (an xlsx carries none)."""
+    if parsed.format != "xlsx":
+        return
+    for item in parsed.items:
+        for key in item.fields.get("media") or []:
+            try:
+                if archive is None:
+                    raise ObjectNotFound(key)
+                await anyio.to_thread.run_sync(archive.stat, key)
+            except (ObjectNotFound, ValueError):
+                parsed.error(item.position, "media", f"{key} is not in this service's archive (upload it with "
+                                                     "POST /api/v1/media first)")
+
+
+def check_rows(parsed: ParseResult, occupation: str, level: int, points: dict[str, tuple[Point, list[str]]],
+               bank_keys: dict[str, int]) -> tuple[list[tuple[ParsedItem, ItemIn]], dict[str, int]]:
+    """Every question checked the way ``add_item`` checks one; pure, so every bad question is listed, each of
+    its fields once (a field already refused while reading is not refused again). Returns the good questions and
+    those that repeat an item of the bank (position → item id), which the caller names."""
+    good: list[tuple[ParsedItem, ItemIn]] = []
+    in_bank: dict[str, int] = {}
+    seen: dict[str, str] = {}
+    said = {e.field for e in parsed.errors}
+    for row in parsed.items:
+        # A question the point map could not place is refused for that already; check the rest of it too.
+        fields = {"point_code": next(iter(points), "000"), **row.fields}
+        converted, error = convert_or_errors(
+            {**fields, "occupation_code": occupation, "level": level, "type": row.type}, ItemIn)
+        row_errors: list[FieldError] = []
+        if error is not None:
+            row_errors.append(FieldError(field=error[0], reason=error[1]))
+        else:
+            assert isinstance(converted, ItemIn)
+            item = converted
+            complete(item.type, item)
+            row_errors = content_errors(item.type, item, points)
+            key = content_key(item.stem, item.options)
+            if item.stem.strip():
+                if key in seen:
+                    row_errors.append(FieldError(field="stem", reason=(
+                        f"the same question (stem and options) as {seen[key]}")))
+                elif key in bank_keys:
+                    in_bank[row.position] = bank_keys[key]
+                seen.setdefault(key, row.position)
+        fresh = [e for e in row_errors if f"{row.position}: {e.field}" not in said]
+        for e in fresh:
+            parsed.error(row.position, e.field, e.reason)
+            said.add(f"{row.position}: {e.field}")
+        if not row_errors and row.position not in in_bank and not any(f.startswith(row.position + ": ")
+                                                                          for f in said):
             good.append((row, item))
-    return good, errors
+    return good, in_bank
+
+
+def refusal(parsed: ParseResult) -> ProblemError:
+    """The 400 that lists every error; counts are of the file's questions (refused while parsing included)."""
+    errors = parsed.errors
+    bad = [p for p in parsed.positions if any(e.field.startswith(p + ": ") for e in errors)]
+    word = "row(s)" if parsed.format == "xlsx" else "question(s)"
+    file_level = sum(1 for e in errors if not any(e.field.startswith(p + ": ") for p in bad))
+    head = f"{len(bad)} of {len(parsed.positions)} {word} refused" if bad else "the file is refused"
+    if bad and file_level:
+        head += f", and {file_level} problem(s) with the file itself"
+    return ProblemError(400, f"{head}: nothing was imported; "
+                             + "; ".join(f"{e.field}: {e.reason}" for e in errors[:3])
+                             + (" …" if len(errors) > 3 else ""),
+                        errors=errors, extra={"format": parsed.format, "rows": len(parsed.positions),
+                                              "refused": len(bad)})
+
+
+async def check_import(db: AsyncSession, archive: RetentionArchive | None, parsed: ParseResult, occupation: str,
+                       level: int, *, file_point: str | None = None, rules: list[Rule] | None = None,
+                       media_limit: int) -> Checked:
+    """Stage 2: points placed, media and every question checked; a ProblemError lists every problem."""
+    rules = rules or []
+    if rules and parsed.format == "xlsx":
+        raise bad_request("point_map", "a point map places Moodle and QTI questions (categories, identifiers, "
+                                       "labels, metadata); an xlsx names its points in the 鉴定点 column")
+    points = await point_index(db, occupation, level)
+    if file_point is not None and file_point not in points:
+        parsed.error(None, "point", f"appraisal point {file_point} is not in this level's blueprint")
+    parsed.errors.extend(rule_errors(rules, set(points)))
+    placed = place(parsed, rules, file_point)
+    _media_errors(parsed, media_limit)
+    await _archive_errors(parsed, archive)
+    bank = {key: item_id for key, item_id in (await db.execute(select(Item.content_key, Item.id).where(
+        Item.occupation_code == occupation, Item.level == level))).all()}
+    good, in_bank = check_rows(parsed, occupation, level, points, bank)
+    names = await describe_items(db, sorted(set(in_bank.values())))
+    for position, item_id in in_bank.items():
+        parsed.error(position, "stem", f"the same question (stem and options) already exists as {names[item_id]}")
+    if parsed.errors:
+        raise refusal(parsed)
+    return Checked(parsed=parsed, items=good, placed=placed, points=points)
 
 
 async def _record_items(db: AsyncSession, actor: Actor, created: list[tuple[Item, ItemVersion]],
@@ -125,87 +237,67 @@ async def _record_items(db: AsyncSession, actor: Actor, created: list[tuple[Item
     await db.flush()
 
 
-async def import_items(db: AsyncSession, actor: Actor, data: bytes, occupation: str, level: int, *,
-                       fmt: str | None = None, filename: str | None = None, limits: Limits | None = None,
+async def write_import(db: AsyncSession, actor: Actor, archive: RetentionArchive | None, checked: Checked,
+                       occupation: str, level: int, sha: str, filename: str | None,
                        progress: Progress | None = None) -> ImportOut:
-    """Import every item of the file or none; raises ProblemError 400 listing every bad row."""
-    limits = limits or Limits()
-    check_size(data, limits)
-    check_occupation(actor, occupation)
-    await require_level(db, occupation, level)
-    fmt = fmt or detect_format(data, limits)
-    parsed = parse_file(data, fmt, limits)
-    if not parsed.items and not parsed.errors:
-        raise bad_request("file", "the file holds no items")
-    points = await point_index(db, occupation, level)
-    bank_keys = {key: item_id for key, item_id in (await db.execute(select(Item.stem_key, Item.id).where(
-        Item.occupation_code == occupation, Item.level == level))).all()}
-    good, errors = validate_rows(parsed, occupation, level, points, bank_keys)
-    if errors:
-        rows = len({e.field.split(":", 1)[0] for e in errors})
-        raise ProblemError(400, f"{rows} bad row(s) of {len(parsed.items)}: nothing was imported; "
-                                + "; ".join(f"{e.field}: {e.reason}" for e in errors[:3])
-                                + (" …" if len(errors) > 3 else ""),
-                           errors=errors, extra={"format": fmt, "rows": len(parsed.items)})
-    sha = hashlib.sha256(data).hexdigest()
+    """Stage 3: every item, its media, near duplicates and the trail, in the caller's transaction."""
+    parsed = checked.parsed
+    if parsed.media and archive is None:
+        raise ProblemError(503, "the file carries media and this process has no evidence archive configured")
     created: list[tuple[Item, ItemVersion]] = []
-    total = len(good)
+    total = len(checked.items)
     try:
-        for n, (_, item_in) in enumerate(good, start=1):
-            created.append(await add_item(db, actor, item_in, points, batch_checked=True))
+        for n, (_, item_in) in enumerate(checked.items, start=1):
+            created.append(await add_item(db, actor, item_in, checked.points, batch_checked=True))
             if progress is not None and (n % 200 == 0 or n == total):
                 progress("create", n, total)
         await db.flush()
-    except IntegrityError as exc:  # a concurrent writer added one of these stems after the check
-        raise ProblemError(409, "another write added one of these stems while the import ran; nothing was "
+    except IntegrityError as exc:  # a concurrent writer added one of these questions after the check
+        raise ProblemError(409, "another write added one of these questions while the import ran; nothing was "
                                 "imported, try again") from exc
+    # Media last: the archive keeps what it was given (Object Lock), so nothing goes there before the items
+    # are in; a failure from here on still rolls the items back.
+    for medium in parsed.media.values():
+        assert archive is not None
+        await put_media(db, actor, archive, medium.data, sniff_media(medium.data) or "", medium.name)
     ids = [item.id for item, _ in created]
     if progress is not None:
         progress("near-duplicates", 0, 1)
     await refresh_near_duplicates(db, occupation, level, ids)
     await _record_items(db, actor, created, sha)
-    out = ImportOut(format=fmt, sha256=sha, count=len(ids), first_id=min(ids, default=None),
+    media = {key for _, item_in in checked.items for key in item_in.media}
+    out = ImportOut(format=parsed.format, sha256=sha, count=len(ids), first_id=min(ids, default=None),
                     last_id=max(ids, default=None), item_ids=ids,
-                    near_duplicates=sum(1 for item, _ in created if item.near_duplicates))
+                    near_duplicates=sum(1 for item, _ in created if item.near_duplicates),
+                    placed=checked.placed, media=len(media), left_out=dict(sorted(parsed.left_out.items())))
     await record(db, actor, "import.create", "import", sha, after={"item_ids": ids}, detail={
-        "count": out.count, "sha256": sha, "first_id": out.first_id, "last_id": out.last_id, "format": fmt,
-        "filename": filename, "occupation": occupation, "level": level})
+        "count": out.count, "sha256": sha, "first_id": out.first_id, "last_id": out.last_id,
+        "format": parsed.format, "filename": filename, "occupation": occupation, "level": level,
+        "media": out.media, "placed": msgspec.to_builtins(checked.placed)})
     if progress is not None:
         progress("near-duplicates", 1, 1)
     return out
 
 
-async def select_items(db: AsyncSession, actor: Actor, occupation: str, level: int, *, status: str | None = None,
-                       point: str | None = None, item_type: str | None = None,
-                       ids: list[int] | None = None) -> list[tuple[Item, dict[str, Any]]]:
-    """The bank's items (filtered) with their current version's content, in id order."""
+def carries_media(parsed: ParseResult) -> bool:
+    """Whether writing (or checking) the file needs the evidence archive."""
+    return bool(parsed.media) or any(item.fields.get("media") for item in parsed.items)
+
+
+async def import_items(db: AsyncSession, actor: Actor, data: bytes, occupation: str, level: int, *,
+                       archive: RetentionArchive | None = None, fmt: str | None = None, filename: str | None = None,
+                       limits: Limits | None = None, media_limit: int = 20 * 1024 * 1024,
+                       file_point: str | None = None, point_map: bytes | None = None,
+                       parsed: ParseResult | None = None, progress: Progress | None = None) -> ImportOut:
+    """Import every question of the file or none; raises ProblemError 400 listing every bad question.
+    ``parsed``: the file already read (stage 1) by the caller."""
+    limits = limits or Limits()
     check_occupation(actor, occupation)
     await require_level(db, occupation, level)
-    query = select(Item, ItemVersion.content).join(ItemVersion, (ItemVersion.item_id == Item.id) & (
-        ItemVersion.version == Item.version)).where(Item.occupation_code == occupation, Item.level == level)
-    if status:
-        query = query.where(Item.status == status)
-    if point:
-        query = query.where(Item.point_code == point)
-    if item_type:
-        query = query.where(Item.type == item_type)
-    if ids:
-        query = query.where(Item.id.in_(ids))
-    rows = [(item, content) for item, content in (await db.execute(query.order_by(Item.id))).all()]
-    if ids:  # named ids that are not there: say which, rather than export fewer items than asked
-        missing = sorted(set(ids) - {item.id for item, _ in rows})
-        if missing:
-            raise bad_request("ids", f"items {missing[:20]} are not in {occupation} level {level}")
-    return rows
+    rules = parse_point_map(point_map) if point_map is not None else []
+    parsed = parsed or read_file(data, fmt, limits)
+    checked = await check_import(db, archive, parsed, occupation, level, file_point=file_point, rules=rules,
+                                 media_limit=media_limit)
+    return await write_import(db, actor, archive, checked, occupation, level, hashlib.sha256(data).hexdigest(),
+                              filename, progress)
 
-
-EXPORT_MEDIA = {"qti3": ("application/zip", "zip"),
-                "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx")}
-
-
-def export_bytes(rows: list[tuple[Item, dict[str, Any]]], fmt: str, title: str) -> tuple[bytes, int]:
-    """The file and how many items it holds (QTI holds choice items only; practical tasks stay out)."""
-    if fmt == "xlsx":
-        return write_excel((i.type, c, i.maintainer) for i, c in rows), len(rows)
-    choice = [(i, c) for i, c in rows if i.type != "practical_task"]
-    return write_qti3(((i.id, i.type, c, i.maintainer) for i, c in choice), title), len(choice)

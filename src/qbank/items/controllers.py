@@ -3,26 +3,29 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
-from litestar import Controller, get, patch, post
+from litestar import Controller, get, patch, post, put
 from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
+from litestar.openapi.spec import Example
 from litestar.params import Body, Parameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evidence import RetentionArchive
 from qbank.blueprints.schemas import ItemType
 from qbank.items import services as svc
-from qbank.items.media import media_link, store_media
+from qbank.items.media import ACCEPTED, media_link, store_media
 from qbank.items.schemas import (
     ItemDiff,
     ItemIn,
     ItemOut,
     ItemPage,
+    ItemPatch,
     ItemUpdate,
     ItemVersionOut,
     MediaLink,
     MediaOut,
     RejectIn,
+    RetireIn,
     Status,
 )
 from qbank.lib.actors import Actor, Role, requires
@@ -32,6 +35,7 @@ from qbank.settings import Settings
 WRITERS = requires(Role.admin, Role.author)
 REVIEWERS = requires(Role.admin, Role.reviewer)
 READERS = requires(Role.admin, Role.author, Role.reviewer)
+MERGE_PATCH = "application/merge-patch+json"
 
 
 class ItemController(Controller):
@@ -64,9 +68,25 @@ class ItemController(Controller):
         item = await svc.get_item(db_session, actor, item_id)
         return svc.item_out(item, await svc.get_version(db_session, item.id, item.version))
 
-    @patch("/{item_id:int}", guards=[WRITERS], summary="Change an item: a new version, back to draft",
+    @patch("/{item_id:int}", guards=[WRITERS], summary="Change some fields of an item (JSON Merge Patch)",
+           description="The body is a JSON Merge Patch (RFC 7396, `application/merge-patch+json`; plain "
+                       "`application/json` is read the same way): only the fields sent change, `null` puts a field "
+                       "back to its default, `practical` merges field by field. A change makes one new version "
+                       "(the diff and the trail list exactly the fields that changed) and sends the item back to "
+                       "draft; sending what is already there changes nothing.",
            responses=problem_responses(409))
-    async def update(self, item_id: int, data: ItemUpdate, db_session: AsyncSession, actor: Actor) -> ItemOut:
+    async def update(self, item_id: int, db_session: AsyncSession, actor: Actor,
+                     data: Annotated[ItemPatch, Body(media_type=MERGE_PATCH, examples=[
+                         Example(summary="harder, nothing else", value={"difficulty": "较难", "facility": 0.45}),
+                         Example(summary="a new stem, the rest as it is",
+                                 value={"stem": "电流的国际单位是（ ）。"})])]) -> ItemOut:
+        return await svc.edit_item(db_session, actor, item_id, data)
+
+    @put("/{item_id:int}", guards=[WRITERS], summary="Replace an item's content as a whole",
+         description="Every content field as sent; a field left out takes its default (use PATCH to change some "
+                     "fields). One new version when anything changed, back to draft.",
+         responses=problem_responses(409))
+    async def replace(self, item_id: int, data: ItemUpdate, db_session: AsyncSession, actor: Actor) -> ItemOut:
         return await svc.edit_item(db_session, actor, item_id, data)
 
     @get("/{item_id:int}/versions", guards=[READERS], summary="Every version of an item")
@@ -103,10 +123,12 @@ class ItemController(Controller):
     async def reject(self, item_id: int, data: RejectIn, db_session: AsyncSession, actor: Actor) -> ItemOut:
         return await svc.review_item(db_session, actor, item_id, "reject", data.reason)
 
-    @post("/{item_id:int}/retire", guards=[REVIEWERS], status_code=200, summary="Retire an item",
-          responses=problem_responses(409))
-    async def retire(self, item_id: int, db_session: AsyncSession, actor: Actor) -> ItemOut:
-        return await svc.review_item(db_session, actor, item_id, "retire")
+    @post("/{item_id:int}/retire", guards=[REVIEWERS], status_code=200, summary="Retire an item, with a reason",
+          description="The reason (optional, kept in the trail) is what a later import of the same question is "
+                      "told: `retired on 2026-11-29 (超出新版标准)`.", responses=problem_responses(409))
+    async def retire(self, item_id: int, db_session: AsyncSession, actor: Actor,
+                     data: RetireIn | None = None) -> ItemOut:
+        return await svc.review_item(db_session, actor, item_id, "retire", data.reason if data else None)
 
 
 class MediaUpload(msgspec.Struct):
@@ -118,7 +140,9 @@ class MediaController(Controller):
     tags = ["items"]
     responses = problem_responses(400, 401, 403)
 
-    @post("/", guards=[requires(Role.admin, Role.author)], summary="Upload an image for items (PNG, JPEG, GIF, WebP)",
+    @post("/", guards=[requires(Role.admin, Role.author)], summary="Upload an image, a sound or a video for items",
+          description=f"Accepted (judged from the bytes): {ACCEPTED}; at most QBANK_MAX_UPLOAD_BYTES. The key goes "
+                      "into an item's `media`; its text shows it where `{{media:SHA256}}` stands.",
           responses=problem_responses(413))
     async def upload(
         self, settings: Settings, archive: RetentionArchive, actor: Actor, db_session: AsyncSession,

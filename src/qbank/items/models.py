@@ -14,7 +14,7 @@ class Item(Base):
 
     __tablename__ = "item"
     __table_args__ = (
-        UniqueConstraint("occupation_code", "level", "stem_key"),
+        UniqueConstraint("occupation_code", "level", "content_key"),
         Index("ix_item_bank", "occupation_code", "level", "status"),
     )
 
@@ -26,7 +26,8 @@ class Item(Base):
     version: Mapped[int] = mapped_column(default=1)
     # Copies of the current version's fields for search; the version row stays the source of truth.
     stem: Mapped[str] = mapped_column(Text)
-    stem_key: Mapped[str] = mapped_column(String(64))
+    stem_key: Mapped[str] = mapped_column(String(64))  # normalised stem: leaked stems are matched on it
+    content_key: Mapped[str] = mapped_column(String(64))  # normalised stem and options: exact duplicates
     point_code: Mapped[str] = mapped_column(String(3))
     author: Mapped[str] = mapped_column(String(120))
     maintainer: Mapped[str] = mapped_column(String(120))

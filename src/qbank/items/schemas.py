@@ -29,22 +29,42 @@ class PracticalTask(msgspec.Struct, kw_only=True):
     duration_minutes: Annotated[int, msgspec.Meta(ge=1, le=600)]
 
 
+# One definition of each field's constraints, shared by the item, its full replacement and its merge patch.
+Stem = Annotated[str, msgspec.Meta(max_length=MAX_STEM, examples=["电流的单位是（ ）。"], description=(
+    "the question; media appear where {{media:SHA256}} stands (the SHA-256 of one of `media`)"))]
+Options = Annotated[list[Annotated[str, msgspec.Meta(max_length=5000)]], msgspec.Meta(
+    examples=[["安培", "伏特", "欧姆", "瓦特"]],
+    description="the options in order (A, B, …); a true/false item may send none: 正确, 错误")]
+Answer = Annotated[list[OptionLabel], msgspec.Meta(examples=[["A"]])]
+Explanation = Annotated[str, msgspec.Meta(max_length=MAX_STEM)]
+PointCode = Annotated[str, msgspec.Meta(pattern=r"^\d{3}$", examples=["001"],
+                                        description="3-digit appraisal point code of the level's blueprint")]
+Facility = Annotated[float, msgspec.Meta(ge=0, le=1, examples=[0.62])]
+Groups = list[Annotated[str, msgspec.Meta(min_length=1, max_length=60)]]
+StimulusSet = Annotated[str, msgspec.Meta(max_length=60)]
+MediaKeys = list[Annotated[str, msgspec.Meta(pattern=r"^media/[0-9a-f]{2}/[0-9a-f]{64}$",
+                                             description="key from POST /api/v1/media")]]
+Language = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", examples=["zh-CN", "en"],
+                                       description="BCP 47 language tag; when absent, exports detect it from the text")]
+Maintainer = Annotated[str, msgspec.Meta(max_length=120)]
+TRUE_FALSE_OPTIONS = ["正确", "错误"]
+
+
 class ItemContent(msgspec.Struct, kw_only=True):
     """The fields each version keeps."""
 
-    stem: Annotated[str, msgspec.Meta(max_length=MAX_STEM, examples=["电流的单位是（ ）。"])]
-    options: Annotated[list[Annotated[str, msgspec.Meta(max_length=5000)]], msgspec.Meta(
-        examples=[["安培", "伏特", "欧姆", "瓦特"]])] = []
-    answer: Annotated[list[OptionLabel], msgspec.Meta(examples=[["A"]])] = []
-    explanation: Annotated[str, msgspec.Meta(max_length=MAX_STEM)] = ""
-    point_code: Annotated[str, msgspec.Meta(pattern=r"^\d{3}$", examples=["001"])]
-    facility: Annotated[float, msgspec.Meta(ge=0, le=1, examples=[0.62])] = 0.6
+    stem: Stem
+    options: Options = []
+    answer: Answer = []
+    explanation: Explanation = ""
+    point_code: PointCode
+    facility: Facility = 0.6
     difficulty: Difficulty = "中等"
-    enemy_groups: list[Annotated[str, msgspec.Meta(min_length=1, max_length=60)]] = []
-    stimulus_set: Annotated[str, msgspec.Meta(max_length=60)] | None = None
-    tags: list[Annotated[str, msgspec.Meta(min_length=1, max_length=60)]] = []
-    media: list[Annotated[str, msgspec.Meta(pattern=r"^media/[0-9a-f]{2}/[0-9a-f]{64}$",
-                                            description="key from POST /api/v1/media")]] = []
+    enemy_groups: Groups = []
+    stimulus_set: StimulusSet | None = None
+    tags: Groups = []
+    media: MediaKeys = []
+    language: Language | None = None
     practical: PracticalTask | None = None
 
 
@@ -52,11 +72,40 @@ class ItemIn(ItemContent, kw_only=True):
     occupation_code: OccupationCode
     level: Level
     type: ItemType
-    maintainer: Annotated[str, msgspec.Meta(max_length=120)] | None = None
+    maintainer: Maintainer | None = None
 
 
 class ItemUpdate(ItemContent, kw_only=True):
-    maintainer: Annotated[str, msgspec.Meta(max_length=120)] | None = None
+    """PUT: the whole content; a field left out takes its default."""
+
+    maintainer: Maintainer | None = None
+
+
+class PracticalPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    preparation: Annotated[str, msgspec.Meta(max_length=20000)] | msgspec.UnsetType | None = msgspec.UNSET
+    tasks: list[Annotated[str, msgspec.Meta(min_length=1, max_length=5000)]] | msgspec.UnsetType = msgspec.UNSET
+    marking: list[Criterion] | msgspec.UnsetType = msgspec.UNSET
+    duration_minutes: Annotated[int, msgspec.Meta(ge=1, le=600)] | msgspec.UnsetType = msgspec.UNSET
+
+
+class ItemPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """PATCH (JSON Merge Patch, RFC 7396): only the fields sent change; ``null`` puts a field back to its default
+    (no explanation, no stimulus set, facility 0.6, 中等, …); ``practical`` is merged field by field."""
+
+    stem: Stem | msgspec.UnsetType = msgspec.UNSET
+    options: Options | msgspec.UnsetType | None = msgspec.UNSET
+    answer: Answer | msgspec.UnsetType | None = msgspec.UNSET
+    explanation: Explanation | msgspec.UnsetType | None = msgspec.UNSET
+    point_code: PointCode | msgspec.UnsetType = msgspec.UNSET
+    facility: Facility | msgspec.UnsetType | None = msgspec.UNSET
+    difficulty: Difficulty | msgspec.UnsetType | None = msgspec.UNSET
+    enemy_groups: Groups | msgspec.UnsetType | None = msgspec.UNSET
+    stimulus_set: StimulusSet | msgspec.UnsetType | None = msgspec.UNSET
+    tags: Groups | msgspec.UnsetType | None = msgspec.UNSET
+    media: MediaKeys | msgspec.UnsetType | None = msgspec.UNSET
+    language: Language | msgspec.UnsetType | None = msgspec.UNSET
+    practical: PracticalPatch | msgspec.UnsetType | None = msgspec.UNSET
+    maintainer: Maintainer | msgspec.UnsetType = msgspec.UNSET
 
 
 class ItemOut(ItemContent, kw_only=True):
@@ -106,6 +155,10 @@ class ItemDiff(msgspec.Struct, kw_only=True):
 
 class RejectIn(msgspec.Struct, kw_only=True):
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2000, examples=["答案有误"])]
+
+
+class RetireIn(msgspec.Struct, kw_only=True):
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2000, examples=["超出新版标准"])] | None = None
 
 
 class MediaOut(msgspec.Struct, kw_only=True):

@@ -10,26 +10,31 @@ from litestar.exceptions import PermissionDeniedException
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from qbank.audit.models import AuditEntry
 from qbank.audit.services import record
 from qbank.blueprints.schemas import Point
 from qbank.blueprints.services import point_index, require_level
 from qbank.db import get_or_404, utcnow
+from qbank.items.media import placeholder_errors
 from qbank.items.models import Item, ItemVersion
 from qbank.items.schemas import (
     LABELS,
+    TRUE_FALSE_OPTIONS,
     FieldChange,
     ItemContent,
     ItemDiff,
     ItemIn,
     ItemOut,
     ItemPage,
+    ItemPatch,
     ItemUpdate,
     ItemVersionOut,
 )
-from qbank.items.similarity import near_duplicate_pairs, stem_key, stem_vectors
+from qbank.items.similarity import content_key, near_duplicate_pairs, stem_key, stem_vectors
 from qbank.lib.actors import Actor, check_occupation
 from qbank.lib.digest import digest
-from qbank.lib.problems import FieldError, ProblemError, conflict, not_found
+from qbank.lib.problems import FieldError, ProblemError, bad_request, conflict, not_found
+from qbank.lib.validation import convert_or_errors
 
 CONTENT_FIELDS: tuple[str, ...] = ItemContent.__struct_fields__
 TRANSITIONS = {  # action: (allowed from, to)
@@ -50,6 +55,10 @@ def content_errors(item_type: str, content: ItemContent, points: dict[str, tuple
 
     if not content.stem.strip():
         err("stem", "the stem is empty")
+    texts = {"stem": content.stem, "explanation": content.explanation,
+             **{f"options[{i}]": option for i, option in enumerate(content.options)}}
+    for field, reason in placeholder_errors(texts, content.media):
+        err(field, reason)
     if not points:
         err("point_code", "this occupation and level has no blueprint yet, so no appraisal point exists")
     elif content.point_code not in points:
@@ -83,6 +92,41 @@ def content_errors(item_type: str, content: ItemContent, points: dict[str, tuple
     return errors
 
 
+def complete(item_type: str, content: ItemContent) -> None:
+    """What every way in fills in alike (the API, PATCH/PUT and imports): a true/false item sent without
+    options gets 正确 / 错误."""
+    if item_type == "true_false" and not content.options:
+        content.options = list(TRUE_FALSE_OPTIONS)
+
+
+async def describe_items(db: AsyncSession, ids: list[int]) -> dict[int, str]:
+    """"item 7", or "item 7, retired on 2026-11-29 (超纲)" for a retired one: how a duplicate is named."""
+    rows = (await db.execute(select(Item.id, Item.status).where(Item.id.in_(ids)))).all() if ids else []
+    retired = [str(item_id) for item_id, status in rows if status == "retired"]
+    why: dict[str, tuple[Any, Any]] = {}
+    if retired:
+        for entity_id, at, detail in (await db.execute(
+                select(AuditEntry.entity_id, AuditEntry.at, AuditEntry.detail).where(
+                    AuditEntry.action == "item.retire", AuditEntry.entity_type == "item",
+                    AuditEntry.entity_id.in_(retired)).order_by(AuditEntry.seq))).all():
+            why[entity_id] = (at, (detail or {}).get("reason"))
+    out = {}
+    for item_id, status in rows:
+        name = f"item {item_id}"
+        if status == "retired":
+            at, reason = why.get(str(item_id), (None, None))
+            name += f", retired on {at:%Y-%m-%d}" if at is not None else ", retired"
+            name += f" ({reason})" if reason else " (no reason given)"
+        out[item_id] = name
+    return out
+
+
+async def refuse_duplicate(db: AsyncSession, existing: int | None) -> None:
+    if existing is not None:
+        name = (await describe_items(db, [existing]))[existing]
+        raise conflict(f"the same question (stem and options) already exists as {name}", existing_item=existing)
+
+
 def raise_if(errors: list[FieldError]) -> None:
     if errors:
         raise ProblemError(400, "; ".join(f"{e.field}: {e.reason}" for e in errors), errors=errors)
@@ -112,7 +156,7 @@ def version_out(row: ItemVersion) -> ItemVersionOut:
 
 
 async def exact_duplicate(db: AsyncSession, occupation: str, level: int, key: str, exclude: int | None) -> int | None:
-    query = select(Item.id).where(Item.occupation_code == occupation, Item.level == level, Item.stem_key == key)
+    query = select(Item.id).where(Item.occupation_code == occupation, Item.level == level, Item.content_key == key)
     if exclude is not None:
         query = query.where(Item.id != exclude)
     return await db.scalar(query.limit(1))
@@ -157,15 +201,16 @@ async def add_item(db: AsyncSession, actor: Actor, data: ItemIn,
         await require_level(db, data.occupation_code, data.level)
     if points is None:
         points = await point_index(db, data.occupation_code, data.level)
+    complete(data.type, data)
     raise_if(content_errors(data.type, data, points))
-    key = stem_key(data.stem)
-    existing = None if batch_checked else await exact_duplicate(db, data.occupation_code, data.level, key, None)
-    if existing is not None:
-        raise conflict(f"the same stem already exists as item {existing}", existing_item=existing)
+    key = content_key(data.stem, data.options)
+    if not batch_checked:
+        await refuse_duplicate(db, await exact_duplicate(db, data.occupation_code, data.level, key, None))
     content = content_of(data)
     now = utcnow()
     item = Item(occupation_code=data.occupation_code, level=data.level, type=data.type, status="draft", version=1,
-                stem=data.stem, stem_key=key, point_code=data.point_code, author=actor.name,
+                stem=data.stem, stem_key=stem_key(data.stem), content_key=key, point_code=data.point_code,
+                author=actor.name,
                 maintainer=data.maintainer or actor.name, near_duplicates=[], created_at=now, updated_at=now)
     db.add(item)
     await db.flush()
@@ -198,34 +243,57 @@ async def get_version(db: AsyncSession, item_id: int, version: int) -> ItemVersi
 
 async def update_item(db: AsyncSession, actor: Actor, item: Item, data: ItemContent,
                       maintainer: str | None) -> ItemVersion:
-    """A change makes a new immutable version and sends the item back to draft for review."""
+    """A change makes one new immutable version and sends the item back to draft for review; the same content
+    again changes nothing."""
     if item.status == "retired":
-        raise conflict(f"item {item.id} is retired and cannot be edited")
+        name = (await describe_items(db, [item.id]))[item.id]
+        raise conflict(f"{name} and cannot be edited")
     points = await point_index(db, item.occupation_code, item.level)
+    complete(item.type, data)
     raise_if(content_errors(item.type, data, points))
-    key = stem_key(data.stem)
-    existing = await exact_duplicate(db, item.occupation_code, item.level, key, item.id)
-    if existing is not None:
-        raise conflict(f"the same stem already exists as item {existing}", existing_item=existing)
+    key = content_key(data.stem, data.options)
+    await refuse_duplicate(db, await exact_duplicate(db, item.occupation_code, item.level, key, item.id))
     current = await get_version(db, item.id, item.version)
     content = content_of(data)
-    new_digest = digest(content)
-    if new_digest == current.digest and (maintainer is None or maintainer == item.maintainer):
+    # Compared as full contents: a version written before a field existed lacks its key, not its value.
+    unchanged = content == content_of(msgspec.convert(current.content, ItemContent))
+    if unchanged and (maintainer is None or maintainer == item.maintainer):
         return current
     now = utcnow()
-    if new_digest != current.digest:
-        current = ItemVersion(item_id=item.id, version=item.version + 1, content=content, digest=new_digest,
+    if not unchanged:
+        current = ItemVersion(item_id=item.id, version=item.version + 1, content=content, digest=digest(content),
                               created_at=now, created_by=actor.label)
         db.add(current)
         item.version += 1
         item.status, item.reviewer, item.reject_reason = "draft", None, None
-    item.stem, item.stem_key, item.point_code = data.stem, key, data.point_code
+    item.stem, item.stem_key, item.content_key, item.point_code = data.stem, stem_key(data.stem), key, data.point_code
     if maintainer:
         item.maintainer = maintainer
     item.updated_at = now
     await db.flush()
     await refresh_near_duplicates(db, item.occupation_code, item.level, [item.id])
     return current
+
+
+def merge_patch(current: dict[str, Any], patch: ItemPatch) -> ItemContent:
+    """RFC 7396 on an item's content: members sent replace theirs, ``null`` removes one (its default applies),
+    ``practical`` merges member by member; the result is checked as a whole content."""
+    merged = dict(msgspec.to_builtins(msgspec.convert(current, ItemContent)))
+    sent: dict[str, Any] = msgspec.to_builtins(patch)  # fields not sent are UNSET and left out
+    sent.pop("maintainer", None)
+    for field, value in sent.items():
+        if value is None:
+            merged.pop(field, None)
+        elif field == "practical" and isinstance(merged.get(field), dict):
+            merged[field] = {**merged[field], **value}
+            merged[field] = {k: v for k, v in merged[field].items() if v is not None}
+        else:
+            merged[field] = value
+    content, error = convert_or_errors(merged, ItemContent)
+    if error is not None:
+        raise bad_request(*error)
+    assert isinstance(content, ItemContent)
+    return content
 
 
 async def transition(db: AsyncSession, actor: Actor, item: Item, action: str, reason: str | None = None) -> None:
@@ -292,15 +360,22 @@ async def write_item(db: AsyncSession, actor: Actor, data: ItemIn) -> ItemOut:
     return out
 
 
-async def edit_item(db: AsyncSession, actor: Actor, item_id: int, data: ItemUpdate) -> ItemOut:
-    """A change: a new immutable version (recorded with before and after), back to draft."""
+async def edit_item(db: AsyncSession, actor: Actor, item_id: int, data: ItemUpdate | ItemPatch) -> ItemOut:
+    """A change, whole (PUT, ``ItemUpdate``) or merged (PATCH, ``ItemPatch``): one new immutable version recorded
+    with before, after and the fields that changed, and the item back to draft."""
     item = await get_item(db, actor, item_id)
     before = await get_version(db, item.id, item.version)
     before_content, before_version = before.content, before.version
-    version = await update_item(db, actor, item, data, data.maintainer)
+    if isinstance(data, ItemPatch):
+        content: ItemContent = merge_patch(before_content, data)
+        maintainer = data.maintainer if isinstance(data.maintainer, str) else None
+    else:
+        content, maintainer = data, data.maintainer
+    version = await update_item(db, actor, item, content, maintainer)
     if version.version != before_version:
+        changed = [c.field for c in diff_versions(before, version).changes]
         await record(db, actor, "item.update", "item", item.id, before=before_content, after=version.content,
-                     detail={"version": version.version})
+                     detail={"version": version.version, "changed": changed})
     return item_out(item, version)
 
 

@@ -1,4 +1,5 @@
-"""Stem normalisation (exact duplicates) and character-bigram cosine similarity (near duplicates)."""
+"""Normalisation (exact duplicates: the same stem and the same options) and character-bigram cosine similarity
+of stems (near duplicates)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,14 @@ def normalise_stem(stem: str) -> str:
 
 def stem_key(stem: str) -> str:
     return hashlib.sha256(normalise_stem(stem).encode()).hexdigest()
+
+
+def content_key(stem: str, options: list[str]) -> str:
+    """The exact-duplicate key: the normalised stem and the normalised options in any order. Banks reuse stems
+    such as 下列说法正确的是（ ）。 with other options, so the stem alone would refuse real questions; the answer key
+    is left out on purpose, so the same question with another key is refused as a duplicate (one is wrong)."""
+    parts = [normalise_stem(stem), *sorted(normalise_stem(o) for o in options)]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
 def stem_vectors(stems: list[str]) -> np.ndarray:

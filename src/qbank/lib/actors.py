@@ -44,6 +44,11 @@ class Actor(msgspec.Struct, frozen=True, kw_only=True):
         return f"{self.name}#{self.token_id}"
 
 
+def token_of(role: Role) -> str:
+    """"an author token", "a site token": the role's token with its article."""
+    return f"{'an' if role.value[:1] in 'aeiou' else 'a'} {role.value} token"
+
+
 Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]
 
 
@@ -55,7 +60,7 @@ def requires(*roles: Role) -> Guard:
         actor: Actor = connection.user
         if actor.role not in allowed:
             names = ", ".join(sorted(r.value for r in allowed))
-            raise PermissionDeniedException(f"a {actor.role.value} token may not do this; it needs: {names}")
+            raise PermissionDeniedException(f"{token_of(actor.role)} may not do this; it needs: {names}")
 
     guard.__name__ = "requires_" + "_".join(sorted(r.value for r in allowed))
     return guard

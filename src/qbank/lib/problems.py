@@ -16,6 +16,8 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from qbank.lib.validation import in_words
+
 log = structlog.get_logger("qbank.errors")
 
 PROBLEM_JSON = "application/problem+json"
@@ -73,27 +75,46 @@ _TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not 
            429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable",
            507: "Insufficient Storage"}
 
-_AT_PATH = re.compile(r"at `\$\.?([^`]*)`")
+_MISSING = re.compile(r"Missing required (\w+) parameter '([^']+)'")
 
 
-def _validation_errors(exc: ValidationException) -> list[FieldError]:
+def _handler_type(request: Request[Any, Any, Any] | None, source: str | None, key: str) -> tuple[Any, str]:
+    """The type a request part was decoded as (the handler's ``data`` for the body, the named parameter for a
+    query/path/header value) and the path inside it, so that messages can name accepted values."""
+    try:
+        parameters = request.route_handler.parsed_fn_signature.parameters if request is not None else {}
+    except (AttributeError, KeyError):
+        return None, key
+    if source == "body":
+        data = parameters.get("data")
+        return (data.annotation if data is not None else None), key
+    for name, definition in parameters.items():
+        alias = getattr(definition.kwarg_definition, "query", None) or getattr(
+            definition.kwarg_definition, "header", None) or name
+        if key in (name, alias):
+            return definition.annotation, ""
+    return None, key
+
+
+def _validation_errors(exc: ValidationException, request: Request[Any, Any, Any] | None = None) -> list[FieldError]:
     out: list[FieldError] = []
+    missing = _MISSING.match(str(exc.detail))
+    if missing:
+        return [FieldError(field=missing.group(2), reason=f"the {missing.group(1)} parameter is required")]
     extra = exc.extra if isinstance(exc.extra, list) else []
     for entry in extra:
         if not isinstance(entry, dict):
             continue
         message = str(entry.get("message", "invalid"))
-        key = entry.get("key")
-        source = entry.get("source")
-        match = _AT_PATH.search(message)
-        if match:
-            field = match.group(1) or "body"
-            message = _AT_PATH.sub("", message).rstrip(" -")
-        else:
-            field = str(key) if key else str(source or "body")
+        key = str(entry.get("key") or "")
+        source = getattr(entry.get("source"), "value", entry.get("source"))  # Litestar's ParamType or a str
+        if source == "body" and key == "data":  # Litestar's name for the body itself
+            key = ""
+        root, path = _handler_type(request, str(source) if source else None, key)
+        field, reason = in_words(message, root, path)
         if source and source not in ("body",) and key:
             field = f"{source}.{key}"
-        out.append(FieldError(field=field, reason=message))
+        out.append(FieldError(field=field or str(source or "body"), reason=reason))
     return out
 
 
@@ -106,7 +127,7 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) 
     if isinstance(exc, ProblemError):
         problem = problem_of(exc)
     elif isinstance(exc, ValidationException):
-        errors = _validation_errors(exc)
+        errors = _validation_errors(exc, request)
         detail = "; ".join(f"{e.field}: {e.reason}" for e in errors) or exc.detail
         problem = Problem(title="Bad Request", status=400, detail=detail, errors=errors)
     else:

@@ -16,7 +16,7 @@ import numpy.typing as npt
 from ortools.linear_solver import pywraplp
 
 from paperbuild.errors import SolverError
-from paperbuild.formmodel import coverage_weights, mip_gap, objective_scale
+from paperbuild.formmip import coverage_weights, mip_gap, objective_scale
 from paperbuild.problem import Problem
 
 IntArray = npt.NDArray[np.int64]
@@ -38,7 +38,8 @@ def solve_joint(prob: Problem, n_forms: int, available: npt.NDArray[np.bool_], m
                 backend: str = "CBC", hint: list[IntArray] | None = None, use_left: IntArray | None = None,
                 fixed_forms: list[IntArray] | None = None) -> MultiSolution:
     """Solve ``n_forms`` forms jointly. ``pair_caps`` lists the pairs of forms whose shared items are capped by
-    ``max_shared`` (linearised with one continuous variable per item in the pair)."""
+    ``max_shared`` (linearised with one continuous variable per item in the pair). Long on purpose: the joint
+    model reads as one list of its rows, like the one-form model it mirrors."""
     t0 = time.perf_counter()
     solver = pywraplp.Solver.CreateSolver(backend)
     if solver is None:
