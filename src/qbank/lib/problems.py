@@ -266,8 +266,17 @@ def problem_of(exc: ProblemError) -> Problem:
                    detail=exc.detail, errors=exc.errors, extra=exc.problem_extra)
 
 
+def undecodable_request(exc: Exception) -> str | None:
+    """Why a request Litestar could not read is bad input (bytes that are not UTF-8 where a form field or parameter
+    is text), when that is what ``exc`` is: raised while the request was parsed, before any of the service's code."""
+    if isinstance(exc, UnicodeDecodeError) and _raised_in(exc) <= {"litestar", "multipart", "msgspec", "urllib"}:
+        return "the request holds bytes that are not UTF-8 text where text is expected (a form field without a " \
+               "file name is text)"
+    return None
+
+
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
-    refusal = storage_refusal(exc)
+    refusal = storage_refusal(exc) or undecodable_request(exc)
     if refusal is not None:  # bad input that only the database noticed: a 400, and the transaction rolls back
         return problem_response(Problem(title="Bad Request", status=400, detail=refusal))
     outage = outage_problem(exc, getattr(request.app.state, "settings", None))
