@@ -54,9 +54,9 @@ async def _pg_execute(dsn: dict[str, Any], sql: str) -> None:
         await conn.close()
 
 
-@pytest.fixture(scope="session")
-def postgresql_database_url() -> Iterator[str]:
-    """A PostgreSQL database for this test process, dropped afterwards."""
+@contextlib.contextmanager
+def new_pg_database(prefix: str = "qbank_test") -> Iterator[str]:
+    """A new PostgreSQL database on the test server (QBANK_TEST_PG_URL), dropped afterwards."""
     from sqlalchemy.engine import make_url
 
     admin = pg_admin_url()
@@ -64,7 +64,7 @@ def postgresql_database_url() -> Iterator[str]:
         pytest.fail("QBANK_TEST_PG_URL is not set: run the tests through scripts/test, "
                     "which finds or starts PostgreSQL")
     url = make_url(admin)
-    name = f"qbank_test_{secrets.token_hex(6)}"
+    name = f"{prefix}_{secrets.token_hex(6)}"
     dsn = dict(host=url.host, port=url.port or 5432, user=url.username, password=url.password,
                database=url.database or "postgres")
     _run(_pg_execute(dsn, f'CREATE DATABASE "{name}"'))
@@ -75,6 +75,13 @@ def postgresql_database_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def postgresql_database_url() -> Iterator[str]:
+    """A PostgreSQL database for this test process, dropped afterwards."""
+    with new_pg_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
 def sqlite_database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'qbank.db'}"
 
@@ -82,7 +89,7 @@ def sqlite_database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 TEST_VIDEO_QUALITY = '{"min_width": 320, "min_height": 240, "min_bit_rate": 200000}'
 
 
-def service_settings(database_url: str, s3_server: object, data_dir: Path) -> object:
+def service_settings(database_url: str, s3_server: object, data_dir: Path, **overrides: str) -> object:
     from qbank.settings import load_settings
 
     return load_settings({
@@ -93,44 +100,73 @@ def service_settings(database_url: str, s3_server: object, data_dir: Path) -> ob
         "QBANK_S3_SECRET_KEY": s3_server.secret_key,  # type: ignore[attr-defined]
         "QBANK_TOKEN_SECRET": "test-token-secret",
         "QBANK_LOG_LEVEL": "WARNING",
+        "QBANK_JOB_LEASE_S": "10",  # jobs of a killed runner are taken back within seconds
         # test clips are small: lower the format minimums (documented defaults: 1280×720, 1 Mb/s)
         "QBANK_VIDEO_QUALITY": TEST_VIDEO_QUALITY,
+        **overrides,  # e.g. QBANK_S3_ENDPOINT="": the service's own local S3 server
     })
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def service_env(data: Path, s3_server: Any, **overrides: str) -> dict[str, str]:
+    """The environment of a `qbank serve` on SQLite in ``data`` and the tests' S3 server (``QBANK_S3_ENDPOINT=""``
+    in ``overrides``: the service's own local S3 server)."""
+    return {**os.environ, "QBANK_DATA_DIR": str(data), "QBANK_DATABASE_URL": f"sqlite+aiosqlite:///{data / 'q.db'}",
+            "QBANK_S3_ENDPOINT": s3_server.endpoint, "QBANK_S3_ACCESS_KEY": s3_server.access_key,
+            "QBANK_S3_SECRET_KEY": s3_server.secret_key, "QBANK_TOKEN_SECRET": "test-token-secret",
+            "QBANK_LOG_LEVEL": "WARNING", "QBANK_VIDEO_QUALITY": TEST_VIDEO_QUALITY, "QBANK_JOB_LEASE_S": "10",
+            **overrides}
+
+
+def start_service(env: dict[str, str], log_path: Path, timeout: float = 60,
+                  cwd: Path | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """`qbank serve` as a real HTTP server on a free loopback port; returns it and its URL once /health answers
+    (fails the test with its log when it exits or does not answer in time)."""
+    port = free_port()
+    qbank = str(Path(sys.executable).with_name("qbank"))
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen([qbank, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=log,
+                                stderr=subprocess.STDOUT, cwd=cwd)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise AssertionError(f"qbank serve exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            stop_service(proc)
+            raise AssertionError(f"qbank serve did not answer in {timeout} s:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.2)
+
+
+def stop_service(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a `qbank serve` by its pid: SIGTERM, SIGKILL after 15 s."""
+    if proc.poll() is not None:
+        return
+    os.kill(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 @contextlib.contextmanager
 def running_service(data: Path, s3_server: Any, **overrides: str) -> Iterator[tuple[str, dict[str, str]]]:
-    """`qbank serve` as a real HTTP server on a free loopback port (SQLite in ``data``, the tests' S3 server);
-    yields its URL and environment, and stops it by its pid."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    env = {**os.environ, "QBANK_DATA_DIR": str(data), "QBANK_DATABASE_URL": f"sqlite+aiosqlite:///{data / 'q.db'}",
-           "QBANK_S3_ENDPOINT": s3_server.endpoint, "QBANK_S3_ACCESS_KEY": s3_server.access_key,
-           "QBANK_S3_SECRET_KEY": s3_server.secret_key, "QBANK_TOKEN_SECRET": "test-token-secret",
-           "QBANK_LOG_LEVEL": "WARNING", "QBANK_VIDEO_QUALITY": TEST_VIDEO_QUALITY, **overrides}
-    qbank = str(Path(sys.executable).with_name("qbank"))
-    log_path = data / "serve.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen([qbank, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=log,
-                                stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 40
-            while True:
-                assert proc.poll() is None, log_path.read_text()
-                try:
-                    if httpx.get(url + "/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.monotonic() < deadline, log_path.read_text()
-                time.sleep(0.2)
-            yield url, env
-        finally:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait()
+    """`qbank serve` (SQLite in ``data``, the tests' S3 server); yields its URL and environment, and stops it by
+    its pid."""
+    env = service_env(data, s3_server, **overrides)
+    proc, url = start_service(env, data / "serve.log", timeout=40)
+    try:
+        yield url, env
+    finally:
+        stop_service(proc)

@@ -12,8 +12,10 @@ Public API (plain data in and out; everything synchronous — call from a worker
   ``download`` / ``presigned_get``; ``set_retention`` only extends, ``hold`` has no release, ``delete`` refuses
   anything still locked.
 - Errors: :class:`ArchiveError` and its kinds :class:`RetentionTooShort`, :class:`ObjectLocked`,
-  :class:`DigestMismatch`, :class:`SourceChanged`, :class:`ObjectNotFound`.
-- :class:`LocalS3Server` — SeaweedFS ``weed mini`` on 127.0.0.1 (the service's embedded default and the tests);
+  :class:`DigestMismatch`, :class:`SourceChanged`, :class:`ObjectNotFound`, and :class:`StoreUnavailable` (the
+  server did not answer within the archive's timeouts, refused the connection or failed on its side).
+- :class:`LocalS3Server` — SeaweedFS ``weed mini`` on 127.0.0.1 (the service's embedded default and the tests),
+  recorded in its data dir so that a crashed launcher's server is found and stopped; :func:`running_server`,
   :class:`S3ServerError`, :func:`find_weed`.
 """
 
@@ -26,9 +28,10 @@ from evidence.errors import (
     ObjectNotFound,
     RetentionTooShort,
     SourceChanged,
+    StoreUnavailable,
 )
 from evidence.retention import MIN_RETENTION_YEARS, Retention, retain_until_for
-from evidence.s3server import LocalS3Server, S3ServerError, find_weed
+from evidence.s3server import LocalS3Server, RunningServer, S3ServerError, find_weed, running_server
 from evidence.upload import BytesOptions, Deposit, PutOptions
 
 __all__ = [
@@ -45,9 +48,12 @@ __all__ = [
     "Retention",
     "RetentionArchive",
     "RetentionTooShort",
+    "RunningServer",
     "S3ServerError",
     "SourceChanged",
+    "StoreUnavailable",
     "VerifyingReader",
     "find_weed",
     "retain_until_for",
+    "running_server",
 ]

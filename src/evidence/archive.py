@@ -22,6 +22,11 @@ over HTTPS, where the SDK sends checksums.
 
 Large files: multipart with ``part_size`` (default 16 MiB); the SDK keeps at most
 ``parallel_uploads + 1`` parts in memory.
+
+An unavailable server: every connect waits at most ``connect_timeout`` and every read ``read_timeout`` seconds, and
+a server that does not answer, refuses the connection or fails on its side raises :class:`StoreUnavailable`
+(:mod:`evidence.transport`). Uploads a crashed process left incomplete are aborted by
+:meth:`RetentionArchive.abort_stale_uploads`.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from typing import Any, Self, Unpack
 
 import msgspec
 
+from evidence import transport
 from evidence.digests import CHUNK, HashingReader, VerifyingReader, check_sha256, is_sha256
 from evidence.errors import ArchiveError, DigestMismatch, ObjectLocked, ObjectNotFound
 from evidence.retention import (
@@ -49,6 +55,7 @@ from evidence.retention import (
     noncurrent_days,
     retain_until_for,
 )
+from evidence.transport import GuardedClient
 from evidence.upload import BytesOptions, Deposit, Prepared, PutOptions, Source, check_kind, deposit_of, prepare
 
 __all__ = ["ArchivedObject", "RetentionArchive"]
@@ -82,6 +89,8 @@ class RetentionArchive:
     :param part_size: multipart part size; files larger than this go up in parts.
     :param presign_max: longest expiry a presigned link may have.
     :param spool_dir: where non-seekable streams are spooled while hashing (default: system temp dir).
+    :param connect_timeout: / :param read_timeout: seconds one connect / one read may take (ignored when an
+        ``http_client`` is given).
 
     All methods are synchronous and blocking: call them from a worker thread in async code.
     """
@@ -104,6 +113,8 @@ class RetentionArchive:
         presign_max: timedelta = timedelta(hours=12),
         spool_dir: str | os.PathLike[str] | None = None,
         http_client: Any = None,
+        connect_timeout: float = 3.0,
+        read_timeout: float = 30.0,
     ) -> None:
         from minio import Minio
 
@@ -119,7 +130,9 @@ class RetentionArchive:
         self.presign_default = presign_default
         self.presign_max = presign_max
         self.spool_dir = Path(spool_dir) if spool_dir else None
-        self._client = Minio(endpoint, access_key, secret_key, secure=secure, region=region, http_client=http_client)
+        pool = http_client or transport.http_client(connect_timeout, read_timeout)
+        self._client = GuardedClient(
+            Minio(endpoint, access_key, secret_key, secure=secure, region=region, http_client=pool))
         self._public = Minio(
             public_endpoint or endpoint,
             access_key,
@@ -131,7 +144,13 @@ class RetentionArchive:
     @property
     def client(self) -> Any:
         """The underlying ``minio.Minio`` client (for tests and admin tooling)."""
-        return self._client
+        return self._client.unguarded
+
+    def ping(self) -> None:
+        """Ask the server whether the bucket exists: :class:`StoreUnavailable` when it does not answer,
+        :class:`ArchiveError` when the bucket is missing."""
+        if not self._client.bucket_exists(self.bucket):
+            raise ArchiveError(f"bucket {self.bucket} does not exist")
 
     # ------------------------------------------------------------------ bucket
     def ensure_bucket(self) -> None:
@@ -224,10 +243,10 @@ class RetentionArchive:
         self._client.put_object(
             self.bucket,
             key,
-            reader,  # type: ignore[arg-type]
+            reader,
             -1 if prepared.size is None else prepared.size,
             content_type=deposit.content_type,
-            metadata=prepared.object_metadata(deposit),  # type: ignore[arg-type]
+            metadata=prepared.object_metadata(deposit),
             part_size=max(prepared.part_size or self.part_size, 5 << 20),
             num_parallel_uploads=self.parallel_uploads,
             retention=S3Retention(COMPLIANCE, until),
@@ -305,7 +324,7 @@ class RetentionArchive:
         info = self.stat(key, version_id)
         expected = self._expected_digest(info)
         resp = self._client.get_object(self.bucket, key, version_id=info.version_id)
-        return VerifyingReader(key, resp, expected, info.size)
+        return VerifyingReader(key, GuardedClient(resp), expected, info.size)
 
     def get(self, key: str, version_id: str | None = None) -> bytes:
         """The whole object in memory (small objects only), digest checked."""
@@ -329,12 +348,17 @@ class RetentionArchive:
         return dest
 
     # ------------------------------------------------------------------ presigned
-    def presigned_get(self, key: str, expires: timedelta | None = None, *, download_name: str | None = None) -> str:
+    def presigned_get(self, key: str, expires: timedelta | None = None, *, download_name: str | None = None,
+                      confirm: bool = False) -> str:
         """A GET link for a browser or video player (range requests work), signed for ``public_endpoint``.
-        ``expires`` defaults to ``presign_default`` and may not exceed ``presign_max``."""
+        ``expires`` defaults to ``presign_default`` and may not exceed ``presign_max``. Signing alone never asks
+        the server; with ``confirm`` the server is asked first whether it holds the object
+        (:class:`ObjectNotFound`, :class:`StoreUnavailable`), so no link is handed out for what it cannot serve."""
         expires = expires or self.presign_default
         if not (timedelta(0) < expires <= self.presign_max):
             raise ValueError(f"expiry must be in (0, {self.presign_max}]")
+        if confirm:
+            self.stat(key)
         headers: dict[str, str | list[str] | tuple[str]] | None = None
         if download_name:
             headers = {
@@ -401,6 +425,30 @@ class RetentionArchive:
                 if exc.code == "AccessDenied":
                     raise ObjectLocked(key, None, False, f"server refused: {exc.code}") from exc
                 raise
+
+    # ------------------------------------------------------------------ leftovers
+    def abort_stale_uploads(self, older_than: timedelta) -> tuple[int, int]:
+        """Abort the multipart uploads of this bucket that nothing wrote to for ``older_than`` (a process that
+        crashed mid-upload leaves them; each holds its parts' bytes). Returns how many and their bytes."""
+        cutoff = datetime.now(UTC) - older_than
+        client = self._client
+        count = size = 0
+        key_marker: str | None = None
+        upload_marker: str | None = None
+        while True:
+            page = client._list_multipart_uploads(self.bucket, key_marker=key_marker,
+                                                  upload_id_marker=upload_marker)
+            for upload in page.uploads:
+                parts = client._list_parts(self.bucket, upload.object_name, upload.upload_id).parts
+                times = [p.last_modified for p in parts if p.last_modified] or [upload.initiated_time]
+                if any(t is None or as_utc(t) > cutoff for t in times):
+                    continue  # still being written
+                client._abort_multipart_upload(self.bucket, upload.object_name, upload.upload_id)
+                count += 1
+                size += sum(int(p.size or 0) for p in parts)
+            if not page.is_truncated or not page.next_key_marker:  # (the SDK loses the upload id marker)
+                return count, size
+            key_marker, upload_marker = page.next_key_marker, page.next_upload_id_marker
 
     def __enter__(self) -> Self:
         return self

@@ -123,7 +123,7 @@ class VerifyingReader(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
-        data = self._resp.read(len(view)) if len(view) else b""
+        data = self._resp.read(len(view)) if len(view) else b""  # a failing server: StoreUnavailable
         n = len(data)
         if n:
             view[:n] = data

@@ -12,6 +12,7 @@ __all__ = [
     "ObjectNotFound",
     "RetentionTooShort",
     "SourceChanged",
+    "StoreUnavailable",
 ]
 
 
@@ -63,3 +64,13 @@ class ObjectNotFound(ArchiveError):
     def __init__(self, key: str) -> None:
         super().__init__(f"no object {key!r} in the archive")
         self.key = key
+
+
+class StoreUnavailable(ArchiveError):
+    """The S3 server did not answer in time, refused the connection or failed on its side (HTTP 5xx): nothing
+    was decided about the object, and the same call may succeed later. ``reason`` says what happened."""
+
+    def __init__(self, operation: str, reason: str) -> None:
+        super().__init__(f"the S3 server is unavailable ({operation}: {reason})")
+        self.operation = operation
+        self.reason = reason

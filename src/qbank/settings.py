@@ -51,6 +51,11 @@ class Settings(msgspec.Struct, kw_only=True):
     sign_in_failure_limit: int = 10  # failed review-page sign-ins per client address ...
     sign_in_failure_window_s: int = 600
     trusted_proxies: list[str] = msgspec.field(default_factory=list)  # X-Forwarded-* believed only from these
+    s3_connect_timeout_s: float = 3.0  # one connect to S3; then the request answers 503
+    s3_read_timeout_s: float = 30.0  # one read from S3 (a frozen server): then 503
+    job_attempts: int = 3  # runs of a job whose runner died, before it is marked failed
+    job_lease_s: int = 30  # a running job's runner renews its lease; past it, others take the job back
+    leftover_age_s: int = 3600  # spool/scratch files and multipart uploads untouched this long are removed at start
 
     @property
     def tz(self) -> ZoneInfo:
@@ -86,6 +91,19 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _seconds(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a number of seconds, got {raw!r}") from exc
+    if not value > 0:
+        raise SettingsError(f"{name} must be more than 0 seconds, got {raw!r}")
+    return value
+
+
 def _json_object(env: dict[str, str], name: str) -> dict[str, Any]:
     raw = env.get(name, "")
     if not raw:
@@ -111,9 +129,15 @@ def _persistent_secret(data_dir: Path) -> str:
     return value
 
 
+def default_data_dir(env: dict[str, str]) -> Path:
+    """One place whatever the working directory: ``$XDG_DATA_HOME/qbank``, i.e. ``~/.local/share/qbank``."""
+    base = env.get("XDG_DATA_HOME") or str(Path(env.get("HOME") or Path.home()) / ".local" / "share")
+    return Path(base) / "qbank"
+
+
 def load_settings(env: dict[str, str] | None = None) -> Settings:
     env = dict(os.environ if env is None else env)
-    data_dir = Path(env.get("QBANK_DATA_DIR", "./var")).resolve()
+    data_dir = Path(env.get("QBANK_DATA_DIR") or default_data_dir(env)).expanduser().resolve()
     database_url = env.get("QBANK_DATABASE_URL") or f"sqlite+aiosqlite:///{data_dir / 'qbank.db'}"
     timezone = env.get("QBANK_TIMEZONE", "Asia/Shanghai")
     try:
@@ -156,6 +180,11 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         video_quality=video_quality,
         centre_key_file=env.get("QBANK_CENTRE_KEY_FILE", ""),
         **_security_settings(env),
+        s3_connect_timeout_s=_seconds(env, "QBANK_S3_CONNECT_TIMEOUT_S", 3.0),
+        s3_read_timeout_s=_seconds(env, "QBANK_S3_READ_TIMEOUT_S", 30.0),
+        job_attempts=max(1, _int(env, "QBANK_JOB_ATTEMPTS", 3)),
+        job_lease_s=max(3, _int(env, "QBANK_JOB_LEASE_S", 30)),
+        leftover_age_s=max(0, _int(env, "QBANK_LEFTOVER_AGE_S", 3600)),
     )
 
 

@@ -126,6 +126,19 @@ def id_number(rng: random.Random | None = None) -> str:
     return body + "10X98765432"[sum(int(d) * w for d, w in zip(body, weights, strict=True)) % 11]
 
 
+async def audit_count(api: Api, action: str, entity_id: object | None = None) -> int:
+    """How many trail entries of ``action`` (for ``entity_id``) there are."""
+    from sqlalchemy import func, select
+
+    from qbank.audit.models import AuditEntry
+
+    query = select(func.count()).select_from(AuditEntry).where(AuditEntry.action == action)
+    if entity_id is not None:
+        query = query.where(AuditEntry.entity_id == str(entity_id))
+    async with api.db() as db:
+        return int(await db.scalar(query) or 0)
+
+
 async def wait_job(api: Api, job_id: str, headers: dict[str, str] | None = None,
                    timeout: float = 60) -> dict[str, Any]:
     """Poll a job until it has ended (succeeded or failed); fails the test after ``timeout`` seconds."""

@@ -195,7 +195,7 @@ def test_cli_prints_bank_health(tmp_path: Path, s3_server: Any) -> None:
     result = runner.invoke(main, ["bank", "health", "--occupation", bank.occupation, "--level", "3", "--json"],
                            env=env)
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert report["approved_by_type"]["single_choice"] == 3 and report["supply"][0]["papers"] == 1
 
     result = runner.invoke(main, ["bank", "health", "--occupation", "9-99-99-99", "--level", "3"], env=env)

@@ -11,13 +11,12 @@ from zoneinfo import ZoneInfo
 
 import anyio.to_thread
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from qbank.audit.models import AuditEntry
 from qbank.recordings.models import Recording
 from qbank.reviews.services import refuse_if_locked
 from qbank.sessions.models import Room
-from tests.qbank.helpers import Api, make_bank, make_site, site_headers
+from tests.qbank.helpers import Api, audit_count, make_bank, make_site, site_headers
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -47,14 +46,6 @@ async def make_session(api: Api, site: str, day: date | None = None) -> dict[str
 async def upload(api: Api, session_id: int, category: str, content: bytes, headers: dict[str, str]) -> httpx.Response:
     return await api.client.post(f"/api/v1/sessions/{session_id}/records", params={"category": category},
                                  content=content, headers={**headers, "Content-Type": "application/octet-stream"})
-
-
-async def audit_count(api: Api, action: str, entity_id: object | None = None) -> int:
-    query = select(func.count()).select_from(AuditEntry).where(AuditEntry.action == action)
-    if entity_id is not None:
-        query = query.where(AuditEntry.entity_id == str(entity_id))
-    async with api.db() as db:
-        return int(await db.scalar(query) or 0)
 
 
 async def stat(api: Api, key: str) -> Any:

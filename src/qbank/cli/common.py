@@ -18,10 +18,20 @@ CLI_ACTOR = Actor(token_id=0, name="cli", role=Role.admin)
 
 
 def load_cli_settings() -> Settings:
+    """The settings, once per command; says on stderr which database and data directory the command uses (the
+    data directory is ``~/.local/share/qbank`` unless QBANK_DATA_DIR says otherwise, whatever the working
+    directory), so that a command never works on another database than the operator thinks."""
     try:
-        return load_settings()
+        settings = load_settings()
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from exc
+    ctx = click.get_current_context(silent=True)
+    if ctx is None or not ctx.meta.get("qbank.announced"):
+        click.echo(f"qbank: database {settings.masked()['database_url']} · data directory {settings.data_dir}",
+                   err=True)
+        if ctx is not None:
+            ctx.meta["qbank.announced"] = True
+    return settings
 
 
 def run_in_db(work: Callable[[AsyncSession, Settings], Awaitable[T]]) -> T:

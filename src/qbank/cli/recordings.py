@@ -1,4 +1,5 @@
-"""`qbank video-audit SESSION`: the video audit of an exam session in the terminal."""
+"""`qbank video-audit SESSION`: the video audit of an exam session in the terminal; `qbank recordings reanalyse ID`:
+run a recording's analysis again."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import sys
 import click
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qbank.cli.common import load_cli_settings, run_in_db
+from qbank.cli.common import CLI_ACTOR, load_cli_settings, run_in_db
 from qbank.settings import Settings
 
 
@@ -50,3 +51,26 @@ def video_audit_command(session_id: int, width: int, as_json: bool) -> None:
     sys.exit(0 if audit.passes else 1)
 
 
+
+
+@click.group(help="Room recordings.")
+def recordings() -> None:
+    pass
+
+
+@recordings.command("reanalyse", help="Run the analysis of a recording again, here, with a progress bar (the same as "
+                                      "POST /api/v1/recordings/{id}/analysis); its findings are replaced.")
+@click.argument("recording_id", type=int)
+def reanalyse_command(recording_id: int) -> None:
+    from qbank.jobs.local import run_job_here
+    from qbank.jobs.schemas import JobOut
+    from qbank.recordings.jobs import RECORDING_ANALYSIS, reanalyse
+
+    async def request(db: AsyncSession) -> JobOut:
+        return await reanalyse(db, CLI_ACTOR, recording_id)
+
+    row = run_job_here(load_cli_settings(), RECORDING_ANALYSIS, request, "analysing", with_store=True)
+    if row.status != "succeeded":
+        raise click.ClickException(f"job {row.id}: {(row.error or {}).get('detail', row.status)}")
+    result = row.result or {}
+    click.echo(f"recording {recording_id}: {result.get('status')}, {result.get('findings')} finding(s) (job {row.id})")

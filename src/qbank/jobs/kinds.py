@@ -5,9 +5,10 @@ the runners. This package names no domain."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 import anyio.to_process
@@ -16,7 +17,8 @@ import msgspec
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from qbank.db import Database
+from qbank.db import Database, utcnow
+from qbank.jobs.identity import runner_identity
 from qbank.jobs.models import Job
 from qbank.lib.actors import Actor
 from qbank.settings import Settings
@@ -34,6 +36,15 @@ class JobFailed(Exception):
         super().__init__(detail)
         self.detail = detail
         self.extra = extra
+
+    @property
+    def error(self) -> dict[str, Any]:
+        return {"detail": self.detail, **self.extra}
+
+
+class JobLost(Exception):
+    """This runner no longer holds the job (its lease ran out and another process took it back): whatever this
+    run made is not stored."""
 
 
 @dataclass(frozen=True)
@@ -64,12 +75,17 @@ class JobKinds:
 
 @dataclass
 class JobEnv:
-    """What a job needs from the service: settings, database, evidence store, the kinds it may run."""
+    """What a job needs from the service: settings, database, evidence store, the kinds it may run, and this
+    process's runner identity (:mod:`qbank.jobs.lease`)."""
 
     settings: Settings
     database: Database
     kinds: JobKinds
     store: EvidenceStore | None = None
+    runner: str = field(default_factory=runner_identity)
+
+    def lease_until(self) -> datetime:
+        return utcnow() + timedelta(seconds=self.settings.job_lease_s)
 
     @property
     def session_maker(self) -> async_sessionmaker[AsyncSession]:
@@ -86,6 +102,10 @@ class JobEnv:
             raise JobFailed("this process has no evidence store configured")
         return self.store
 
+    def held(self, job_id: str) -> Any:
+        """The condition that this runner still holds the running job ``job_id``."""
+        return (Job.id == job_id) & (Job.status == "running") & (Job.runner == self.runner)
+
 
 @dataclass
 class JobContext:
@@ -95,6 +115,7 @@ class JobContext:
     env: JobEnv
     actor: Actor
     _last: float = field(default=-1.0)
+    _outcome: dict[str, Any] | None = field(default=None)
 
     async def progress(self, fraction: float, message: str = "") -> None:
         """Record progress (0–1); cheap to call often: writes only when it moved by ≥ 1 % or says something."""
@@ -106,7 +127,31 @@ class JobContext:
         if message:
             values["message"] = message
         async with self.env.writing() as db:
-            await db.execute(update(Job).where(Job.id == self.job_id).values(**values))
+            await db.execute(update(Job).where(self.env.held(self.job_id)).values(**values))
+
+    @asynccontextmanager
+    async def storing(self) -> AsyncIterator[AsyncSession]:
+        """The job's final writing transaction: what it stores and its end (:meth:`ended`, called inside) are
+        committed together, and only while this runner still holds the job (else :class:`JobLost`, nothing
+        stored). So a job that a runner's death sent back to the queue never stores its effects twice."""
+        async with self.env.writing() as db:
+            held = await db.execute(update(Job).where(self.env.held(self.job_id))
+                                    .values(lease_until=self.env.lease_until()))
+            if getattr(held, "rowcount", 0) != 1:
+                raise JobLost(f"job {self.job_id} is no longer held by this runner")
+            self._outcome = None
+            yield db
+            if self._outcome is not None:
+                await db.execute(update(Job).where(Job.id == self.job_id).values(**self._outcome))
+
+    def ended(self, result: JobResult | None = None, failure: JobFailed | None = None) -> None:
+        """Inside :meth:`storing`: the job ends with ``result`` (or ``failure``) in that same transaction."""
+        values: dict[str, Any] = {"finished_at": utcnow(), "lease_until": None}
+        if failure is not None:
+            values.update(status="failed", error=failure.error, result=None)
+        else:
+            values.update(status="succeeded", result=result, error=None, progress=1.0)
+        self._outcome = values
 
     async def blocking(self, fn: Callable[..., T], *args: Any) -> T:
         """Run blocking work (a solver, ffmpeg) in a worker thread, off the event loop."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from typing import Any
 
 import click
@@ -13,28 +14,35 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from qbank.db import Database, upgrade
 from qbank.jobs.kinds import JobEnv, JobKind, JobKinds
+from qbank.jobs.lease import cancel_task, supervise_jobs
 from qbank.jobs.models import Job
 from qbank.jobs.schemas import JobOut
 from qbank.jobs.services import execute
 from qbank.lib.keys import trail_session_info
 from qbank.lib.problems import ProblemError
 from qbank.settings import Settings
+from qbank.storage import evidence_store
 
 
 def run_job_here(settings: Settings, kind: JobKind[Any], request: Callable[[AsyncSession], Awaitable[JobOut]],
-                 label: str) -> Job:
+                 label: str, with_store: bool = False) -> Job:
     """Store the job of ``kind`` that ``request`` makes (one transaction), run it here, show its progress; returns
-    the finished row. A refusal before the job exists (a ProblemError) becomes a click error."""
+    the finished row. A refusal before the job exists (a ProblemError) becomes a click error. ``with_store``: the
+    job needs the evidence store (the service's local S3 server when one runs on this data dir)."""
     upgrade(settings.database_url)
     console = Console(stderr=True)
 
     async def go() -> Job:
         database, engine = Database.open(settings.database_url, trail_session_info(settings))
         maker = database.session_maker
-        try:
+        async with AsyncExitStack() as stack:
+            stack.push_async_callback(engine.dispose)
+            store = await stack.enter_async_context(evidence_store(settings, attach=True)) if with_store else None
             async with maker() as db, db.begin():
                 job = await request(db)
-            env = JobEnv(settings=settings, database=database, kinds=JobKinds([kind]))
+            env = JobEnv(settings=settings, database=database, kinds=JobKinds([kind]), store=store)
+            leases = asyncio.ensure_future(supervise_jobs(env, None))  # a long run keeps its lease
+            stack.push_async_callback(cancel_task, leases)
             task = asyncio.ensure_future(execute(env, job.id))
             with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                           TimeElapsedColumn(), console=console) as bar:
@@ -50,10 +58,10 @@ def run_job_here(settings: Settings, kind: JobKind[Any], request: Callable[[Asyn
                     await asyncio.wait({task}, timeout=0.3)
             task.result()
             return row
-        finally:
-            await engine.dispose()
+        raise AssertionError("unreachable")  # pragma: no cover
 
     try:
         return asyncio.run(go())
     except ProblemError as exc:
         raise click.ClickException(exc.detail) from exc
+

@@ -22,3 +22,4 @@ class JobOut(msgspec.Struct, kw_only=True):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    attempts: int = 0  # runs started; more than one when a runner died while running it

@@ -16,10 +16,11 @@ from litestar import Response
 from litestar.background_tasks import BackgroundTask
 from litestar.exceptions import PermissionDeniedException
 from saq import Queue
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qbank.db import get_or_404, utcnow
-from qbank.jobs.kinds import JobContext, JobEnv, JobFailed, JobKind, JobResult, P
+from qbank.jobs.kinds import JobContext, JobEnv, JobFailed, JobKind, JobLost, JobResult, P
 from qbank.jobs.models import Job
 from qbank.jobs.schemas import JobOut
 from qbank.lib.actors import Actor, Role
@@ -27,16 +28,27 @@ from qbank.lib.actors import Actor, Role
 log = structlog.get_logger("qbank.jobs")
 
 
+async def claim(env: JobEnv, job_id: str) -> Job | None:
+    """Take the queued job for this runner (a compare-and-set: of several runners handed the same job, one gets
+    it); None when it is not queued (already taken, finished, or unknown)."""
+    async with env.writing() as db:
+        now = utcnow()
+        taken = await db.execute(update(Job).where(Job.id == job_id, Job.status == "queued").values(
+            status="running", started_at=now, runner=env.runner, attempts=Job.attempts + 1,
+            lease_until=env.lease_until()))
+        if getattr(taken, "rowcount", 0) != 1:
+            return None
+        return await db.get(Job, job_id)
+
+
 async def execute(env: JobEnv, job_id: str) -> None:
     """Run one job to its end, recording status, progress, result or error."""
-    async with env.writing() as db:
-        job = await db.get(Job, job_id)
-        if job is None or job.status != "queued":
-            log.warning("job not runnable", job_id=job_id, status=None if job is None else job.status)
-            return
-        job.status, job.started_at = "running", utcnow()
-        name, raw_params, raw_actor = job.kind, dict(job.params), job.actor
-    log.info("job started", job_id=job_id, kind=name)
+    job = await claim(env, job_id)
+    if job is None:
+        log.info("job not runnable here: not queued", job_id=job_id)
+        return
+    name, raw_params, raw_actor = job.kind, dict(job.params), job.actor
+    log.info("job started", job_id=job_id, kind=name, attempt=job.attempts)
     result: JobResult | None = None
     error: dict[str, Any] | None = None
     try:
@@ -49,25 +61,30 @@ async def execute(env: JobEnv, job_id: str) -> None:
         except msgspec.ValidationError as exc:
             raise JobFailed(f"the job's stored parameters are not what {name} takes: {exc}") from exc
         result = await kind.handler(JobContext(job_id=job_id, env=env, actor=actor), params)
+    except JobLost:
+        log.warning("job taken back by another runner while this one ran it; this run's work is dropped",
+                    job_id=job_id, kind=name)
+        return
     except JobFailed as exc:
-        error = {"detail": exc.detail, **exc.extra}
+        error = exc.error
     except Exception as exc:  # a job's crash is recorded on the job, never lost
         log.exception("job crashed", job_id=job_id, kind=name)
         error = {"detail": f"the job failed: {type(exc).__name__}: {exc}",
                  "trace": traceback.format_exc(limit=5)}
-    async with env.writing() as db:
-        job = await db.get(Job, job_id)
-        if job is not None:
-            job.status = "failed" if error else "succeeded"
-            job.result, job.error, job.finished_at = result, error, utcnow()
-            if not error:
-                job.progress = 1.0
-    log.info("job finished", job_id=job_id, kind=name, status="failed" if error else "succeeded")
+    values: dict[str, Any] = {"status": "failed" if error else "succeeded", "result": result, "error": error,
+                              "finished_at": utcnow(), "lease_until": None}
+    if not error:
+        values["progress"] = 1.0
+    async with env.writing() as db:  # a handler that ended the job in its own storing() left nothing to do here
+        await db.execute(update(Job).where(env.held(job_id)).values(**values))
+    log.info("job finished", job_id=job_id, kind=name, status=values["status"])
 
 
 @runtime_checkable  # Litestar checks a dependency's value against its declared type
 class JobRunner(Protocol):
-    async def enqueue(self, job_id: str) -> None: ...
+    async def enqueue(self, job_id: str, attempt: int = 0, again: int = 0) -> None: ...
+
+    async def ping(self) -> None: ...
 
     async def close(self) -> None: ...
 
@@ -78,32 +95,43 @@ class InProcessRunner:
     def __init__(self, env: JobEnv, concurrency: int = 2) -> None:
         self.env = env
         self._slots = asyncio.Semaphore(concurrency)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: dict[str, asyncio.Task[None]] = {}
 
-    async def enqueue(self, job_id: str) -> None:
+    async def enqueue(self, job_id: str, attempt: int = 0, again: int = 0) -> None:
+        if job_id in self._tasks:  # already waiting for a slot or running here
+            return
         task = asyncio.get_running_loop().create_task(self._run(job_id))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks[job_id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(job_id, None))
 
     async def _run(self, job_id: str) -> None:
         async with self._slots:
             await execute(self.env, job_id)
 
+    async def ping(self) -> None:
+        return None
+
     async def close(self) -> None:
-        for task in list(self._tasks):
+        for task in list(self._tasks.values()):
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
 
 
 class QueueRunner:
-    """For more than one machine: jobs go through SAQ on Redis to `qbank worker` processes."""
+    """For more than one machine: jobs go through SAQ on Redis to `qbank worker` processes. A job handed over again
+    after its runner died gets a new SAQ key (``id.attempt.again``): the dead worker's entry may still sit in
+    Redis, where it would hide the job from SAQ's own duplicate check."""
 
     def __init__(self, queue: Queue, timeout_s: int = 6 * 3600) -> None:
         self.queue = queue
         self.timeout_s = timeout_s
 
-    async def enqueue(self, job_id: str) -> None:
-        await self.queue.enqueue("run_queued_job", job_id=job_id, key=job_id, timeout=self.timeout_s)
+    async def enqueue(self, job_id: str, attempt: int = 0, again: int = 0) -> None:
+        key = job_id if attempt == 0 and again == 0 else f"{job_id}.{attempt}.{again}"
+        await self.queue.enqueue("run_queued_job", job_id=job_id, key=key, timeout=self.timeout_s)
+
+    async def ping(self) -> None:
+        await self.queue.redis.ping()  # type: ignore[attr-defined]
 
     async def close(self) -> None:
         return None
@@ -113,7 +141,7 @@ def job_out(row: Job) -> JobOut:
     return JobOut(id=row.id, kind=row.kind, status=row.status, progress=row.progress,  # type: ignore[arg-type]
                   message=row.message, subject=row.subject, params=row.params, result=row.result, error=row.error,
                   created_by=row.created_by, created_at=row.created_at, started_at=row.started_at,
-                  finished_at=row.finished_at)
+                  finished_at=row.finished_at, attempts=row.attempts or 0)
 
 
 async def submit(db: AsyncSession, actor: Actor, kind: JobKind[P], params: P, subject: str = "") -> JobOut:

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import re
+import shutil
 import sys
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -69,7 +74,8 @@ def conflict(detail: str, **extra: Any) -> ProblemError:
 
 _TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
            409: "Conflict", 413: "Content Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Content",
-           429: "Too Many Requests", 500: "Internal Server Error"}
+           429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable",
+           507: "Insufficient Storage"}
 
 _MISSING = re.compile(r"Missing required (\w+) parameter '([^']+)'")
 
@@ -121,8 +127,7 @@ def problem_response(problem: Problem, headers: dict[str, str] | None = None) ->
 def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
     status = exc.status_code
     if isinstance(exc, ProblemError):
-        problem = Problem(title=exc.title or _TITLES.get(status, "Error"), status=status, detail=exc.detail,
-                          errors=exc.errors, extra=exc.problem_extra)
+        problem = problem_of(exc)
     elif isinstance(exc, ValidationException):
         errors = _validation_errors(exc, request)
         detail = "; ".join(f"{e.field}: {e.reason}" for e in errors) or exc.detail
@@ -160,6 +165,118 @@ def storage_refusal(exc: Exception) -> str | None:
     return "a value in the request has a form the database cannot store"
 
 
+RETRY_AFTER_S = 5
+LOW_DISK_BYTES = 64 << 20  # below this the embedded S3 server cannot add a volume (its volume size)
+_DEPENDENCIES = {"object store": "the object store (S3)", "database": "the database",
+                 "job queue": "the job queue (Redis)"}
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc``, what caused it, and what an exception group holds, each once."""
+    seen: set[int] = set()
+    todo = [exc]
+    while todo:
+        e = todo.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        yield e
+        todo.extend(x for x in (e.__cause__, e.__context__) if x is not None)
+        if isinstance(e, BaseExceptionGroup):
+            todo.extend(e.exceptions)
+
+
+def _raised_in(exc: BaseException) -> set[str]:
+    """The top-level packages whose code the exception passed through."""
+    return {str(frame.f_globals.get("__name__", "")).split(".", 1)[0]
+            for frame, _ in traceback.walk_tb(exc.__traceback__)}
+
+
+def unavailable_dependency(exc: BaseException) -> str | None:
+    """Which dependency did not answer (``object store``, ``database``, ``job queue``), when that is why ``exc``
+    was raised; None otherwise."""
+    import sqlalchemy.exc as sa_exc
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    from evidence import StoreUnavailable
+
+    for e in _causes(exc):
+        if isinstance(e, StoreUnavailable):
+            return "object store"
+        if isinstance(e, RedisConnectionError | RedisTimeoutError):
+            return "job queue"
+        if isinstance(e, sa_exc.DisconnectionError | sa_exc.TimeoutError | sa_exc.OperationalError
+                      | sa_exc.InterfaceError):
+            return "database"
+        if isinstance(e, ConnectionError | TimeoutError | OSError) and not isinstance(e, FileNotFoundError):
+            where = _raised_in(e)
+            if where & {"urllib3", "minio"}:
+                return "object store"
+            if where & {"redis", "saq"}:
+                return "job queue"
+            if where & {"asyncpg", "sqlalchemy", "aiosqlite"}:
+                return "database"
+        if type(e).__module__.startswith("asyncpg") and "Connection" in type(e).__name__:
+            return "database"
+    return None
+
+
+def full_disk(exc: BaseException, data_dir: Path | None, embedded_s3: bool) -> bool:
+    """Whether ``exc`` says a disk of the data dir is full: no space left (ENOSPC, EDQUOT), SQLite's "database or
+    disk is full", or the embedded S3 server failing while the data dir has no room for another volume."""
+    from evidence import StoreUnavailable
+
+    for e in _causes(exc):
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if "database or disk is full" in str(e):
+            return True
+        if isinstance(e, StoreUnavailable) and embedded_s3 and data_dir is not None:
+            try:
+                return shutil.disk_usage(data_dir).free < LOW_DISK_BYTES
+            except OSError:
+                return False
+    return False
+
+
+def disk_full_problem(kind: str) -> ProblemError:
+    """507 naming which of the service's places is full (``spool``: uploads being received; ``data``: the
+    database and stored files); whatever was being stored was not."""
+    return ProblemError(507, f"there is no space left on the service's {kind} disk; nothing was stored. "
+                             "Try again once space has been freed", extra={"path": kind})
+
+
+def unavailable_problem(dependency: str) -> ProblemError:
+    return ProblemError(503, f"{_DEPENDENCIES.get(dependency, dependency)} is not answering right now; nothing was "
+                             f"changed. Try again in a few seconds", extra={"dependency": dependency},
+                        headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
+def outage_problem(exc: BaseException, settings: Any) -> ProblemError | None:
+    """507 for a full disk, 503 for a dependency that did not answer; None for anything else. ``settings``: the
+    service's (its data dir and whether the S3 server is its own), or None."""
+    data_dir = getattr(settings, "data_dir", None)
+    if full_disk(exc, data_dir, embedded_s3=settings is not None and not settings.s3_endpoint):
+        return disk_full_problem("data")
+    dependency = unavailable_dependency(exc)
+    return unavailable_problem(dependency) if dependency is not None else None
+
+
+def problem_of(exc: ProblemError) -> Problem:
+    return Problem(title=exc.title or _TITLES.get(exc.status_code, "Error"), status=exc.status_code,
+                   detail=exc.detail, errors=exc.errors, extra=exc.problem_extra)
+
+
+def undecodable_request(exc: Exception) -> str | None:
+    """Why a request Litestar could not read is bad input (bytes that are not UTF-8 where a form field or parameter
+    is text), when that is what ``exc`` is: raised while the request was parsed, before any of the service's code."""
+    if isinstance(exc, UnicodeDecodeError) and _raised_in(exc) <= {"litestar", "multipart", "msgspec", "urllib"}:
+        return "the request holds bytes that are not UTF-8 text where text is expected (a form field without a " \
+               "file name is text)"
+    return None
+
+
 def log_unhandled(message: str, request: Request[Any, Any, Any], exc: Exception) -> None:
     """Log an unhandled error with its traceback; never raises (a log that cannot be written, or an exception that
     cannot be rendered, must not turn the 500 into a crash of the error handler itself)."""
@@ -172,12 +289,20 @@ def log_unhandled(message: str, request: Request[Any, Any, Any], exc: Exception)
 
 
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    """The last handler: bad input only the database or the parser noticed → 400, a full disk → 507, a dependency
+    that did not answer → 503, anything else → 500 with the error in the log. It never raises itself."""
     try:
-        refusal = storage_refusal(exc)
+        refusal = storage_refusal(exc) or undecodable_request(exc)
+        outage = None if refusal is not None else outage_problem(exc, getattr(request.app.state, "settings", None))
     except Exception:
-        refusal = None
+        refusal, outage = None, None
     if refusal is not None:  # bad input that only the database noticed: a 400, and the transaction rolls back
         return problem_response(Problem(title="Bad Request", status=400, detail=refusal))
+    if outage is not None:
+        with contextlib.suppress(Exception):
+            log.warning("a dependency failed", path=request.url.path, method=request.method,
+                        status=outage.status_code, error=f"{type(exc).__name__}: {exc}"[:500])
+        return http_exception_handler(request, outage)
     log_unhandled("unhandled error", request, exc)
     return problem_response(Problem(title="Internal Server Error", status=HTTP_500_INTERNAL_SERVER_ERROR,
                                     detail="the service failed; the error is in its log"))
@@ -195,13 +320,18 @@ def problem_responses(*codes: int) -> dict[int, Any]:
 
 def declare_controller_problems(app: Any, everywhere: tuple[int, ...] = ()) -> None:
     """Litestar reads ``responses`` only from handlers; give each handler its controller's ``responses`` too
-    (the handler's own entries win), so that the 401/403 a controller declares are in the OpenAPI schema.
-    ``everywhere``: codes every operation that declares a 401 may answer too (429: the rate limit)."""
+    (the handler's own entries win), so that the 401/403 a controller declares are in the OpenAPI schema. Every
+    operation may answer 503 (a dependency did not answer), every write 507 (a full disk); ``everywhere``: codes
+    every operation that declares a 401 may answer too (429: the rate limit)."""
+    outages = problem_responses(503, 507)
     for route in app.routes:
         for handler in getattr(route, "route_handlers", ()):
             controller = getattr(getattr(handler, "fn", None), "__self__", None)  # a controller's bound method
             shared = getattr(controller, "responses", None)
-            if isinstance(shared, dict) and shared:
-                handler.responses = {**shared, **(handler.responses or {})}
-            if everywhere and 401 in (handler.responses or {}):
-                handler.responses = {**problem_responses(*everywhere), **handler.responses}
+            own = {**(shared if isinstance(shared, dict) else {}), **(handler.responses or {})}
+            own.setdefault(503, outages[503])
+            if set(getattr(handler, "http_methods", ())) - {"GET", "HEAD", "OPTIONS"}:
+                own.setdefault(507, outages[507])
+            if everywhere and 401 in own:
+                own = {**problem_responses(*everywhere), **own}
+            handler.responses = own

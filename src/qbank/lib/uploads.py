@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import anyio
 
-from qbank.lib.problems import ProblemError
+from qbank.lib.problems import ProblemError, disk_full_problem
 
 HEAD_BYTES = 16
 
@@ -27,7 +28,7 @@ async def spool_upload(body: AsyncIterator[bytes], directory: Path, limit: int, 
                        tee: Callable[[bytes], Awaitable[None]] | None = None, hashing: bool = True) -> Spooled:
     """Write ``body`` to a new file in ``directory``; 413 (and no file left) once it passes ``limit`` bytes.
     ``tee`` gets every chunk too (e.g. to upload it while it arrives); without ``hashing`` (when whoever gets the
-    tee checks the digest) ``sha256`` is empty."""
+    tee checks the digest) ``sha256`` is empty. A full disk: 507 naming the spool, and no file left."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"upload-{secrets.token_hex(8)}"
     digest, size, head = hashlib.sha256(), 0, b""
@@ -46,6 +47,11 @@ async def spool_upload(body: AsyncIterator[bytes], directory: Path, limit: int, 
                 await f.write(chunk)
                 if tee is not None:
                     await tee(chunk)
+    except OSError as exc:
+        path.unlink(missing_ok=True)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise disk_full_problem("spool") from exc
+        raise
     except BaseException:
         path.unlink(missing_ok=True)
         raise

@@ -66,11 +66,13 @@ async def run_assignment(ctx: JobContext, params: AssignmentParams) -> JobResult
         result = task.result()
     except pp.PanelsInfeasible as exc:
         reasons = [msgspec.to_builtins(r) for r in exc.reasons]
-        async with env.writing() as db:
+        failure = JobFailed("no assignment holds every rule: " + "; ".join(r.message for r in exc.reasons[:5]),
+                            reasons=reasons)
+        async with ctx.storing() as db:  # the trail entry and the job's end, together and once
             await record(db, actor, "panels.assign_failed", "sessions", ",".join(map(str, ids))[:120],
                          after={"reasons": reasons}, detail={"job": ctx.job_id})
-        raise JobFailed("no assignment holds every rule: " + "; ".join(r.message for r in exc.reasons[:5]),
-                        reasons=reasons) from exc
+            ctx.ended(failure=failure)
+        raise failure from exc
     except InvalidInput as exc:
         raise JobFailed(f"{exc.field}: {exc.reason}") from exc
     violations = pp.check_assignment(req, result.assignment)
@@ -78,11 +80,13 @@ async def run_assignment(ctx: JobContext, params: AssignmentParams) -> JobResult
         raise JobFailed("the solver's assignment failed the checker",
                         violations=[msgspec.to_builtins(v) for v in violations])
     await ctx.progress(0.92, "storing panels")
-    async with env.writing() as db:
-        await store_assignment(db, actor, built, result.assignment, job_id=ctx.job_id)
-    return {"sessions": ids, "status": result.status, "stats": msgspec.to_builtins(result.stats),
+    done = {"sessions": ids, "status": result.status, "stats": msgspec.to_builtins(result.stats),
             "time_to_feasible_s": result.time_to_feasible_s, "wall_time_s": result.wall_time_s,
             "seed": result.seed, "panels": msgspec.to_builtins(result.assignment)}
+    async with ctx.storing() as db:  # the panels, their trail entries and the job's end, together and once
+        await store_assignment(db, actor, built, result.assignment, job_id=ctx.job_id)
+        ctx.ended(done)
+    return done
 
 
 PANEL_ASSIGNMENT = JobKind("panel_assignment", AssignmentParams, run_assignment)

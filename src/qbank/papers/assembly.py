@@ -187,6 +187,6 @@ async def count_uses(db: AsyncSession, uses: dict[int, int]) -> None:
     by_item: dict[int, int] = defaultdict(int)
     for vid, n in uses.items():
         by_item[item_ids[vid]] += n
-    for item_id, n in by_item.items():
+    for item_id, n in sorted(by_item.items()):  # one order for every writer: concurrent assemblies never deadlock
         await db.execute(update(Item).where(Item.id == item_id).values(times_used=Item.times_used + n))
     await db.flush()

@@ -89,8 +89,8 @@ class PaperController(Controller):
                       archive: RetentionArchive,
                       site: str | None = Parameter(default=None, max_length=40, description="site (admins)"),
                       ) -> Stream:
-        fetch = await sealing.fetch_package(db_session, database, actor, exam_session, site)
-        return Stream(sealing.package_chunks(archive, fetch.key), media_type="application/json",
+        fetch, reader = await sealing.fetch_package(db_session, database, actor, archive, exam_session, site)
+        return Stream(sealing.package_chunks(reader), media_type="application/json",
                       headers={"Content-Length": str(fetch.size), "X-Package-SHA256": fetch.sha256,
                                "Content-Disposition": f'attachment; filename="{fetch.filename}"'})
 

@@ -101,22 +101,24 @@ async def assemble_paper(ctx: JobContext, params: AssemblyParams) -> JobResult:
                  "supply": None}]
         detail = f"no paper can be made: {exc.field}: {exc.reason}"
     await ctx.progress(0.92, "storing the paper")
-    async with env.writing() as db:
+    async with ctx.storing() as db:  # the paper, its trail entries and the job's end: together, and once
         paper = Paper(session_id=session_id, layout_id=layout_row.id, blueprint_id=bank.blueprint_row.id,
                       mode=data.mode, request={**msgspec.to_builtins(data), "forms": n_forms},
                       delivery_seed=secrets.token_hex(32), job_id=ctx.job_id, created_by=actor.label,
                       status="failed", report={}, explanation=None)
         if rows or result is None:
             await store_failed(db, actor, paper, rows, detail, result.status.value if result else "invalid", bank)
+            failure = JobFailed(detail, paper_id=paper.id, explanation=rows)
+            ctx.ended(failure=failure)
         else:
             await store_assembled(db, actor, paper, result, layout, bank, seats, n_forms)
-        paper_id = paper.id
-    if rows:
-        raise JobFailed(detail, paper_id=paper_id, explanation=rows)
-    assert result is not None
-    return {"paper_id": paper_id, "status": result.status.value, "forms": len(result.forms),
-            "wall_time_s": round(result.stats.wall_time, 3), "max_pairwise_shared": result.max_pairwise_shared,
-            "max_item_use": result.max_item_use}
+            done = {"paper_id": paper.id, "status": result.status.value, "forms": len(result.forms),
+                    "wall_time_s": round(result.stats.wall_time, 3),
+                    "max_pairwise_shared": result.max_pairwise_shared, "max_item_use": result.max_item_use}
+            ctx.ended(done)
+    if rows or result is None:
+        raise failure
+    return done
 
 
 PAPER_ASSEMBLY = JobKind("paper_assembly", AssemblyParams, assemble_paper)

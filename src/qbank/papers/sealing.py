@@ -15,7 +15,7 @@ from litestar.exceptions import PermissionDeniedException
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from evidence import RetentionArchive
+from evidence import RetentionArchive, VerifyingReader
 from paperbuild import delivery, sealing
 from qbank.audit.services import record, record_apart
 from qbank.blueprints.models import Layout as LayoutRow
@@ -178,9 +178,8 @@ async def release_share(db: AsyncSession, settings: Settings, session: ExamSessi
                       centre_share=b64(bytes.fromhex(row.centre_share)), closes_at=local(settings, closes))
 
 
-async def package_chunks(archive: RetentionArchive, key: str, chunk: int = 1 << 20) -> AsyncIterator[bytes]:
-    """The archived package, digest checked as it streams, read in a worker thread."""
-    reader = await anyio.to_thread.run_sync(archive.open, key)
+async def package_chunks(reader: VerifyingReader, chunk: int = 1 << 20) -> AsyncIterator[bytes]:
+    """The opened package, digest checked as it streams, read in a worker thread."""
     try:
         while True:
             data = await anyio.to_thread.run_sync(reader.read, chunk)
@@ -200,18 +199,25 @@ class PackageFetch(msgspec.Struct, frozen=True, kw_only=True):
     filename: str
 
 
-async def fetch_package(db: AsyncSession, database: Database, actor: Actor, session: ExamSession,
-                        site: str | None) -> PackageFetch:
-    """The sealed package a caller may fetch (a site its own, an admin names one); each fetch is in the trail."""
+async def fetch_package(db: AsyncSession, database: Database, actor: Actor, archive: RetentionArchive,
+                        session: ExamSession, site: str | None) -> tuple[PackageFetch, VerifyingReader]:
+    """The sealed package a caller may fetch (a site its own, an admin names one), opened in the archive; each
+    fetch is in the trail. The object is opened before the fetch is recorded and before any byte of the answer
+    is sent, so a store that cannot serve it gives an error status (503), never a 200 that breaks off."""
     code, session_id = site_for(actor, site), session.id  # rows read here expire at the rollback below
     row = await site_package(db, session, code)
     fetch = PackageFetch(key=row.archive_key, size=row.size, sha256=row.sha256,
                          filename=f"papers-{session_id}-{code}.json")
     row_id = row.id
     await db.rollback()  # read only: give the connection back before the trail write and the stream
-    await record_apart(database, actor, "paper.package_fetch", "sealed_paper", row_id,
-                       {"session": session_id, "site": code, "sha256": fetch.sha256})
-    return fetch
+    reader = await anyio.to_thread.run_sync(archive.open, fetch.key)
+    try:
+        await record_apart(database, actor, "paper.package_fetch", "sealed_paper", row_id,
+                           {"session": session_id, "site": code, "sha256": fetch.sha256})
+    except BaseException:
+        await anyio.to_thread.run_sync(reader.close)
+        raise
+    return fetch, reader
 
 
 async def release_to_site(db: AsyncSession, database: Database, actor: Actor, settings: Settings,

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import videoaudit
 from qbank.db import utcnow
+from qbank.jobs.models import Job
 from qbank.recordings.models import Recording
 from qbank.recordings.schemas import VideoAudit
 from qbank.recordings.services import room_label
@@ -67,9 +68,28 @@ async def session_video_audit(db: AsyncSession, settings: Settings, session: Exa
                                  gap_tolerance=settings.gap_tolerance_s)
     reasons = reasons_in_words(report, settings)
     if pending:
-        reasons.append(f"{len(pending)} recording(s) still being analysed")
+        reasons += await pending_in_words(db, [r for r in recordings if r.id in set(pending)])
     return VideoAudit(session_id=session.id, passes=report.passes and not pending, reasons=reasons, pending=pending,
                       recordings=len(recordings), report=report, computed_at=utcnow())
+
+
+async def pending_in_words(db: AsyncSession, pending: list[Recording]) -> list[str]:
+    """Recordings not analysed yet: how many are being analysed, and each whose analysis failed or was lost (the
+    next start re-queues those; an admin can run one again at once)."""
+    jobs = {j.id: j for j in (await db.scalars(select(Job).where(
+        Job.id.in_([r.job_id for r in pending if r.job_id])))).all()}
+    waiting, out = 0, []
+    for rec in pending:
+        job = jobs.get(rec.job_id or "")
+        if job is not None and job.status in ("queued", "running"):
+            waiting += 1
+            continue
+        why = (job.error or {}).get("detail", "no reason recorded") if job is not None else "its job was lost"
+        out.append(f"recording {rec.id}: its analysis did not finish ({why}); run it again with "
+                   f"POST /api/v1/recordings/{rec.id}/analysis")
+    if waiting:
+        out.insert(0, f"{waiting} recording(s) still being analysed")
+    return out
 
 
 def timeline(view: videoaudit.ViewCoverage, window: videoaudit.Interval, width: int) -> str:

@@ -8,11 +8,13 @@ from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evidence import RetentionArchive
+from qbank.jobs.schemas import JobOut
 from qbank.jobs.services import JobRunner, accepted
 from qbank.lib.actors import Actor, Role, requires
 from qbank.lib.problems import problem_responses
 from qbank.recordings import services as svc
 from qbank.recordings.audit import session_video_audit
+from qbank.recordings.jobs import reanalyse
 from qbank.recordings.schemas import RecordingLink, RecordingOut, VideoAudit
 from qbank.sessions.models import ExamSession
 from qbank.settings import Settings
@@ -21,7 +23,8 @@ FOOTAGE_READERS = requires(Role.admin, Role.supervisor, Role.site)
 UPLOAD_DOC = (
     "Send the file itself as the request body (`Content-Type: video/mp4` or `application/octet-stream`); it is "
     "streamed to disk while its SHA-256 is computed, probed, and stored in the retention archive (≥ 5 years). "
-    "Analysis runs as a job: poll `GET /api/v1/jobs/{job_id}`. The same bytes again are recognised (200). "
+    "Analysis runs as a job: poll `GET /api/v1/jobs/{job_id}`. The same bytes again are recognised (200; "
+    "an analysis that was lost starts again). "
     "A truncated file is stored and marked corrupt; a file that is not video is refused (415). "
     "Send `X-Content-SHA256` (the file's SHA-256, hex) and the body goes to the archive while it arrives, "
     "instead of after it: faster for large files; the upload completes only if the bytes match it.")
@@ -45,9 +48,10 @@ class RecordingController(Controller):
     ) -> Response[RecordingOut]:
         got = await svc.receive_recording(db_session, actor, settings, archive, exam_session, room, view, start,
                                           request.stream(), content_sha256)
+        status = 200 if got.already_stored else 201
         if got.job is None:
-            return Response(got.recording, status_code=200 if got.already_stored else 201)
-        return Response(got.recording, status_code=201, background=accepted(job_runner, got.job).background)
+            return Response(got.recording, status_code=status)
+        return Response(got.recording, status_code=status, background=accepted(job_runner, got.job).background)
 
     @get("/api/v1/sessions/{session_id:int}/recordings", guards=[FOOTAGE_READERS],
          summary="The recordings of a session (a site sees its own rooms')")
@@ -72,6 +76,16 @@ class RecordingController(Controller):
     async def contact_sheet(self, recording_id: int, db_session: AsyncSession, actor: Actor,
                             archive: RetentionArchive) -> RecordingLink:
         return await svc.contact_sheet_link(db_session, actor, archive, recording_id)
+
+    @post("/api/v1/recordings/{recording_id:int}/analysis", guards=[requires(Role.admin)], status_code=202,
+          summary="Run the analysis of a recording again (a job)", responses=problem_responses(409),
+          description="For a recording whose analysis failed or was lost, or after the quality thresholds changed: "
+                      "a new analysis job (poll `GET /api/v1/jobs/{job_id}`); the recording waits as `uploaded` "
+                      "until it ends, and its findings are replaced, never added to. 409 while one is queued or "
+                      "running. `qbank recordings reanalyse ID` does the same from the command line.")
+    async def analysis(self, recording_id: int, db_session: AsyncSession, actor: Actor,
+                       job_runner: JobRunner) -> Response[JobOut]:
+        return accepted(job_runner, await reanalyse(db_session, actor, recording_id))
 
     @get("/api/v1/sessions/{session_id:int}/video-audit", guards=[FOOTAGE_READERS],
          summary="Coverage of every required camera view of every room over the exam window, with a verdict")

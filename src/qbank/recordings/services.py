@@ -18,14 +18,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import videoaudit
-from evidence import RetentionArchive
+from evidence import ObjectNotFound, RetentionArchive
 from qbank.audit.services import record
 from qbank.db import get_or_404, utcnow
 from qbank.jobs.schemas import JobOut
 from qbank.lib.actors import Actor, Role
 from qbank.lib.problems import ProblemError, bad_request, not_found
 from qbank.lib.uploads import spool_upload
-from qbank.recordings.jobs import start_analysis
+from qbank.recordings.jobs import PENDING, analysis_live, restart_analysis, start_analysis
 from qbank.recordings.models import Recording
 from qbank.recordings.schemas import RecordingLink, RecordingOut, finding_out
 from qbank.recordings.streaming import stream_through
@@ -167,8 +167,11 @@ async def receive_recording(db: AsyncSession, actor: Actor, settings: Settings, 
     check_claimed_start(settings, session, claimed_start)
     row, already = await upload_recording(db, actor, settings, archive, session, target, view, claimed_start, body,
                                           claimed_sha256)
-    if already:
-        return Received(recording=recording_out(row, target, already_stored=True), job=None, already_stored=True)
+    if already:  # the same bytes again: if their analysis was lost, it starts again
+        job = None
+        if row.status in PENDING and not await analysis_live(db, row):
+            job = await restart_analysis(db, actor, row)
+        return Received(recording=recording_out(row, target, already_stored=True), job=job, already_stored=True)
     job = await start_analysis(db, actor, row) if row.status != "corrupt" else None
     out = recording_out(row, target)
     await record(db, actor, "recording.upload", "recording", row.id, after=out,
@@ -187,11 +190,11 @@ async def list_recordings(db: AsyncSession, actor: Actor, session_id: int) -> li
 
 async def play_link(db: AsyncSession, actor: Actor, archive: RetentionArchive, recording_id: int,
                     minutes: int) -> RecordingLink:
-    """A presigned link that plays the recording; each link is a play in the trail."""
+    """A presigned link that plays the recording; each link is a play in the trail. The archive confirms that it
+    holds the recording first: no link and no play for what it cannot serve."""
     row, _ = await get_recording(db, actor, recording_id)
     expires = timedelta(minutes=minutes)
-    key = row.archive_key
-    url = await anyio.to_thread.run_sync(lambda: archive.presigned_get(key, expires))
+    url = await confirmed_link(archive, row.archive_key, expires, f"recording {row.id}")
     await record(db, actor, "recording.link", "recording", row.id, detail={"minutes": minutes})
     return RecordingLink(recording_id=row.id, url=url, expires_at=utcnow() + expires)
 
@@ -203,5 +206,14 @@ async def contact_sheet_link(db: AsyncSession, actor: Actor, archive: RetentionA
     if key is None:
         raise not_found("contact sheet of recording", f"{recording_id} (yet: status {row.status})")
     expires = timedelta(minutes=30)
-    url = await anyio.to_thread.run_sync(lambda: archive.presigned_get(key, expires))
+    url = await confirmed_link(archive, key, expires, f"the contact sheet of recording {row.id}")
     return RecordingLink(recording_id=row.id, url=url, expires_at=utcnow() + expires)
+
+
+async def confirmed_link(archive: RetentionArchive, key: str, expires: timedelta, what: str) -> str:
+    """A presigned link to an object the archive confirms it holds; 404 naming ``what`` when it does not (a
+    store that does not answer raises StoreUnavailable: 503)."""
+    try:
+        return await anyio.to_thread.run_sync(lambda: archive.presigned_get(key, expires, confirm=True))
+    except ObjectNotFound as exc:
+        raise ProblemError(404, f"the archive does not hold the file of {what}") from exc

@@ -23,6 +23,7 @@ from qbank.auth.services import actor_of
 from qbank.lib.actors import Actor, Role
 from qbank.recordings.models import Recording
 from qbank.recordings.schemas import VideoAudit
+from qbank.recordings.services import confirmed_link
 from qbank.review_page.labels import Lang, reason_words
 from qbank.reviews.schemas import IncidentOut
 from qbank.sessions.models import ExamSession, Room
@@ -224,8 +225,9 @@ def parse_moment(raw: str, session: ExamSession, tz: ZoneInfo) -> datetime | Non
 
 async def play_links(db: AsyncSession, actor: Actor, archive: RetentionArchive, rec: Recording,
                      ttl: timedelta) -> tuple[str, str | None]:
-    """Presigned links to play a recording and see its contact sheet; the play is in the trail."""
-    url = await anyio.to_thread.run_sync(archive.presigned_get, rec.archive_key, ttl)
+    """Presigned links to play a recording and see its contact sheet; the play is in the trail. The archive
+    confirms it holds the recording first (no link and no play otherwise)."""
+    url = await confirmed_link(archive, rec.archive_key, ttl, f"recording {rec.id}")
     sheet_key = rec.contact_sheet_key
     sheet = await anyio.to_thread.run_sync(archive.presigned_get, sheet_key, ttl) if sheet_key else None
     await record(db, actor, "recording.link", "recording", rec.id,

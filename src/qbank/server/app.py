@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import msgspec
 from advanced_alchemy.extensions.litestar import AsyncSessionConfig, SQLAlchemyAsyncConfig, SQLAlchemyPlugin
-from litestar import Litestar, get
+from litestar import Litestar
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from qbank.audit.anchoring import Anchorer, keep_anchoring
 from qbank.audit.anchors import AnchorBook
 from qbank.auth.guards import PUBLIC_PATHS, BearerTokenMiddleware
 from qbank.db import Database, WriteGateMiddleware
 from qbank.jobs.kinds import JobEnv
+from qbank.jobs.lease import cancel_task, release_held_jobs, supervise_jobs, take_back_lost_jobs
 from qbank.jobs.services import InProcessRunner, JobRunner, QueueRunner
 from qbank.jobs.worker import service_queue
 from qbank.lib.headers import SecurityHeaders
@@ -31,20 +30,11 @@ from qbank.lib.limits import Limiters
 from qbank.lib.problems import declare_controller_problems, http_exception_handler, internal_error_handler
 from qbank.lib.proxies import TrustedProxyMiddleware
 from qbank.review_page.controllers import REVIEW_PATHS, review_stores, review_template_config
-from qbank.server.domains import dependencies, job_kinds, route_handlers
+from qbank.server.commit import CommitBeforeAnswerMiddleware
+from qbank.server.domains import STARTUP_CHECKS, dependencies, job_kinds, route_handlers
+from qbank.server.health import health, ready
 from qbank.settings import Settings, load_settings, parse_networks
-from qbank.storage import evidence_store
-
-
-class Health(msgspec.Struct):
-    status: str
-    database: str
-
-
-@get("/health", summary="Liveness and database check", tags=["health"], security=[{}])  # public: no token
-async def health(db_session: AsyncSession) -> Health:
-    await db_session.execute(text("SELECT 1"))
-    return Health(status="ok", database="ok")
+from qbank.storage import evidence_store, sweep_leftovers
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -60,6 +50,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def storage_lifespan(app: Litestar) -> AsyncIterator[None]:
         async with evidence_store(settings) as store:
             app.state.store = store
+            await sweep_leftovers(settings, store)
             yield
 
     @asynccontextmanager
@@ -73,10 +64,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
         else:
             runner = InProcessRunner(env, settings.job_concurrency)
         app.state.job_runner = runner
+        await take_back_lost_jobs(env, runner)  # first: the domains' checks see what is still really running
+        for startup_check in STARTUP_CHECKS:  # e.g. re-queue recordings whose analysis was lost
+            await startup_check(env, runner)
+        supervision = asyncio.get_running_loop().create_task(supervise_jobs(env, runner))
         try:
             yield
         finally:
+            await cancel_task(supervision)
             await runner.close()
+            await release_held_jobs(env)
             if settings.job_queue_url:
                 await queue.disconnect()
 
@@ -93,11 +90,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await engine.dispose()
 
     app = Litestar(
-        route_handlers=[health, *route_handlers(settings)],
+        route_handlers=[health, ready, *route_handlers(settings)],
         plugins=[SQLAlchemyPlugin(config=db_config)],
         dependencies=dependencies(),
         middleware=[TrustedProxyMiddleware(parse_networks(settings.trusted_proxies)),
                     DefineMiddleware(WriteGateMiddleware, gate=database.gate),
+                    DefineMiddleware(CommitBeforeAnswerMiddleware, settings=settings,
+                                     scope_key=db_config.session_scope_key),
                     DefineMiddleware(BearerTokenMiddleware, exclude=[*PUBLIC_PATHS, *REVIEW_PATHS]),
                     InputPolicyMiddleware()],
         request_class=PolicyRequest,  # JSON bodies and forms under the input policy (qbank.lib.text)

@@ -12,8 +12,9 @@ from qbank.cli.common import load_cli_settings
 from qbank.cli.database import db
 from qbank.cli.panels import assignments, draw
 from qbank.cli.papers import papers, site
-from qbank.cli.recordings import video_audit_command
+from qbank.cli.recordings import recordings, video_audit_command
 from qbank.cli.tokens import token
+from qbank.settings import Settings
 
 
 @click.group(help="Question bank, paper assembly and video audit service. Settings come from QBANK_* variables.")
@@ -37,6 +38,7 @@ def serve(host: str, port: int) -> None:
     click.echo("qbank settings:")
     for name, value in settings.masked().items():
         click.echo(f"  {name} = {value}")
+    take_over_local_s3(settings)
     upgrade(settings.database_url)
     click.echo(f"migrations applied; API docs at http://{host}:{port}/schema")
     # log_config=None: uvicorn's loggers go through the service's redacting handler, not handlers of their own
@@ -48,7 +50,7 @@ def serve(host: str, port: int) -> None:
 @main.command(help="Run a job worker: takes jobs from the SAQ queue at QBANK_JOB_QUEUE_URL (Redis) until stopped.")
 def worker() -> None:
     from qbank.jobs.worker import run_worker
-    from qbank.server.domains import job_kinds
+    from qbank.server.domains import STARTUP_CHECKS, job_kinds
     from qbank.server.logging import configure_logging
 
     settings = load_cli_settings()
@@ -56,9 +58,25 @@ def worker() -> None:
         raise click.ClickException("QBANK_JOB_QUEUE_URL is empty: set it to the Redis URL the service enqueues to")
     configure_logging(settings.log_level, secrets=(settings.token_secret, settings.s3_secret_key))
     click.echo(f"qbank worker: taking jobs from {settings.masked()['job_queue_url']}")
-    asyncio.run(run_worker(settings, job_kinds()))
+    asyncio.run(run_worker(settings, job_kinds(), STARTUP_CHECKS))
 
 
-for command in (token, db, bank, import_file, export_file, video_audit_command, papers, site, assignments, draw,
-                audit):
+def take_over_local_s3(settings: Settings) -> None:
+    """Before serving on the embedded S3 server: stop the one a killed service left running on this data dir, or
+    say in one line what else holds it."""
+    from evidence import LocalS3Server, S3ServerError
+
+    if settings.s3_endpoint:
+        return
+    server = LocalS3Server(settings.data_dir / "s3")
+    try:
+        server.take_over()
+    except S3ServerError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if server.reclaimed is not None:
+        click.echo(f"stopped the local S3 server (pid {server.reclaimed.pid}) that a killed qbank left running")
+
+
+for command in (token, db, bank, import_file, export_file, video_audit_command, recordings, papers, site, assignments,
+                draw, audit):
     main.add_command(command)

@@ -29,7 +29,8 @@ def provide_store(state: State) -> EvidenceStore:
 
 
 def provide_archive(state: State) -> RetentionArchive:
-    return cast(EvidenceStore, state.store).archive
+    """The archive; while the store is down (its local server restarting) the request answers 503 at once."""
+    return cast(EvidenceStore, state.store).available()
 
 
 def provide_job_runner(state: State) -> JobRunner:

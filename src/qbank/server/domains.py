@@ -16,6 +16,7 @@ from qbank.imports.controllers import ImportController
 from qbank.items.controllers import ItemController, MediaController
 from qbank.jobs.controllers import JobController
 from qbank.jobs.kinds import JobKind, JobKinds
+from qbank.jobs.lease import StartupCheck
 from qbank.panels.controllers import (
     ConflictController,
     DrawController,
@@ -27,7 +28,7 @@ from qbank.panels.jobs import PANEL_ASSIGNMENT
 from qbank.papers.controllers import PaperController
 from qbank.papers.jobs import PAPER_ASSEMBLY
 from qbank.recordings.controllers import RecordingController
-from qbank.recordings.jobs import RECORDING_ANALYSIS
+from qbank.recordings.jobs import RECORDING_ANALYSIS, requeue_lost_analyses
 from qbank.review_page.controllers import review_route_handlers
 from qbank.reviews.controllers import ReviewController, delete_recording
 from qbank.server.dependencies import SERVICE_DEPENDENCIES
@@ -36,6 +37,8 @@ from qbank.sessions.dependencies import SESSION_DEPENDENCIES
 from qbank.settings import Settings
 
 JOB_KINDS: tuple[JobKind[Any], ...] = (AUDIT_VERIFY, PAPER_ASSEMBLY, PANEL_ASSIGNMENT, RECORDING_ANALYSIS)
+# what the service and each worker reconcile at start, beyond jobs whose runner is gone (qbank.jobs.lease)
+STARTUP_CHECKS: tuple[StartupCheck, ...] = (requeue_lost_analyses,)
 
 
 def job_kinds() -> JobKinds:

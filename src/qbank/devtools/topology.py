@@ -1,0 +1,148 @@
+"""The centre's topology on one machine, as separate processes: a SeaweedFS cluster (master, volume servers, filer,
+S3 gateway), N × `qbank serve` and M × `qbank worker` on one PostgreSQL database and one Redis queue. What the
+scale-out test and the soak benchmark run against, and a worked example of the README's operator section.
+
+Every instance and worker gets its own data directory (spool, scratch, logs) but the same database, queue, S3
+credentials, token secret and centre signing key — what N machines behind a load balancer share."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from evidence.processes import stop_process
+from evidence.s3cluster import SeaweedCluster
+
+QBANK = str(Path(sys.executable).with_name("qbank"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Member:
+    """One `qbank serve` or `qbank worker` process: its name, data dir, log, and (a service) its URL."""
+
+    name: str
+    data_dir: Path
+    proc: subprocess.Popen[bytes]
+    url: str = ""
+
+    @property
+    def log(self) -> Path:
+        return self.data_dir / f"{self.name}.log"
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+
+@dataclass
+class Topology:
+    root: Path
+    database_url: str
+    redis_url: str
+    extra_env: dict[str, str] = field(default_factory=dict)
+    cluster: SeaweedCluster | None = None
+    services: list[Member] = field(default_factory=list)
+    workers: list[Member] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+
+    def start(self, services: int = 2, workers: int = 2) -> Topology:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.cluster = SeaweedCluster(self.root / "seaweedfs", access_key="qbank" + secrets.token_hex(4),
+                                      secret_key=secrets.token_urlsafe(24)).start()
+        key = self.root / "centre_ed25519.pem"
+        key.write_bytes(Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        key.chmod(0o600)
+        self.env = {**os.environ, "QBANK_DATABASE_URL": self.database_url, "QBANK_S3_ENDPOINT": self.cluster.endpoint,
+                    "QBANK_S3_ACCESS_KEY": self.cluster.access_key, "QBANK_S3_SECRET_KEY": self.cluster.secret_key,
+                    "QBANK_JOB_QUEUE_URL": self.redis_url, "QBANK_JOB_QUEUE_NAME": "qbank-" + secrets.token_hex(4),
+                    "QBANK_TOKEN_SECRET": secrets.token_urlsafe(32), "QBANK_CENTRE_KEY_FILE": str(key),
+                    **self.extra_env}
+        subprocess.run([QBANK, "db", "upgrade"], env=self.member_env(self.root / "cli"), check=True,
+                       capture_output=True, timeout=300)
+        for i in range(services):
+            self.start_service(f"serve{i}")
+        for i in range(workers):
+            self.start_worker(f"worker{i}")
+        for member in self.services:
+            self.wait_ready(member)
+        return self
+
+    def member_env(self, data_dir: Path) -> dict[str, str]:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        return {**self.env, "QBANK_DATA_DIR": str(data_dir)}
+
+    def _spawn(self, name: str, args: list[str]) -> Member:
+        data_dir = self.root / name
+        env = self.member_env(data_dir)
+        with (data_dir / f"{name}.log").open("ab") as log:
+            proc = subprocess.Popen([QBANK, *args], env=env, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL)
+        return Member(name=name, data_dir=data_dir, proc=proc)
+
+    def start_service(self, name: str) -> Member:
+        port = free_port()
+        member = self._spawn(name, ["serve", "--host", "127.0.0.1", "--port", str(port)])
+        member.url = f"http://127.0.0.1:{port}"
+        self.services = [m for m in self.services if m.name != name] + [member]
+        return member
+
+    def start_worker(self, name: str) -> Member:
+        member = self._spawn(name, ["worker"])
+        self.workers = [m for m in self.workers if m.name != name] + [member]
+        return member
+
+    def wait_ready(self, member: Member, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            if not member.alive():
+                raise RuntimeError(f"{member.name} exited with {member.proc.returncode}: "
+                                   f"{member.log.read_text(errors='replace')[-3000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(member.url + "/health/ready", timeout=5).status_code == 200:
+                    return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{member.name} was not ready within {timeout} s: "
+                                   f"{member.log.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.3)
+
+    def cli(self, *args: str) -> str:
+        """Run a `qbank` command against the topology's database; its stdout."""
+        done = subprocess.run([QBANK, *args], env=self.member_env(self.root / "cli"), capture_output=True,
+                              text=True, timeout=600)
+        if done.returncode != 0:
+            raise RuntimeError(f"qbank {' '.join(args)}: {done.stderr[-2000:]}")
+        return done.stdout
+
+    @staticmethod
+    def kill(member: Member) -> None:
+        """kill -9, as a crash does."""
+        os.kill(member.proc.pid, signal.SIGKILL)
+        member.proc.wait(30)
+
+    def stop(self) -> None:
+        """Stop every process by its own pid: services and workers (SIGTERM, SIGKILL after 20 s), then the cluster."""
+        for member in [*self.services, *self.workers]:
+            if member.alive():
+                stop_process(member.proc.pid, 20)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                member.proc.wait(5)
+        if self.cluster is not None:
+            self.cluster.stop(grace=5)

@@ -1,0 +1,64 @@
+"""The request's transaction commits before its answer starts.
+
+advanced-alchemy's ``autocommit`` commits in ``before_send``, as the response starts, and when that commit fails
+(a full disk, a database that went away, a serialization failure) it logs the error at debug level and sends the
+2xx anyway: the client is told "stored" about something that was not. Here the commit happens first; when it
+fails the answer is the problem it was (507, 503, else 500) and the handler's body is dropped."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import msgspec
+import structlog
+from advanced_alchemy.extensions.litestar._utils import get_aa_scope_state
+
+from qbank.lib.problems import PROBLEM_JSON, ProblemError, outage_problem, problem_of
+
+log = structlog.get_logger("qbank.errors")
+
+
+class CommitBeforeAnswerMiddleware:
+    """``scope_key``: where the SQLAlchemy config keeps the request's session (unique per config in a process)."""
+
+    def __init__(self, app: Any, settings: Any, scope_key: str) -> None:
+        self.app = app
+        self.settings = settings
+        self.scope_key = scope_key
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        refused = False
+
+        async def send_after_commit(message: Any) -> None:
+            nonlocal refused
+            if refused:
+                return  # the body of an answer that could not be given
+            if message["type"] == "http.response.start" and 200 <= message["status"] < 400:
+                session = get_aa_scope_state(scope, self.scope_key)
+                if session is not None:
+                    try:
+                        await session.commit()
+                    except Exception as exc:
+                        refused = True
+                        with contextlib.suppress(Exception):
+                            await session.rollback()
+                        await self.refuse(send, scope, exc)
+                        return
+            await send(message)
+
+        await self.app(scope, receive, send_after_commit)
+
+    async def refuse(self, send: Any, scope: Any, exc: Exception) -> None:
+        problem = outage_problem(exc, self.settings) or ProblemError(
+            500, "the service failed; the error is in its log")
+        log.error("the request's transaction did not commit", path=scope.get("path"), status=problem.status_code,
+                  error=f"{type(exc).__name__}: {exc}"[:500])
+        body = msgspec.json.encode(problem_of(problem))
+        headers = [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode())]
+        headers += [(k.lower().encode(), v.encode()) for k, v in (problem.headers or {}).items()]
+        await send({"type": "http.response.start", "status": problem.status_code, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
