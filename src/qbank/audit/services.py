@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -14,9 +13,9 @@ from qbank.audit.models import AuditEntry, AuditHead
 from qbank.audit.schemas import AuditEntryOut, AuditPage, AuditVerification
 from qbank.db import Database, utcnow
 from qbank.lib.actors import Actor
-from qbank.lib.digest import canonical_json, digest
+from qbank.lib.digest import GENESIS as GENESIS  # the chain's start, also for the bulk import's trail rows
+from qbank.lib.digest import chain_hash, digest
 
-GENESIS = "0" * 64
 HEAD_ID = 1
 
 
@@ -30,7 +29,7 @@ def entry_hash(prev_hash: str, entry: AuditEntry) -> str:
         "action": entry.action, "entity_type": entry.entity_type, "entity_id": entry.entity_id,
         "before": entry.before_digest, "after": entry.after_digest, "detail": entry.detail,
     }
-    return hashlib.sha256(prev_hash.encode() + canonical_json(body)).hexdigest()
+    return chain_hash(prev_hash, body)
 
 
 async def record(
