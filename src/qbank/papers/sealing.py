@@ -77,10 +77,11 @@ def site_content(settings: Settings, session: ExamSession, layout: LayoutRow, lo
             "candidates": candidates}
 
 
-def site_roster(seats: list[Seat]) -> list[dict[str, Any]]:
+def site_roster(settings: Settings, session: ExamSession, seats: list[Seat]) -> dict[str, Any]:
     """Who sits where at a site, sealed to the site's key alone: seat cards and sign-in before the window."""
-    return [{"number": s.candidate.number, "name": s.candidate.name, "room": s.room.code, "desk": s.candidate.desk,
-             "id_tail": s.candidate.id_tail} for s in seats]
+    return {"session": session_doc(settings, session),
+            "candidates": [{"number": s.candidate.number, "name": s.candidate.name, "room": s.room.code,
+                            "desk": s.candidate.desk, "id_tail": s.candidate.id_tail} for s in seats]}
 
 
 def package_media(archive: RetentionArchive, content: dict[str, Any]) -> dict[str, dict[str, str]]:
@@ -133,7 +134,7 @@ async def seal_session(db: AsyncSession, actor: Actor, settings: Settings, archi
                   pk: Any = public) -> Any:
             content = site_content(settings, session, layout, loaded, site, ss)
             content["media"] = package_media(archive, content)
-            sealed = sealing.seal(content, hdr, pk, key, roster=site_roster(ss))
+            sealed = sealing.seal(content, hdr, pk, key, roster=site_roster(settings, session, ss))
             stored = archive.put_bytes(SEALED_KIND, sealed.package, exam_date=exam_day,
                                        content_type="application/json",
                                        metadata={"session": str(session.id), "site": site, "paper": str(paper.id)},

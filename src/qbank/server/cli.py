@@ -12,6 +12,7 @@ from qbank.cli.database import db
 from qbank.cli.panels import assignments, draw
 from qbank.cli.papers import papers, site
 from qbank.cli.recordings import video_audit_command
+from qbank.cli.station import station
 from qbank.cli.tokens import token
 
 
@@ -55,5 +56,6 @@ def worker() -> None:
     asyncio.run(run_worker(settings, job_kinds()))
 
 
-for command in (token, db, bank, import_file, export_file, video_audit_command, papers, site, assignments, draw):
+for command in (token, db, bank, import_file, export_file, video_audit_command, papers, site, assignments, draw,
+                station):
     main.add_command(command)

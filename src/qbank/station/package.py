@@ -26,11 +26,12 @@ class PackageRefused(Exception):
 
 
 class CentreError(Exception):
-    """The centre answered with an error (``status``), or could not be reached (``status`` None)."""
+    """The centre answered with an error (``status``, its problem ``body``), or could not be reached (``status``
+    None)."""
 
-    def __init__(self, status: int | None, detail: str) -> None:
+    def __init__(self, status: int | None, detail: str, body: dict[str, Any] | None = None) -> None:
         super().__init__(detail)
-        self.status, self.detail = status, detail
+        self.status, self.detail, self.body = status, detail, body or {}
 
 
 class Centre:
@@ -59,8 +60,9 @@ class Centre:
         except ValueError:
             body = {}
         if not 200 <= r.status_code < 300:
-            detail = body.get("detail") if isinstance(body, dict) else None
-            raise CentreError(r.status_code, f"{path}: {r.status_code} {detail or r.text[:300]}")
+            problem = body if isinstance(body, dict) else {}
+            raise CentreError(r.status_code, f"{path}: {r.status_code} {problem.get('detail') or r.text[:300]}",
+                              problem)
         return r.status_code, body
 
     async def centre_key(self) -> Ed25519PublicKey:
@@ -112,10 +114,10 @@ class OpenedPackage:
     def site(self) -> str:
         return str(self.header["site"])
 
-    def roster(self) -> list[dict[str, Any]]:
-        """Who sits where, readable with the site's key alone (before the window)."""
+    def roster(self) -> dict[str, Any]:
+        """The session and who sits where ({session, candidates}), readable with the site's key alone."""
         try:
-            return list(open_roster(self.pkg, self.site_key))
+            return dict(open_roster(self.pkg, self.site_key))
         except SealError as exc:
             raise PackageRefused(exc.reason) from exc
 
