@@ -5,6 +5,7 @@ a `kill -9` of the station mid-exam with every acknowledged answer kept."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import running_service
-from tests.qbank.helpers import Api, site_headers
+from tests.qbank.helpers import Api, make_paper_bank, site_headers
 from tests.qbank.stations import QBANK, SealedExam, StationProcess, cards_codes, live_api, sealed_exam
 
 SECRET = "station-secret"
@@ -298,3 +299,68 @@ def load_key(path: Path) -> Any:
     from qbank.papers.keys import load_site_key
 
     return load_site_key(path.read_bytes())
+
+
+async def test_the_station_refuses_what_it_must(live: Api, centre: tuple[str, dict[str, str]],
+                                                tmp_path: Path) -> None:
+    """A package for another site's key; another package's database; starting the room before the window or
+    without the release share — each refused in words, nothing changed."""
+    from datetime import timedelta
+
+    url, _ = centre
+    bank = await make_paper_bank(live)
+    soon = await sealed_exam(live, url, tmp_path, rooms={"T1": 2}, starts_in=timedelta(minutes=5), bank=bank)
+    later = await sealed_exam(live, url, tmp_path, rooms={"T1": 1}, starts_in=timedelta(days=2), bank=bank)
+
+    # another site's key: the package is sealed to someone else
+    (tmp_path / "foreign").mkdir()
+    foreign = StationProcess(SealedExam(**{**soon.__dict__, "key": later.key}), tmp_path / "foreign")
+    done = subprocess.run(foreign.command(), capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0 and "REFUSED" in done.stderr and "another site's key" in done.stderr, done.stderr
+    if foreign.db.exists():  # nothing was bound to the foreign package
+        with sqlite3.connect(foreign.db) as conn:
+            assert conn.execute("SELECT count(*) FROM meta").fetchone()[0] == 0
+
+    # the window opens in 5 minutes: the share is released (15 minutes ahead), the room may not start yet
+    (tmp_path / "soon").mkdir()
+    station = StationProcess(soon, tmp_path / "soon")
+    station.start()
+    try:
+        codes = cards_codes(subprocess.run(
+            [QBANK, "station", "cards", "--package", str(soon.package), "--key", str(soon.key), "--centre", url,
+             "--token", soon.token, "-o", "/dev/stdout"], capture_output=True, check=True).stdout)
+        who = soon.candidate("T1", 1)
+        http = client(station)
+        assert sign_in(http, soon, who).status_code == 200
+        assert http.get(f"/api/candidates/{who['number']}/state").json()["phase"] == "waiting"
+        p = proctor(station, codes["rooms"]["T1"])
+        r = p.post("/api/proctor/rooms/T1/start")
+        assert r.status_code == 403 and "before the session's window opens" in r.json()["detail"], r.text
+        assert "开考时间" in r.json()["detail_zh"]
+        assert p.get("/api/proctor/rooms/T1").json()["started_at"] is None
+        r = http.put(f"/api/candidates/{who['number']}/answers/1", json={"places": [0], "seq": 1})
+        assert r.status_code == 409
+        assert client(station).post("/api/proctor/sign-in", json={"code": "AAAA-AAAA"}).status_code == 401
+    finally:
+        station.stop()
+    # the same database with another package: refused
+    other = StationProcess(later, tmp_path / "soon")
+    done = subprocess.run(other.command(), capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0 and "belongs to package" in done.stderr, done.stderr
+
+    # two days ahead: the centre keeps its share; the papers stay sealed and the room cannot start
+    (tmp_path / "later").mkdir()
+    station = StationProcess(later, tmp_path / "later")
+    health = station.start(wait_release=False)
+    try:
+        assert health["release"] is False
+        codes = cards_codes(subprocess.run(
+            [QBANK, "station", "cards", "--package", str(later.package), "--key", str(later.key), "--centre", url,
+             "--token", later.token, "-o", "/dev/stdout"], capture_output=True, check=True).stdout)
+        p = proctor(station, codes["rooms"]["T1"])
+        r = p.post("/api/proctor/rooms/T1/start")
+        assert r.status_code == 409 and "still sealed" in r.json()["detail"] and "released from" in \
+            r.json()["detail"], r.text
+        assert p.get("/api/proctor/rooms/T1").json()["release"] is False
+    finally:
+        station.stop()

@@ -68,6 +68,10 @@ def _centred(x: float, w: float, y: float, size: float, text: str) -> Text:
     return Text(x + (w - text_width(text, size)) / 2, y, size, text)
 
 
+def _row(y: float, size: float, desk: str, number: str, name: str) -> list[Text | Box]:
+    return [Text(MARGIN_X, y, size, desk), Text(MARGIN_X + 70, y, size, number), Text(MARGIN_X + 280, y, size, name)]
+
+
 def _card(x: float, y: float, session: dict[str, Any], cand: dict[str, Any], code: str) -> list[Text | Box]:
     left = x + 14
     return [
@@ -77,9 +81,10 @@ def _card(x: float, y: float, session: dict[str, Any], cand: dict[str, Any], cod
         Text(left, y + CARD_H - 66, 14, f"{cand['name']}"),
         Text(left, y + CARD_H - 84, 10, f"准考证号 No. {cand['number']}"),
         Text(left, y + CARD_H - 100, 10, f"考场 Room {cand['room']}    座位 Desk {cand['desk']}"),
-        Text(left, y + 54, 9, "座位卡登录码（仅可使用一次） One-time desk code:"),
-        Text(left, y + 26, 22, code),
-        Text(left, y + 10, 7, "在考试机上选择“座位卡登录”输入此码 / choose “Desk code” on the exam screen"),
+        Text(left, y + 62, 9, "座位卡登录码（仅可使用一次） One-time desk code:"),
+        Text(left, y + 34, 22, code),
+        Text(left, y + 18, 7, "在考试机登录页的“座位卡登录码”处输入此码"),
+        Text(left, y + 8, 7, "Enter it under “Desk code” on the exam station's sign-in screen"),
     ]
 
 
@@ -104,14 +109,14 @@ def cards_pdf(header: dict[str, Any], session: dict[str, Any], roster: list[dict
             Text(MARGIN_X, A4[1] - 164, 9, "打开考试机的 /proctor 页面，输入此码。请妥善保管，勿交给考生。"),
             Text(MARGIN_X, A4[1] - 178, 9, "Open /proctor on the exam station and enter this code. Keep it from "
                                            "candidates."),
-            Text(MARGIN_X, A4[1] - 214, 11, "座位 Desk   准考证号 Admission number        姓名 Name"),
+            *_row(A4[1] - 214, 11, "座位 Desk", "准考证号 Admission number", "姓名 Name"),
         ]
         y = A4[1] - 234
         for cand in seats:
             if y < MARGIN_Y:
                 pages.append(page)
                 page, y = [Text(MARGIN_X, A4[1] - 70, 12, f"考场 Room {room}（续 continued）")], A4[1] - 100
-            page.append(Text(MARGIN_X, y, 10, f"{cand['desk']:>4}      {cand['number']:<28}{cand['name']}"))
+            page += _row(y, 10, str(cand["desk"]), cand["number"], cand["name"])
             y -= 16
         pages.append(page)
     cards = [c for seats in rooms.values() for c in seats]

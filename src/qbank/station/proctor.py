@@ -9,6 +9,7 @@ import hmac
 import secrets
 import sqlite3
 import time
+from datetime import datetime
 from typing import Any
 
 from qbank.lib.digest import chain_break
@@ -254,7 +255,9 @@ async def end_room(st: Station, room: Room, actor: str) -> dict[str, Any]:
 async def room_log(st: Station, room: Room) -> dict[str, Any]:
     entries = await st.store.write(lambda conn: log_entries(conn, room.code))
     broken = chain_break(entries)
-    return {"room": room.code, "entries": entries, "chain_holds": broken is None, "chain_break": broken}
+    local = [st.local(datetime.fromisoformat(e["at"]).timestamp()) for e in entries]
+    return {"room": room.code, "entries": entries, "local_times": local, "chain_holds": broken is None,
+            "chain_break": broken}
 
 
 async def tick(st: Station) -> None:

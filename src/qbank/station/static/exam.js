@@ -85,8 +85,8 @@
     if (state.phase === "time_over") {
       setTimeout(refresh, 700); // the station submits at time-out within a moment
     }
-    const words = state.how === "time_out" ? t.time_out_text : state.how === "candidate" ? t.submitted_text
-      : t.ended_text;
+    const how = state.phase === "time_over" ? "time_out" : state.how; // time over: the station submits it now
+    const words = how === "time_out" ? t.time_out_text : how === "candidate" ? t.submitted_text : t.ended_text;
     $("submitted-text").textContent = fmt(words, { at: state.submitted_at || state.server_time,
                                                    answered: state.answered });
     show("submitted-screen");

@@ -78,7 +78,8 @@
         select.appendChild(o);
       }
     }
-    $("bundles").replaceChildren(...d.bundles.map((b) => {
+    if (!d.bundles.length) $("bundles").replaceChildren(document.createTextNode("—"));
+    else $("bundles").replaceChildren(...d.bundles.map((b) => {
       const li = document.createElement("li");
       li.dataset.acknowledged = String(b.acknowledged);
       li.textContent = `${b.bundle_id.slice(0, 12)} · ` + (b.acknowledged ? `${t.acknowledged} ${b.acknowledged_at}`
@@ -98,6 +99,7 @@
     if (r.ok) {
       say(message, "");
       render(r.body);
+      loadLog();
     } else {
       say(message, reason(r));
     }
@@ -159,15 +161,17 @@
     const c = $("chain-status");
     c.textContent = r.body.chain_holds ? t.chain_ok : `${t.chain_broken}: ${r.body.chain_break}`;
     c.dataset.holds = String(r.body.chain_holds);
-    $("log").replaceChildren(...r.body.entries.slice().reverse().map((e) => {
+    const times = r.body.local_times;
+    $("log").replaceChildren(...r.body.entries.map((e, i) => {
       const li = document.createElement("li");
       li.value = e.seq;
-      li.textContent = `${e.at.slice(11, 19)} ${e.actor}: ${e.action} ${JSON.stringify(e.detail)}`;
+      li.textContent = `${times[i]} ${e.actor}: ${e.action} ${JSON.stringify(e.detail)}`;
       return li;
-    }));
+    }).reverse());
   }
   $("show-log").addEventListener("click", loadLog);
   poll();
   loadLog();
   setInterval(poll, 2000);
+  setInterval(loadLog, 15000);
 })();
