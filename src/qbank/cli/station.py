@@ -68,13 +68,11 @@ def station_serve(package: str, key_file: str, centre_url: str | None, token: st
                   centre_key_file: str | None, db_file: str, id_digits: int, host: str, port: int) -> None:
     import uvicorn
 
-    from qbank.server.logging import configure_logging
     from qbank.station.app import create_station_app
     from qbank.station.package import Centre, PackageRefused
     from qbank.station.runtime import Station
     from qbank.station.store import Store, StoreError
 
-    configure_logging("INFO")
     try:
         store = Store(Path(db_file))
     except StoreError as exc:
