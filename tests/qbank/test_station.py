@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,15 @@ from sqlalchemy import select
 
 from tests.conftest import running_service
 from tests.qbank.helpers import Api, make_paper_bank, site_headers
-from tests.qbank.stations import QBANK, SealedExam, StationProcess, cards_codes, live_api, sealed_exam
+from tests.qbank.stations import (
+    QBANK,
+    SealedExam,
+    StationProcess,
+    cards_codes,
+    free_port,
+    live_api,
+    sealed_exam,
+)
 
 SECRET = "station-secret"
 LABELS = "ABCDEFGH"
@@ -157,9 +166,11 @@ async def run_the_room(live: Api, exam: SealedExam, station: StationProcess, cod
         r = ha.put(f"/api/candidates/{a['number']}/{path}", json=body)
         assert r.status_code in (400, 404), r.text
 
-    # kill -9 mid-exam: every acknowledged answer and the time left are there after the restart
+    # kill -9 mid-exam: every acknowledged answer and the time left are there after the restart; the station comes
+    # back with the centre out of reach (the site offline): the release share and the centre's key are kept
     before = ha.get(f"/api/candidates/{a['number']}/state").json()
     station.kill9()
+    station.centre = f"http://127.0.0.1:{free_port()}"
     station.start()
     after = ha.get(f"/api/candidates/{a['number']}/paper").json()
     assert {int(k): v for k, v in after["answers"].items() if v} == plan
@@ -205,8 +216,14 @@ async def run_the_room(live: Api, exam: SealedExam, station: StationProcess, cod
     assert r.status_code == 409 and "submitted" in r.json()["detail"]
     # b submits: every candidate is done, the station ends the room, seals the bundle and sends it
     assert hb2.post(f"/api/candidates/{b['number']}/submit", json={"confirm": True}).status_code == 200
-    bundle = wait_acknowledged(station, "T101")
-    assert bundle["acknowledged"], bundle
+    # offline: the bundle waits in the outbox, each attempt noted; back online it goes and is acknowledged
+    waiting = wait_bundle(station, "T101", lambda b: b["attempts"] >= 1)
+    assert not waiting["acknowledged"] and "cannot reach" in waiting["last_error"], waiting
+    station.stop()
+    station.centre = ""
+    station.start()
+    bundle = wait_bundle(station, "T101", lambda b: b["acknowledged"])
+    assert bundle["bundle_id"] == waiting["bundle_id"]
 
     # the centre: scored as responses are, the bundle a key-node record, the incident in the supervision view
     admin = await live.admin()
@@ -231,15 +248,14 @@ async def run_the_room(live: Api, exam: SealedExam, station: StationProcess, cod
     await bundle_refusals(live, exam, body)
 
 
-def wait_acknowledged(station: StationProcess, room: str, timeout: float = 60) -> dict[str, Any]:
-    import time
-
+def wait_bundle(station: StationProcess, room: str, until: Any, timeout: float = 60) -> dict[str, Any]:
+    """The room's bundle as the station reports it, once ``until`` holds for it."""
     deadline = time.monotonic() + timeout
     while True:
         health = station.health()
-        mine = [b for b in health["bundles"].values() if b["room"] == room]
-        if mine and mine[0]["acknowledged"]:
-            return dict(mine[0])
+        mine = [{"bundle_id": k, **b} for k, b in health["bundles"].items() if b["room"] == room]
+        if mine and until(mine[0]):
+            return mine[0]
         assert time.monotonic() < deadline, health
         time.sleep(0.3)
 

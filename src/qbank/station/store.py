@@ -127,7 +127,12 @@ class Store:
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
-        self.conn.execute("COMMIT")
+        try:
+            self.conn.execute("COMMIT")
+        except sqlite3.Error:  # e.g. the disk is full: nothing of it stands, nothing is acknowledged
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
 
     def _writer(self) -> None:
         while True:
