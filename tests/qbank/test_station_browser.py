@@ -279,6 +279,10 @@ def test_a_candidate_and_a_proctor_in_the_browser(stations: Stations, browser: A
     assert "考试时间到" in sp.inner_text("#submitted-text")
     state = pb.get("/api/proctor/rooms/T201").json()
     assert state["desks"][0]["status"] == "submitted" and state["desks"][0]["how"] == "time_out"
+    # an answer sent after the time (from the candidate's own browser session): refused in words
+    late = sp.request.put(f"{st.b.url}/api/candidates/{short['number']}/answers/2",
+                          data={"places": [0], "seq": 99})
+    assert late.status == 409 and "can no longer change" in late.json()["detail"], late.text()
     shots(sp, "time-out")
     assert errors == []
     for c in (ctx, pctx, nctx, short_ctx):
