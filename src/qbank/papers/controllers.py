@@ -26,6 +26,7 @@ from qbank.papers.schemas import (
     PracticalScoresIn,
     PracticalScoresOut,
     ReleaseOut,
+    ResponseBundleDoc,
     ResponsesIn,
     ResponsesOut,
     ResultsOut,
@@ -139,9 +140,10 @@ class PaperController(Controller):
           summary="One room's signed response bundle from the exam station: verified, scored, kept (§22)",
           description=BUNDLE_DOC, request_max_body_size=bundles.BODY_LIMIT,
           responses=problem_responses(409, 413))
-    async def response_bundle(self, exam_session: ExamSession, request: Request[Any, Any, Any],
-                              db_session: AsyncSession, actor: Actor, settings: Settings,
-                              archive: RetentionArchive) -> Response[BundleOut]:
+    async def response_bundle(self, exam_session: ExamSession, data: ResponseBundleDoc,
+                              request: Request[Any, Any, Any], db_session: AsyncSession, actor: Actor,
+                              settings: Settings, archive: RetentionArchive) -> Response[BundleOut]:
+        # ``data`` documents and checks the shape; the signature is verified over the bytes exactly as sent
         out = await bundles.receive_bundle(db_session, actor, settings, archive, exam_session, await request.body())
         return Response(out, status_code=200 if out.already_received else 201)
 
