@@ -9,9 +9,11 @@ import random
 import re
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
+import zlib
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -55,18 +57,55 @@ class SealedExam:
         return next(c for c in self.candidates if c["room"] == room and c["desk"] == desk)
 
 
+def tiny_png(width: int = 8, height: int = 6) -> bytes:
+    """A small PNG made here: a red-to-blue gradient, for an item's picture."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    def shade(k: int, n: int) -> int:
+        return 255 * k // max(n - 1, 1)
+
+    rows = b"".join(b"\x00" + bytes(v for x in range(width) for v in (255 - shade(x, width), shade(y, height),
+                                                                      shade(x, width)))
+                    for y in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+async def illustrate(api: Api, bank: Bank, image: bytes) -> str:
+    """Upload ``image`` and show it with every item of the bank (set-up: the versions' content and digest)."""
+    from sqlalchemy import select
+
+    from qbank.items.models import Item, ItemVersion
+    from qbank.lib.digest import digest
+
+    r = await api.client.post("/api/v1/media", files={"file": ("circuit.png", image, "image/png")},
+                              headers=await api.admin())
+    assert r.status_code in (200, 201), r.text
+    key = str(r.json()["key"])
+    async with api.db() as db, db.begin():
+        versions = (await db.scalars(select(ItemVersion).join(Item, Item.id == ItemVersion.item_id)
+                                     .where(Item.occupation_code == bank.occupation))).all()
+        for v in versions:
+            v.content = {**v.content, "media": [key]}
+            v.digest = digest(v.content)
+    return key
+
+
 def id_tail(rng: random.Random) -> str:
     return "".join(str(rng.randrange(10)) for _ in range(5)) + rng.choice("0123456789X")
 
 
 async def sealed_exam(api: Api, url: str, folder: Path, *, rooms: dict[str, int], duration_minutes: int = 60,
                       starts_in: timedelta = timedelta(minutes=-1), length: timedelta = timedelta(hours=2),
-                      bank: tuple[Bank, int] | None = None) -> SealedExam:
+                      bank: tuple[Bank, int] | None = None, image: bytes | None = None) -> SealedExam:
     """A session at one new site whose window opens ``starts_in`` from now, its theory rooms with these many
     candidates (each with an id tail), assembled on a layout of ``duration_minutes``, sealed, the package
-    downloaded; the site's key made with `qbank site keygen` and registered."""
+    downloaded; the site's key made with `qbank site keygen` and registered. ``image``: every question shows it."""
     admin = await api.admin()
     made_bank, layout_id = bank or await make_paper_bank(api)
+    if image is not None:
+        await illustrate(api, made_bank, image)
     if duration_minutes != LAYOUT["duration_minutes"]:
         layout = {**LAYOUT, "name": f"{duration_minutes} min", "duration_minutes": duration_minutes}
         r = await api.client.post(f"/api/v1/occupations/{made_bank.occupation}/levels/3/layouts", json=layout,

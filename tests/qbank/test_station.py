@@ -26,6 +26,7 @@ from tests.qbank.stations import (
     free_port,
     live_api,
     sealed_exam,
+    tiny_png,
 )
 
 SECRET = "station-secret"
@@ -80,7 +81,7 @@ async def correct_places(api: Api, exam: SealedExam, paper: dict[str, Any]) -> d
 async def test_from_assembly_to_scores_through_the_station(live: Api, centre: tuple[str, dict[str, str]],
                                                            tmp_path: Path) -> None:
     url, _ = centre
-    exam = await sealed_exam(live, url, tmp_path, rooms={"T101": 3, "T102": 1})
+    exam = await sealed_exam(live, url, tmp_path, rooms={"T101": 3, "T102": 1}, image=tiny_png())
     cards = tmp_path / "cards.pdf"
     done = subprocess.run([QBANK, "station", "cards", "--package", str(exam.package), "--key", str(exam.key),
                            "--centre", url, "--token", exam.token, "-o", str(cards)], capture_output=True, text=True)
@@ -126,6 +127,11 @@ async def run_the_room(live: Api, exam: SealedExam, station: StationProcess, cod
     # before the room starts: waiting; answers refused
     paper_a = ha.get(f"/api/candidates/{a['number']}/paper").json()
     assert paper_a["phase"] == "waiting" and len(paper_a["questions"]) == 60
+    # the item's picture comes from the package, only to signed-in candidates
+    picture = paper_a["questions"][0]["media"][0]
+    r = ha.get(picture)
+    assert r.status_code == 200 and r.content == tiny_png() and r.headers["content-type"] == "image/png"
+    assert client(station).get(picture).status_code == 401
     r = ha.put(f"/api/candidates/{a['number']}/answers/1", json={"places": [0], "seq": 1})
     assert r.status_code == 409 and "not started" in r.json()["detail"]
 

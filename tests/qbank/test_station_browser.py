@@ -22,7 +22,15 @@ import pytest
 
 from tests.conftest import running_service
 from tests.qbank.helpers import make_paper_bank
-from tests.qbank.stations import QBANK, SealedExam, StationProcess, cards_codes, live_api, sealed_exam
+from tests.qbank.stations import (
+    QBANK,
+    SealedExam,
+    StationProcess,
+    cards_codes,
+    live_api,
+    sealed_exam,
+    tiny_png,
+)
 
 pytestmark = [pytest.mark.browser]
 
@@ -56,7 +64,7 @@ def stations(s3_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             api, engine = await live_api(url, env, SECRET)
             try:
                 bank = await make_paper_bank(api)
-                main = await sealed_exam(api, url, folder, rooms={"T101": 3}, bank=bank)
+                main = await sealed_exam(api, url, folder, rooms={"T101": 3}, bank=bank, image=tiny_png(160, 60))
                 short = await sealed_exam(api, url, folder, rooms={"T201": 1}, duration_minutes=1, bank=bank)
                 return main, short
             finally:
@@ -174,6 +182,8 @@ def test_a_candidate_and_a_proctor_in_the_browser(stations: Stations, browser: A
     # ---- the questions appear; answer by keyboard, navigate, flag; every change acknowledged
     page.wait_for_selector("#exam:not([hidden])", timeout=10_000)
     assert page.inner_text("#q-heading") == "第 1 题 / 共 60 题"
+    page.wait_for_function("() => { const i = document.querySelector('#q-media img');"
+                           " return i && i.complete && i.naturalWidth === 160; }")  # the picture, from the package
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 1366
     page.keyboard.press("2")
     saved(page)
