@@ -122,7 +122,7 @@ async def run_the_room(live: Api, exam: SealedExam, station: StationProcess, cod
     r = ha.get(f"/api/candidates/{b['number']}/paper")
     assert r.status_code == 403 and a["number"] in r.json()["detail"], r.text
     page = ha.get(f"/exam/{b['number']}")
-    assert page.status_code == 200 and "其他考生" in page.text
+    assert page.status_code == 403 and "其他考生" in page.text
 
     # before the room starts: waiting; answers refused
     paper_a = ha.get(f"/api/candidates/{a['number']}/paper").json()
@@ -225,6 +225,11 @@ async def run_the_room(live: Api, exam: SealedExam, station: StationProcess, cod
     # offline: the bundle waits in the outbox, each attempt noted; back online it goes and is acknowledged
     waiting = wait_bundle(station, "T101", lambda b: b["attempts"] >= 1)
     assert not waiting["acknowledged"] and "cannot reach" in waiting["last_error"], waiting
+    # it can also be carried: `qbank station export` writes it as the station signed it
+    exported = subprocess.run([QBANK, "station", "export", "--db", str(station.db), "-o",
+                               str(station.folder / "export")], capture_output=True, text=True)
+    assert exported.returncode == 0 and "NOT acknowledged yet" in exported.stdout, exported.stdout + exported.stderr
+    carried = (station.folder / "export" / f"response-bundle-T101-{waiting['bundle_id']}.json").read_bytes()
     station.stop()
     station.centre = ""
     station.start()
@@ -247,6 +252,7 @@ async def run_the_room(live: Api, exam: SealedExam, station: StationProcess, cod
 
     # the bundle as sent: the answer logs, the proctor's chained log, the signature
     body = bundle_bytes(env, kept[0]["key"])
+    assert body == carried
     doc = json.loads(body)
     mine = next(x for x in doc["candidates"] if x["number"] == a["number"])
     assert len(mine["log"]) == 2 * len(plan) + 2  # two saves per planned question, two for the cleared one

@@ -113,3 +113,28 @@ def station_cards(package: str, key_file: str, centre_url: str | None, token: st
     Path(output).write_bytes(cards_pdf(opened.header, roster.get("session") or {}, seats,
                                        codes_key(opened.site_key)))
     click.echo(f"{len(seats)} seat card(s) and {len({s['room'] for s in seats})} proctor code(s) written to {output}")
+
+
+@station.command("export", help="Write the response bundles a station's database holds to files, e.g. to carry them "
+                                "from an offline site; an admin sends one with POST "
+                                "/api/v1/sessions/{id}/response-bundles (the station's signature travels with it).")
+@click.option("--db", "db_file", default="station.sqlite3", show_default=True,
+              type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", default="bundles", show_default=True, type=click.Path(file_okay=False))
+def station_export(db_file: str, output: str) -> None:
+    from qbank.station.store import StoreError, iso, outbox_of
+
+    try:
+        rows = outbox_of(Path(db_file))
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    for r in rows:
+        path = out / f"response-bundle-{r['room']}-{r['bundle_id']}.json"
+        path.write_bytes(r["body"])
+        state = (f"acknowledged by the centre at {iso(r['acknowledged_at'])}" if r["acknowledged_at"] else
+                 f"NOT acknowledged yet ({r['attempts']} attempt(s); last error: {r['last_error'] or '-'})")
+        click.echo(f"{path}  sha256 {r['sha256']}  room {r['room']}: {state}")
+    if not rows:
+        click.echo("no response bundle yet: a room's bundle is made when the room ends")

@@ -90,10 +90,12 @@ def _cookie(name: str, value: str) -> Cookie:
     return Cookie(key=name, value=value, httponly=True, samesite="strict", path="/", max_age=12 * 3600)
 
 
-def _page(name: str, request: Request[Any, Any, Any], st: Station, **context: Any) -> Template:
+def _page(name: str, request: Request[Any, Any, Any], st: Station, status_code: int = 200,
+          **context: Any) -> Template:
     lang = lang_of(request.query_params.get("lang"))
-    return Template(template_name=name, context={"t": TEXT[lang], "text_json": msgspec.json.encode(TEXT[lang]).decode(),
-                                                 "lang": lang, "st": st, "id_digits": st.id_digits, **context})
+    return Template(template_name=name, status_code=status_code,
+                    context={"t": TEXT[lang], "text_json": msgspec.json.encode(TEXT[lang]).decode(), "lang": lang,
+                             "st": st, "id_digits": st.id_digits, **context})
 
 
 # ------------------------------------------------------------------------------------------- pages
@@ -110,7 +112,8 @@ async def exam_page(number: str, request: Request[Any, Any, Any], st: Station) -
     except Refusal as exc:
         if exc.status == 401:
             return Redirect(f"/{lang}")
-        return _page("error.html", request, st, message_zh=exc.zh, message_en=exc.en, status=exc.status)
+        return _page("error.html", request, st, exc.status, message_zh=exc.zh, message_en=exc.en,
+                     status=exc.status)
     return _page("exam.html", request, st, number=seat.number)
 
 

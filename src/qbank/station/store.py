@@ -223,3 +223,18 @@ def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
         future.set_result(value)
     else:
         future.set_exception(value)
+
+
+def outbox_of(path: Path) -> list[dict[str, Any]]:
+    """The response bundles a station's database holds (read-only: the station may be running)."""
+    if not path.exists():
+        raise StoreError(f"{path} does not exist")
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in conn.execute("SELECT bundle_id, room, body, sha256, created_at, attempts, "
+                                              "last_error, acknowledged_at FROM outbox ORDER BY created_at")]
+    except sqlite3.Error as exc:
+        raise StoreError(f"{path} is not an exam station's database: {exc}") from exc
+    finally:
+        conn.close()
