@@ -221,7 +221,7 @@ def run(args: argparse.Namespace) -> None:
         site_tokens: dict[str, str] = {}
         for code in sites:
             ok(http.post("/api/v1/sites", json={"code": code, "name": f"考点{code}"}, headers=admin))
-            pem, public = new_site_key()
+            pem, public, _ = new_site_key()
             keys[code] = tmp / f"{code}.key"
             keys[code].write_bytes(pem)
             site_tokens[code] = asyncio.run(make_token(database_url, "site", f"site-{code}", code))

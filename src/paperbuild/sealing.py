@@ -3,7 +3,11 @@ site's X25519 key with HPKE (RFC 9180: X25519, HKDF-SHA256, AES-256-GCM), one ke
 exam starts — and the whole package signed with the centre's Ed25519 key.
 
 The site can verify and hold its package at any time, but can read it only with both shares; the centre
-hands out its share only inside the site's window. Pure functions over bytes; no I/O."""
+hands out its share only inside the site's window. A package may also carry the site's roster (who sits where),
+sealed to the site's key alone, so that seat cards can be printed and candidates can sign in before the window.
+
+Signed documents (a site's response bundle) are canonical JSON with an Ed25519 signature over the rest.
+Pure functions over bytes; no I/O."""
 
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 FORMAT = "qbank-sealed-paper/1"
 _SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
+_ROSTER_INFO = b"qbank-roster/1|"
 _encoder = msgspec.json.Encoder(order="sorted")
 
 
@@ -85,8 +90,14 @@ def _signed_bytes(pkg: SealedPackage) -> bytes:
 
 
 def seal(content: Any, header: dict[str, Any], site_public_key: X25519PublicKey,
-         centre_key: Ed25519PrivateKey) -> Sealed:
-    """Encrypt ``content`` (anything msgspec encodes) for one site; returns the package and the centre's share."""
+         centre_key: Ed25519PrivateKey, roster: Any = None) -> Sealed:
+    """Encrypt ``content`` (anything msgspec encodes) for one site; returns the package and the centre's share.
+
+    ``roster``, when given, goes into the header sealed to the site's key alone (``header["roster"]``): the site
+    reads it at any time with :func:`open_roster`; it is signed with the rest of the header."""
+    if roster is not None:
+        info = _ROSTER_INFO + str(header.get("package_id", "")).encode()
+        header = {**header, "roster": _b64(_SUITE.encrypt(canonical(roster), site_public_key, info=info))}
     key = AESGCM.generate_key(bit_length=256)
     site_share = os.urandom(32)
     centre_share = bytes(a ^ b for a, b in zip(key, site_share, strict=True))
@@ -148,3 +159,49 @@ def unseal(pkg: SealedPackage, site_share: bytes, centre_share: bytes) -> Any:
         raise SealError("the package cannot be decrypted with these shares: wrong release share or altered "
                         "ciphertext") from exc
     return msgspec.json.decode(plain)
+
+
+def open_roster(pkg: SealedPackage, site_private_key: X25519PrivateKey) -> Any:
+    """The roster sealed to the site (verify the package first); readable before the window opens."""
+    sealed = pkg.header.get("roster")
+    if not isinstance(sealed, str):
+        raise SealError("this package carries no roster (it was sealed before rosters were added: seal it again)")
+    if pkg.site_key_id != key_id(raw_public(site_private_key.public_key())):
+        raise SealError(f"this package is sealed to another site's key (site {pkg.header.get('site')!r})")
+    info = _ROSTER_INFO + str(pkg.header.get("package_id", "")).encode()
+    try:
+        return msgspec.json.decode(_SUITE.decrypt(_unb64(sealed, "roster"), site_private_key, info=info))
+    except (InvalidTag, ValueError, msgspec.DecodeError) as exc:
+        raise SealError("the roster cannot be opened with this key") from exc
+
+
+# ----------------------------------------------------------------------------------------- signed documents
+def sign_document(document: dict[str, Any], key: Ed25519PrivateKey) -> bytes:
+    """Canonical JSON of ``document`` with ``signer_key_id`` and an Ed25519 ``signature`` over the rest."""
+    body = {k: v for k, v in document.items() if k != "signature"}
+    body["signer_key_id"] = key_id(raw_public(key.public_key()))
+    return canonical({**body, "signature": _b64(key.sign(canonical(body)))})
+
+
+def read_document(data: bytes) -> dict[str, Any]:
+    """The document as sent, unverified (to learn who claims to have signed it)."""
+    try:
+        document = msgspec.json.decode(data)
+    except msgspec.DecodeError as exc:
+        raise SealError(f"not a JSON document: {exc}") from exc
+    if not isinstance(document, dict) or not isinstance(document.get("signature"), str):
+        raise SealError("not a signed document: a JSON object with a signature is expected")
+    return document
+
+
+def verify_document(data: bytes, public_key: Ed25519PublicKey) -> dict[str, Any]:
+    """The document, if ``public_key`` signed exactly its content; else :class:`SealError` saying why."""
+    document = read_document(data)
+    if document.get("signer_key_id") != key_id(raw_public(public_key)):
+        raise SealError("the document was signed with another key than the one registered for its signer")
+    body = {k: v for k, v in document.items() if k != "signature"}
+    try:
+        public_key.verify(_unb64(document["signature"], "signature"), canonical(body))
+    except InvalidSignature as exc:
+        raise SealError("the document's signature does not match its content: it was altered (tampered)") from exc
+    return document

@@ -22,10 +22,10 @@ from qbank.audit.models import AuditEntry, AuditHead
 from qbank.audit.schemas import AuditEntryOut, AuditPage, AuditVerification
 from qbank.db import Database, utcnow
 from qbank.lib.actors import Actor
-from qbank.lib.digest import canonical_json, digest
+from qbank.lib.digest import GENESIS as GENESIS  # the chain's start, also for the bulk import's trail rows
+from qbank.lib.digest import canonical_json, chain_hash, digest
 from qbank.lib.keys import TRAIL_KEY_INFO, process_trail_key
 
-GENESIS = "0" * 64
 HEAD_ID = 1
 
 
@@ -51,10 +51,9 @@ def entry_hash(prev_hash: str, entry: AuditEntry, key: bytes | None) -> str:
         "action": entry.action, "entity_type": entry.entity_type, "entity_id": entry.entity_id,
         "before": entry.before_digest, "after": entry.after_digest, "detail": entry.detail,
     }
-    data = prev_hash.encode() + canonical_json(body)
-    if key is None:
-        return hashlib.sha256(data).hexdigest()
-    return hmac.new(key, data, hashlib.sha256).hexdigest()
+    if key is None:  # entries from before the trail key (see AuditHead.keyed_from)
+        return chain_hash(prev_hash, body)
+    return hmac.new(key, prev_hash.encode() + canonical_json(body), hashlib.sha256).hexdigest()
 
 
 async def chain(db: AsyncSession, entries: list[AuditEntry]) -> None:

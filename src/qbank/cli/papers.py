@@ -69,8 +69,9 @@ def site() -> None:
     pass
 
 
-@site.command("keygen", help="Make a site key pair: the private key (PEM) to FILE, the public key (base64) to "
-                             "FILE.pub and stdout; register it with PUT /api/v1/sites/{code}/public-key.")
+@site.command("keygen", help="Make a site key: the private key (PEM) to FILE; its public X25519 key (base64) to "
+                             "FILE.pub and stdout, its Ed25519 signing key (derived from it) to FILE.sign.pub. "
+                             "Register them with PUT /api/v1/sites/{code}/public-key and …/signing-key.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="private key file")
 def site_keygen(output: str) -> None:
     import os
@@ -81,12 +82,14 @@ def site_keygen(output: str) -> None:
     path = Path(output)
     if path.exists():
         raise click.ClickException(f"{path} exists; a site key is never overwritten")
-    pem, public = new_site_key()
+    pem, public, signing = new_site_key()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(pem)
     Path(f"{path}.pub").write_text(public + "\n")
+    Path(f"{path}.sign.pub").write_text(signing + "\n")
     click.echo(public)
+    click.echo(f"signing key: {signing}", err=True)
 
 
 @site.command("unseal", help="Verify a sealed package with the centre's key, fetch the release share (only in the "
@@ -103,70 +106,32 @@ def site_keygen(output: str) -> None:
               help="directory for papers.json and one file per candidate")
 def site_unseal(package: str, key_file: str, url: str, token: str, session_id: int | None,
                 centre_key_file: str | None, output: str) -> None:
-    import base64
-    import binascii
+    import asyncio
     from pathlib import Path
 
-    import httpx
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from qbank.station.package import Centre, CentreError, PackageRefused, open_package, parse_centre_key, read_site_key
 
-    from paperbuild.sealing import SealError, open_site_share, read_package, unseal, verify
-    from qbank.papers.keys import load_site_key
+    async def fetch() -> Any:
+        async with Centre(url, token, timeout=60) as centre:
+            site_key = read_site_key(key_file)
+            public = parse_centre_key(Path(centre_key_file).read_text()) if centre_key_file else \
+                await centre.centre_key()
+            opened = open_package(Path(package).read_bytes(), site_key, public)
+            if session_id is not None and session_id != opened.session_id:
+                raise PackageRefused(f"this package is for session {opened.session_id}, not session {session_id}")
+            click.echo(f"package {opened.package_id}: session {opened.session_id}, site {opened.site}, "
+                       "signature verified", err=True)
+            return opened.open(await centre.release(opened.session_id))
 
-    base = url.rstrip("/")
-    headers = {"Authorization": f"Bearer {token}"}
-
-    def refuse(reason: str) -> None:
-        raise click.ClickException(f"REFUSED: {reason}")
-
-    def get(path: str) -> Any:
-        try:
-            r = httpx.get(base + path, headers=headers, timeout=60)
-        except httpx.HTTPError as exc:
-            raise click.ClickException(f"cannot reach {base}: {exc}") from exc
-        body = r.json() if r.headers.get("content-type", "").startswith(("application/json",
-                                                                          "application/problem+json")) else {}
-        if r.status_code != 200:
-            raise click.ClickException(f"{path}: {r.status_code} {body.get('detail', r.text[:300])}")
-        return body
-
-    data = Path(package).read_bytes()
     try:
-        pkg = read_package(data)
-    except SealError as exc:
-        refuse(exc.reason)
-    try:
-        site_key = load_site_key(Path(key_file).read_bytes())
-    except ValueError as exc:
-        raise click.ClickException(f"{key_file}: {exc}") from exc
-    try:
-        text = Path(centre_key_file).read_text() if centre_key_file else get("/api/v1/centre-key")["public_key"]
-        centre = Ed25519PublicKey.from_public_bytes(base64.b64decode(text.strip(), validate=True))
-    except (binascii.Error, ValueError) as exc:
-        raise click.ClickException(f"the centre's public key is not 32 bytes of base64: {exc}") from exc
-    try:
-        pkg = verify(data, centre)
-        site_share = open_site_share(pkg, site_key)
-    except SealError as exc:
-        refuse(exc.reason)
-    header = pkg.header
-    if session_id is not None and session_id != header.get("session"):
-        refuse(f"this package is for session {header.get('session')}, not session {session_id}")
-    click.echo(f"package {header.get('package_id')}: session {header.get('session')}, site {header.get('site')}, "
-               "signature verified", err=True)
-    release = get(f"/api/v1/sessions/{header.get('session')}/release")
-    if release.get("package_id") != header.get("package_id"):
-        refuse(f"the release share is for package {release.get('package_id')}, not {header.get('package_id')} "
-               "(the centre sealed a newer package: download it again)")
-    try:
-        content = unseal(pkg, site_share, base64.b64decode(release["centre_share"]))
-    except SealError as exc:
-        refuse(exc.reason)
+        content = asyncio.run(fetch())
+    except PackageRefused as exc:
+        raise click.ClickException(f"REFUSED: {exc.reason}") from exc
+    except CentreError as exc:
+        raise click.ClickException(exc.detail) from exc
     out = Path(output)
     (out / "candidates").mkdir(parents=True, exist_ok=True)
     (out / "papers.json").write_text(json.dumps(content, ensure_ascii=False, indent=1))
     for cand in content.get("candidates", []):
         (out / "candidates" / f"{cand['number']}.json").write_text(json.dumps(cand, ensure_ascii=False, indent=1))
     click.echo(f"{len(content.get('candidates', []))} candidate paper(s) written to {out}")
-
-

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from litestar import Controller, Response, get, post, put
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post, put
 from litestar.params import Parameter
 from litestar.response import Stream
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,11 +13,12 @@ from qbank.jobs.schemas import JobOut
 from qbank.jobs.services import JobRunner, accepted
 from qbank.lib.actors import Actor, Role, requires
 from qbank.lib.problems import problem_responses
-from qbank.papers import leaks, scoring, sealing
+from qbank.papers import bundles, leaks, scoring, sealing
 from qbank.papers.jobs import request_assembly
 from qbank.papers.keys import centre_public_b64
 from qbank.papers.schemas import (
     AssemblyIn,
+    BundleOut,
     CentreKeyOut,
     LeakIn,
     LeakOut,
@@ -23,11 +26,14 @@ from qbank.papers.schemas import (
     PracticalScoresIn,
     PracticalScoresOut,
     ReleaseOut,
+    ResponseBundleDoc,
     ResponsesIn,
     ResponsesOut,
     ResultsOut,
     ScoreSheetOut,
     SealOut,
+    SigningKeyIn,
+    SigningKeyOut,
     SiteKeyIn,
     SiteKeyOut,
 )
@@ -44,6 +50,15 @@ PACKAGE_DOC = ("The site's sealed package (canonical JSON: AES-256-GCM ciphertex
                "checked. A site gets its own package any time after sealing; an admin names the site. Each fetch is "
                "in the audit trail. Open it with `qbank site unseal`.")
 
+BUNDLE_DOC = ("The body is the bundle's canonical JSON exactly as the station signed it (format "
+              "`qbank-response-bundle/1`: answers as places shown, each candidate's answer log, the proctor's "
+              "hash-chained log, incidents; Ed25519 over all but `signature`). Verified against the site's registered "
+              "signing key, the session, the site's package, the window plus grace, the room's roster and forms and "
+              "the log's chain; then scored as `POST .../responses`, kept as a key-node record under legal hold, its "
+              "incidents shown in the session's supervision view. 201 when new; the same bytes again answer 200 with "
+              "`already_received: true` and change nothing; another bundle under a used id is refused (409). A site "
+              "token sends its own site's bundles; an admin any site's (carried from an offline site).")
+
 
 class PaperController(Controller):
     tags = ["papers"]
@@ -53,6 +68,16 @@ class PaperController(Controller):
          summary="Register the site's X25519 public key (raw 32 bytes, base64); sealed papers are wrapped to it")
     async def put_site_key(self, code: str, data: SiteKeyIn, db_session: AsyncSession, actor: Actor) -> SiteKeyOut:
         return await sealing.register_site_key(db_session, actor, code, data.public_key)
+
+    @put("/api/v1/sites/{code:str}/signing-key", guards=[SITE_OR_ADMIN], status_code=200,
+         summary="Register the site's Ed25519 signing key (raw 32 bytes, base64): response bundles are verified "
+                 "with it",
+         description="`qbank site keygen` prints it (derived from the site's key file); `qbank station serve` "
+                     "registers it when it starts. The same key again changes nothing.",
+         responses=problem_responses(404))
+    async def put_signing_key(self, code: str, data: SigningKeyIn, db_session: AsyncSession,
+                              actor: Actor) -> SigningKeyOut:
+        return await sealing.register_signing_key(db_session, actor, code, data.signing_key)
 
     @get("/api/v1/centre-key", guards=[ANY_ROLE],
          summary="The evaluation centre's Ed25519 public key (raw, base64): sites verify sealed packages with it")
@@ -110,6 +135,17 @@ class PaperController(Controller):
     async def responses_in(self, exam_session: ExamSession, data: ResponsesIn, db_session: AsyncSession,
                            actor: Actor, settings: Settings) -> ResponsesOut:
         return await scoring.accept_responses(db_session, actor, settings, exam_session, data)
+
+    @post("/api/v1/sessions/{session_id:int}/response-bundles", guards=[SITE_OR_ADMIN], status_code=201,
+          summary="One room's signed response bundle from the exam station: verified, scored, kept (§22)",
+          description=BUNDLE_DOC, request_max_body_size=bundles.BODY_LIMIT,
+          responses=problem_responses(409, 413))
+    async def response_bundle(self, exam_session: ExamSession, data: ResponseBundleDoc,
+                              request: Request[Any, Any, Any], db_session: AsyncSession, actor: Actor,
+                              settings: Settings, archive: RetentionArchive) -> Response[BundleOut]:
+        # ``data`` documents and checks the shape; the signature is verified over the bytes exactly as sent
+        out = await bundles.receive_bundle(db_session, actor, settings, archive, exam_session, await request.body())
+        return Response(out, status_code=200 if out.already_received else 201)
 
     @post("/api/v1/sessions/{session_id:int}/practical-scores", guards=[SITE_OR_ADMIN], status_code=201,
           summary="Practical scores: ≥ 3 evaluators' scores and the leader's final score per candidate",

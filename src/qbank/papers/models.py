@@ -144,3 +144,23 @@ class VoidedResult(Base):
     reason: Mapped[str] = mapped_column(Text)
     voided_by: Mapped[str] = mapped_column(String(200))
     voided_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ResponseBundle(Base):
+    """A signed response bundle from a site's exam station: one room's answers, answer logs, the proctor's log and
+    incidents. Its bytes are a key-node record (``record_id``); ``result`` is what the centre answered, given again
+    when the station sends the same bundle twice (it retries until it hears an answer)."""
+
+    __tablename__ = "response_bundle"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bundle_id: Mapped[str] = mapped_column(String(40), unique=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("exam_session.id"), index=True)
+    site_code: Mapped[str] = mapped_column(ForeignKey("site.code"))
+    room_id: Mapped[int] = mapped_column(ForeignKey("room.id"))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    record_id: Mapped[int] = mapped_column(ForeignKey("key_node_record.id"))
+    result: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_by: Mapped[str] = mapped_column(String(200))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

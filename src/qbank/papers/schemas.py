@@ -24,6 +24,19 @@ class SiteKeyOut(msgspec.Struct, kw_only=True):
     key_id: str
 
 
+class SigningKeyIn(msgspec.Struct, kw_only=True):
+    signing_key: Annotated[str, msgspec.Meta(
+        min_length=40, max_length=48, description="the site's raw Ed25519 public key (32 bytes), base64, as "
+        "`qbank site keygen` prints it; the centre verifies the exam station's response bundles with it",
+        examples=["r1Jm4mQ0W8jvUjzKZ6b6YxqkB8m3xv9uJpVbq1xw2yA="])]
+
+
+class SigningKeyOut(msgspec.Struct, kw_only=True):
+    site: str
+    signing_key: str
+    key_id: str
+
+
 class CentreKeyOut(msgspec.Struct, kw_only=True):
     algorithm: str
     public_key: str  # raw Ed25519 public key, base64
@@ -225,3 +238,74 @@ class LeakOut(msgspec.Struct, kw_only=True):
     confirmed_at: datetime | None
     retired_items: list[int] = []
     voided_sessions: list[int] = []
+
+
+# ------------------------------------------------------------------------------------- exam station response bundle
+BUNDLE_FORMAT = "qbank-response-bundle/1"
+BundleId = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}$", examples=["5f0c3b9e0d7a4e21b8a4c1f2e3d4c5b6"])]
+
+
+class AnswerChange(msgspec.Struct, kw_only=True):
+    """One change of an answer at the station: when (station clock), which item version, the places now chosen."""
+
+    at: datetime
+    item: int
+    places: list[Annotated[int, msgspec.Meta(ge=0, le=7)]]
+
+
+class BundleCandidate(msgspec.Struct, kw_only=True):
+    number: CandidateNumber
+    form: Annotated[int, msgspec.Meta(ge=0)]
+    desk: Annotated[int, msgspec.Meta(ge=1, le=1000)]
+    status: Literal["submitted", "absent"]
+    how: Annotated[str, msgspec.Meta(max_length=40, examples=["candidate", "time_out", "proctor", "marked"])] = ""
+    submitted_at: datetime | None = None
+    extra_seconds: Annotated[int, msgspec.Meta(ge=0)] = 0
+    answers: dict[str, list[Annotated[int, msgspec.Meta(ge=0, le=7)]]] = {}
+    log: list[AnswerChange] = []
+
+
+class BundleIncident(msgspec.Struct, kw_only=True):
+    at: datetime
+    category: Annotated[str, msgspec.Meta(max_length=8, examples=["29.2"])]
+    note: Annotated[str, msgspec.Meta(max_length=2000)] = ""
+    by: Annotated[str, msgspec.Meta(max_length=120)] = ""
+
+
+class ResponseBundleDoc(msgspec.Struct, kw_only=True):
+    """What an exam station signs and sends when a room ends (canonical JSON, Ed25519 over all but ``signature``).
+
+    ``log`` is the room's hash-chained station log ({seq, at, actor, action, detail, prev, hash}, oldest first)."""
+
+    format: str
+    bundle_id: BundleId
+    session: int
+    site: str
+    package_id: str
+    room: str
+    started_at: datetime
+    ended_at: datetime
+    duration_minutes: int
+    created_at: datetime
+    candidates: list[BundleCandidate]
+    incidents: list[BundleIncident] = []
+    log: list[dict[str, Any]] = []
+    signer_key_id: str = ""
+    signature: str = ""
+
+
+class BundleOut(msgspec.Struct, kw_only=True):
+    bundle_id: str
+    session_id: int
+    site: str
+    room: str
+    sha256: str
+    accepted: int
+    absent: list[str]
+    scores: list[ScoredOut]
+    incidents_added: int
+    incidents_note: str
+    record_id: int
+    record_key: str
+    received_at: datetime
+    already_received: bool = False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import timedelta
+from typing import Any
 
 import msgspec
 import structlog
@@ -82,7 +83,15 @@ async def seats_by_number(db: AsyncSession, actor: Actor, session_id: int, numbe
 
 async def accept_responses(db: AsyncSession, actor: Actor, settings: Settings, session: ExamSession,
                            data: ResponsesIn) -> ResponsesOut:
+    """Responses sent now: accepted in the window (plus grace), then scored by :func:`score_responses`."""
     check_open(settings, session, "responses")
+    return await score_responses(db, actor, session, data)
+
+
+async def score_responses(db: AsyncSession, actor: Actor, session: ExamSession, data: ResponsesIn,
+                          detail: dict[str, Any] | None = None) -> ResponsesOut:
+    """Check, score and keep candidates' responses (each candidate once, only items of their own paper, places as
+    shown); the caller has checked when they were given. In the trail as ``responses.receive``."""
     paper = await sealed_paper(db, session.id)
     numbers = [r.candidate for r in data.responses]
     seats = await seats_by_number(db, actor, session.id, numbers, lambda i: f"responses[{i}].candidate")
@@ -133,7 +142,7 @@ async def accept_responses(db: AsyncSession, actor: Actor, settings: Settings, s
     await db.flush()
     out = ResponsesOut(session_id=session.id, accepted=len(scored), scores=scored)
     await record(db, actor, "responses.receive", "session", session.id, after=out,
-                 detail={"candidates": numbers[:500], "paper": paper.id})
+                 detail={"candidates": numbers[:500], "paper": paper.id, **(detail or {})})
     return out
 
 

@@ -20,9 +20,10 @@ from paperbuild import delivery, sealing
 from qbank.audit.services import record, record_apart
 from qbank.blueprints.models import Layout as LayoutRow
 from qbank.db import Database, utcnow
+from qbank.items.media import sniff_media
 from qbank.lib.actors import Actor, Role
 from qbank.lib.problems import FieldError, ProblemError, bad_request, conflict, not_found
-from qbank.papers.keys import b64, centre_key, parse_site_key
+from qbank.papers.keys import b64, centre_key, parse_signing_key, parse_site_key
 from qbank.papers.models import (
     SealedPaper,
 )
@@ -30,6 +31,7 @@ from qbank.papers.schemas import (
     ReleaseOut,
     SealedSiteOut,
     SealOut,
+    SigningKeyOut,
     SiteKeyOut,
 )
 from qbank.papers.services import LoadedPaper, Seat, current_paper, load_paper, local, sealed_paper, session_seats
@@ -75,6 +77,24 @@ def site_content(settings: Settings, session: ExamSession, layout: LayoutRow, lo
             "candidates": candidates}
 
 
+def site_roster(settings: Settings, session: ExamSession, seats: list[Seat]) -> dict[str, Any]:
+    """Who sits where at a site, sealed to the site's key alone: seat cards and sign-in before the window."""
+    return {"session": session_doc(settings, session),
+            "candidates": [{"number": s.candidate.number, "name": s.candidate.name, "room": s.room.code,
+                            "desk": s.candidate.desk, "id_tail": s.candidate.id_tail} for s in seats]}
+
+
+def package_media(archive: RetentionArchive, content: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """The images the site's questions show, from the archive (digest checked), so the site needs no network.
+    Blocking: call it in a worker thread."""
+    keys = sorted({k for cand in content["candidates"] for q in cand["questions"] for k in q["media"]})
+    out: dict[str, dict[str, str]] = {}
+    for key in keys:
+        data = archive.get(key)
+        out[key] = {"content_type": sniff_media(data) or "application/octet-stream", "data": b64(data)}
+    return out
+
+
 def release_window(session: ExamSession) -> tuple[datetime, datetime]:
     return session.starts_at - RELEASE_LEAD, session.ends_at
 
@@ -113,7 +133,8 @@ async def seal_session(db: AsyncSession, actor: Actor, settings: Settings, archi
         def build(site: str = code, hdr: dict[str, Any] = header, ss: list[Seat] = site_seats,
                   pk: Any = public) -> Any:
             content = site_content(settings, session, layout, loaded, site, ss)
-            sealed = sealing.seal(content, hdr, pk, key)
+            content["media"] = package_media(archive, content)
+            sealed = sealing.seal(content, hdr, pk, key, roster=site_roster(settings, session, ss))
             stored = archive.put_bytes(SEALED_KIND, sealed.package, exam_date=exam_day,
                                        content_type="application/json",
                                        metadata={"session": str(session.id), "site": site, "paper": str(paper.id)},
@@ -249,4 +270,20 @@ async def register_site_key(db: AsyncSession, actor: Actor, code: str, public_ke
     await db.flush()
     out = SiteKeyOut(site=site.code, public_key=site.public_key, key_id=sealing.key_id(raw))
     await record(db, actor, "site.public_key", "site", site.code, before=before, after=out)
+    return out
+
+
+async def register_signing_key(db: AsyncSession, actor: Actor, code: str, signing_key: str) -> SigningKeyOut:
+    """The site's Ed25519 public key, with which the centre verifies the response bundles of its exam station."""
+    if actor.role == Role.site and actor.site != code:
+        raise PermissionDeniedException(f"site {actor.site} may not set site {code}'s signing key")
+    site = await get_site(db, code)
+    raw = sealing.raw_public(parse_signing_key(signing_key))
+    out = SigningKeyOut(site=site.code, signing_key=signing_key.strip(), key_id=sealing.key_id(raw))
+    if site.signing_key == out.signing_key:
+        return out  # the same key again (a station registers it at each start): nothing changes
+    before = {"signing_key": site.signing_key}
+    site.signing_key = out.signing_key
+    await db.flush()
+    await record(db, actor, "site.signing_key", "site", site.code, before=before, after=out)
     return out

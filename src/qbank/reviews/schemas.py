@@ -9,10 +9,15 @@ from qbank.sessions.schemas import ViewName
 
 RecordCategory = Literal["registration_form", "commitment", "sign_in_sheet", "room_record", "score_sheet",
                          "supervision_form"]
+# Kept, never uploaded as a scan: the signed response bundle of an exam station's room (answers, answer logs, the
+# proctor's log and incidents), stored by POST /api/v1/sessions/{id}/response-bundles.
+KeptCategory = Literal["registration_form", "commitment", "sign_in_sheet", "room_record", "score_sheet",
+                       "supervision_form", "response_bundle"]
 # §22: the key-node papers that are scanned and kept permanently.
 RECORD_CATEGORY_ZH: dict[str, str] = {
     "registration_form": "个人报名表", "commitment": "承诺书", "sign_in_sheet": "签到表",
     "room_record": "考场记录表", "score_sheet": "成绩汇总表", "supervision_form": "质量督导表",
+    "response_bundle": "机考答题与考场记录",
 }
 AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True, description="with its time zone",
                                                  examples=["2026-12-03T09:40:00+08:00"])]
@@ -25,7 +30,7 @@ class RecordOut(msgspec.Struct, kw_only=True):
 
     id: int
     session_id: int
-    category: RecordCategory
+    category: KeptCategory
     category_zh: Annotated[str, msgspec.Meta(examples=["签到表"])]
     key: Annotated[str, msgspec.Meta(examples=["keynode/ab/ab12…"])]
     sha256: str

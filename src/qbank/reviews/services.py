@@ -30,8 +30,8 @@ from qbank.reviews.schemas import (
     RECORD_CATEGORY_ZH,
     IncidentIn,
     IncidentOut,
+    KeptCategory,
     PendingReview,
-    RecordCategory,
     RecordOut,
     RetentionKindTotal,
     RetentionObject,
@@ -73,7 +73,7 @@ def exam_date(settings: Settings, session: ExamSession) -> date:
 
 def record_out(row: KeyNodeRecord, already_stored: bool = False) -> RecordOut:
     return RecordOut(
-        id=row.id, session_id=row.session_id, category=cast(RecordCategory, row.category),
+        id=row.id, session_id=row.session_id, category=cast(KeptCategory, row.category),
         category_zh=RECORD_CATEGORY_ZH.get(row.category, row.category), key=row.archive_key, sha256=row.sha256,
         size=row.size, content_type=row.content_type, filename=row.filename, retain_until=row.retain_until,
         legal_hold=row.legal_hold, uploaded_by=row.uploaded_by, created_at=row.created_at,
@@ -117,6 +117,29 @@ async def upload_record(db: AsyncSession, actor: Actor, settings: Settings, arch
     await record(db, actor, "record.upload", "key_node_record", row.id, after=record_out(row),
                  detail={"session": session.id, "category": category, "key": stored.key})
     return row, True
+
+
+async def keep_document(db: AsyncSession, actor: Actor, settings: Settings, archive: RetentionArchive,
+                        session: ExamSession, category: str, document: bytes, content_type: str, filename: str,
+                        *, trail: bool = True) -> KeyNodeRecord:
+    """A document the service made or verified (a supervision form, a response bundle) kept as a key-node record:
+    legal hold plus COMPLIANCE retention. ``trail``: write the ``record.upload`` entry here (else the caller does,
+    after the rows that refer to it)."""
+    stored = await anyio.to_thread.run_sync(lambda: archive.put_bytes(
+        KEYNODE_KIND, document, exam_date=exam_date(settings, session), legal_hold=True, content_type=content_type,
+        filename=filename, metadata={"session": str(session.id), "category": category}))
+    row = KeyNodeRecord(session_id=session.id, category=category, archive_key=stored.key, sha256=stored.sha256,
+                        size=stored.size, content_type=content_type, filename=filename,
+                        retain_until=stored.retain_until, legal_hold=stored.legal_hold, uploaded_by=actor.label)
+    if not await insert_once(db, row):  # the same bytes are already this session's record of this category
+        again = await find_record(db, session.id, category, stored.sha256)
+        if again is None:
+            raise conflict(f"record of {category} for session {session.id} could not be stored; try again")
+        return again
+    if trail:
+        await record(db, actor, "record.upload", "key_node_record", row.id, after=record_out(row),
+                     detail={"session": session.id, "category": category, "key": stored.key})
+    return row
 
 
 async def insert_once(db: AsyncSession, row: Any) -> bool:
@@ -296,6 +319,54 @@ async def create_incident(db: AsyncSession, actor: Actor, settings: Settings, se
     return out
 
 
+class StationIncident(msgspec.Struct, frozen=True, kw_only=True):
+    """An incident a proctor recorded at the exam station (there is no camera view: ``view`` is ``station``)."""
+
+    at: datetime
+    category: str
+    note: str
+    by: str
+
+
+STATION_VIEW = "station"
+
+
+async def add_station_incidents(db: AsyncSession, actor: Actor, settings: Settings, session: ExamSession,
+                                room: Room, incidents: list[StationIncident], source: str,
+                                earliest: datetime, latest: datetime) -> tuple[list[IncidentOut], str]:
+    """A station's incidents into the session's supervision view, as marked by the proctor (``source`` says which
+    station bundle). Bad categories or times outside ``earliest``–``latest`` are refused (400, nothing added).
+    After the sign-off none are added: the second value says so (they stay in the bundle's record)."""
+    errors: list[FieldError] = []
+    tz = settings.tz
+    for i, inc in enumerate(incidents):
+        if inc.category not in BY_CODE:
+            errors.append(FieldError(field=f"incidents[{i}].category", reason=f"unknown category {inc.category!r}"))
+        if not earliest <= inc.at <= latest:
+            errors.append(FieldError(field=f"incidents[{i}].at", reason=(
+                f"{inc.at.astimezone(tz).isoformat()} is outside {earliest.astimezone(tz).isoformat()} – "
+                f"{latest.astimezone(tz).isoformat()}")))
+    if errors:
+        raise ProblemError(400, "; ".join(f"{e.field}: {e.reason}" for e in errors[:5]), errors=errors)
+    if not incidents:
+        return [], ""
+    first = await get_sign_off_row(db, session.id)
+    if first is not None:
+        return [], (f"session {session.id} was signed off at {first.signed_at.astimezone(tz).isoformat()}: "
+                    f"its {len(incidents)} station incident(s) are kept in the bundle's record only")
+    out: list[IncidentOut] = []
+    for inc in incidents:
+        row = Incident(session_id=session.id, room_id=room.id, view=STATION_VIEW, at=inc.at.astimezone(UTC),
+                       category=inc.category, note=inc.note, marked_by=f"{inc.by} ({source})"[:200])
+        db.add(row)
+        await db.flush()
+        added = incident_out(settings, row, room)
+        await record(db, actor, "incident.create", "incident", row.id, after=added,
+                     detail={"session": session.id, "category": inc.category, "source": source})
+        out.append(added)
+    return out, ""
+
+
 async def list_incidents(db: AsyncSession, settings: Settings, session_id: int) -> list[IncidentOut]:
     rows = (await db.execute(select(Incident, Room).join(Room, Room.id == Incident.room_id)
                              .where(Incident.session_id == session_id).order_by(Incident.at, Incident.id))).all()
@@ -387,18 +458,8 @@ async def sign_off(db: AsyncSession, actor: Actor, settings: Settings, archive: 
         video_verdict_claimed=msgspec.to_builtins(data.video_verdict) if data.video_verdict else None,
         supervisor=actor.label, summary=data.summary, conclusion=conclusion, conclusion_zh=CONCLUSION_ZH[conclusion],
         signed_at=now.astimezone(tz).isoformat())
-    document = render_form(form)
-    name = f"质量督导表-session-{session.id}.html"
-    stored = await anyio.to_thread.run_sync(lambda: archive.put_bytes(
-        KEYNODE_KIND, document, exam_date=exam_date(settings, session), legal_hold=True,
-        content_type="text/html; charset=utf-8", filename=name,
-        metadata={"session": str(session.id), "category": "supervision_form"}))
-    form_row = KeyNodeRecord(session_id=session.id, category="supervision_form", archive_key=stored.key,
-                             sha256=stored.sha256, size=stored.size, content_type="text/html; charset=utf-8",
-                             filename=name, retain_until=stored.retain_until, legal_hold=stored.legal_hold,
-                             uploaded_by=actor.label)
-    db.add(form_row)
-    await db.flush()
+    form_row = await keep_document(db, actor, settings, archive, session, "supervision_form", render_form(form),
+                                   "text/html; charset=utf-8", f"质量督导表-session-{session.id}.html", trail=False)
     row = SignOff(session_id=session.id, supervisor=actor.label, summary=data.summary, conclusion=conclusion,
                   video_verdict={"service": form.video_audit, "claimed": form.video_verdict_claimed},
                   form_record_id=form_row.id, signed_at=now)
@@ -407,7 +468,7 @@ async def sign_off(db: AsyncSession, actor: Actor, settings: Settings, archive: 
         raise signed_off_conflict(settings, raced, "a session is signed off once") if raced else \
             conflict(f"session {session.id} is being signed off by someone else")
     await record(db, actor, "record.upload", "key_node_record", form_row.id, after=record_out(form_row),
-                 detail={"session": session.id, "category": "supervision_form", "key": stored.key})
+                 detail={"session": session.id, "category": "supervision_form", "key": form_row.archive_key})
     out = sign_off_out(row, form_row, len(incidents))
     await record(db, actor, "sign_off.create", "sign_off", row.id, after=out,
                  detail={"session": session.id, "conclusion": conclusion})

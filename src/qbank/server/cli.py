@@ -13,6 +13,7 @@ from qbank.cli.database import db
 from qbank.cli.panels import assignments, draw
 from qbank.cli.papers import papers, site
 from qbank.cli.recordings import recordings, video_audit_command
+from qbank.cli.station import station
 from qbank.cli.tokens import token
 from qbank.settings import Settings
 
@@ -78,5 +79,5 @@ def take_over_local_s3(settings: Settings) -> None:
 
 
 for command in (token, db, bank, import_file, export_file, video_audit_command, recordings, papers, site, assignments,
-                draw, audit):
+                draw, audit, station):
     main.add_command(command)

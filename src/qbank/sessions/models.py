@@ -10,13 +10,15 @@ from qbank.db import Base, UTCDateTime, utcnow
 
 
 class Site(Base):
-    """A test site (考点); its X25519 public key receives sealed papers."""
+    """A test site (考点); its X25519 public key receives sealed papers, its Ed25519 signing key signs the response
+    bundles of its exam station."""
 
     __tablename__ = "site"
 
     code: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     public_key: Mapped[str | None] = mapped_column(String(100), default=None)
+    signing_key: Mapped[str | None] = mapped_column(String(100), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -53,6 +55,9 @@ class Room(Base):
 
 
 class Candidate(Base):
+    """A candidate at a desk; ``id_tail`` (the last six characters of the resident id number, no more) lets them
+    sign in at the exam station with their admission number."""
+
     __tablename__ = "candidate"
     __table_args__ = (UniqueConstraint("session_id", "number"),)
 
@@ -62,3 +67,4 @@ class Candidate(Base):
     number: Mapped[str] = mapped_column(String(40))
     name: Mapped[str] = mapped_column(String(120))
     desk: Mapped[int]
+    id_tail: Mapped[str | None] = mapped_column(String(6), default=None)

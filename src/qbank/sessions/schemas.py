@@ -20,6 +20,7 @@ class SiteIn(msgspec.Struct, kw_only=True):
 
 class SiteOut(SiteIn, kw_only=True):
     has_public_key: bool
+    has_signing_key: bool = False
     created_at: datetime
 
 
@@ -36,6 +37,10 @@ class CandidateIn(msgspec.Struct, kw_only=True):
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=120, examples=["陈明"])]
     room: Annotated[str, msgspec.Meta(description="site/room, e.g. CD-01/T101", examples=["CD-01/T101"])]
     desk: Annotated[int, msgspec.Meta(ge=1, le=1000)]
+    id_tail: Annotated[str, msgspec.Meta(
+        pattern=r"^[0-9]{5}[0-9Xx]$", examples=["12301X"],
+        description="the last six characters of the candidate's resident id number (only these are kept): with the "
+                    "admission number they sign in at the exam station")] | None = None
 
 
 class SessionIn(msgspec.Struct, kw_only=True):

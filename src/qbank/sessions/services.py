@@ -22,7 +22,8 @@ DEFENCE_LEVELS = {1, 2}  # §17(一): level 2 and above also need a defence / co
 
 
 def site_out(row: Site) -> SiteOut:
-    return SiteOut(code=row.code, name=row.name, has_public_key=row.public_key is not None, created_at=row.created_at)
+    return SiteOut(code=row.code, name=row.name, has_public_key=row.public_key is not None,
+                   has_signing_key=row.signing_key is not None, created_at=row.created_at)
 
 
 async def create_site(db: AsyncSession, data: SiteIn) -> Site:
@@ -103,7 +104,8 @@ async def create_session(db: AsyncSession, actor: Actor, settings: Settings, dat
         db.add(room)
         await db.flush()
         room_ids[f"{r.site}/{r.code}"] = room.id
-    db.add_all(Candidate(session_id=session.id, room_id=room_ids[c.room], number=c.number, name=c.name, desk=c.desk)
+    db.add_all(Candidate(session_id=session.id, room_id=room_ids[c.room], number=c.number, name=c.name, desk=c.desk,
+                         id_tail=c.id_tail.upper() if c.id_tail else None)
                for c in data.candidates)
     await db.flush()
     return session
