@@ -308,7 +308,7 @@ async def test_anchors_verify_offline_with_the_centre_public_key(trail: Trail, t
     bad = await anyio.to_thread.run_sync(cli, "audit", "verify-anchors", "--public-key", key, str(forged))
     assert bad.exit_code == 1 and "signature does not hold" in bad.output, bad.output
     other = await anyio.to_thread.run_sync(cli, "audit", "verify", )
-    assert other.exit_code == 0 and json.loads(other.output)["ok"], other.output
+    assert other.exit_code == 0 and json.loads(other.stdout)["ok"], other.output
 
 
 @pytest.fixture(params=BACKENDS)

@@ -109,7 +109,7 @@ async def test_a_signed_bundle_is_verified_scored_and_kept(api: Api) -> None:
                             *msgspec.to_builtins(doc.candidates[1:])]), 400, "not on this candidate's paper"),
         (signed(incidents=[{"at": iso(started), "category": "99.9", "note": "", "by": "x"}]), 400, "category"),
         (signed(format="something/2"), 400, "unknown format"),
-        (b"[1, 2]", 400, "Expected `object`"),
+        (b"[1, 2]", 400, "expected an object"),
     ]
     for body, status, words in refusals:
         r = await api.client.post(path, content=body, headers=headers)
