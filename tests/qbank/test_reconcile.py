@@ -110,7 +110,7 @@ async def test_a_job_whose_runner_was_killed_is_taken_back_and_runs_once(api: Ap
     async with api.db() as db:
         row = await db.get(Job, job_id)
         # the dead runner holds it, unless the service already took it back (its supervisor may be that quick)
-        assert row is not None and (row.runner == dead and row.attempts == 1 or row.attempts == 2), row.runner
+        assert row is not None and ((row.runner == dead and row.attempts == 1) or row.attempts == 2), row.runner
     # the running service notices that the runner is gone and runs the job again, in its own runner
     job = await wait_job(api, job_id, timeout=90)
     assert job["status"] == "succeeded" and job["attempts"] == 2, job
