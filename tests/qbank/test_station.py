@@ -16,6 +16,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from qbank.station.runtime import OUTAGE_MIN
 from tests.conftest import running_service
 from tests.qbank.helpers import Api, make_paper_bank, site_headers
 from tests.qbank.stations import (
@@ -176,6 +177,7 @@ async def run_the_room(live: Api, exam: SealedExam, station: StationProcess, cod
     # back with the centre out of reach (the site offline): the release share and the centre's key are kept
     before = ha.get(f"/api/candidates/{a['number']}/state").json()
     station.kill9()
+    time.sleep(OUTAGE_MIN + 1)  # down long enough to be credited, however fast this machine restarts it
     station.centre = f"http://127.0.0.1:{free_port()}"
     station.start()
     after = ha.get(f"/api/candidates/{a['number']}/paper").json()

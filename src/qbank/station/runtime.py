@@ -211,7 +211,7 @@ class Station:
                 room.outage_seconds += gap
                 conn.execute("UPDATE room SET outage_seconds = ? WHERE code = ?", (room.outage_seconds, room.code))
                 self.store.append_log(conn, room.code, "station", "station.outage_credited",
-                                      {"seconds": round(gap, 3), "down_from": clock(self.alive_at, self.tz),
+                                      {"seconds": round(gap, 3), "down_from": clock(before, self.tz),
                                        "up_at": clock(t, self.tz)})
                 log.warning("station was down: time credited", room=room.code, seconds=round(gap, 1))
 
