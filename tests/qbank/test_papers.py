@@ -218,6 +218,13 @@ async def test_assemble_seal_release_respond_and_score(api: Api) -> None:
     record = r.json()["record"]
     assert record["category"] == "score_sheet" and record["legal_hold"] is True
     assert record["content_type"] == "application/pdf"
+    # the sheet a person reads is in Chinese (the PDF's CJK font), beside the embedded machine-readable sheet
+    pdf = api.app.state.store.archive.get(record["key"])
+    ucs2 = "".join(f"{ord(ch):04X}" for ch in "成绩汇总表").encode()
+    assert pdf.startswith(b"%PDF") and b"/STSong-Light" in pdf and ucs2 in pdf
+    names = {x["name"] for x in results["results"] if x["name"]}
+    assert names and all("".join(f"{ord(ch):04X}" for ch in n).encode() in pdf for n in names)
+    assert b"score-sheet.json" in pdf
 
     # the trail has every fetch and release
     trail = await api.client.get("/api/v1/audit", params={"limit": 500}, headers=admin)

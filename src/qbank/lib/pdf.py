@@ -9,11 +9,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 
-def _pdf_text(text: str) -> str:
-    safe = text.encode("ascii", "replace").decode()
-    return safe.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-
-
 class _Objects:
     """Numbered PDF objects, serialised with their cross-reference table."""
 
@@ -51,29 +46,6 @@ class _Objects:
         out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
         out += b"trailer\n<< /Size %d /Root %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(self.objs) + 1, catalog, xref)
         return bytes(out)
-
-
-def score_sheet_pdf(title: str, lines: list[str], attachment: bytes) -> bytes:
-    """A plain PDF: the sheet as text lines (Helvetica, ASCII; 50 lines a page) and the canonical JSON of the sheet
-    (names in Chinese included) as an embedded file, so that a reader and a machine both get it."""
-    pages = [lines[i:i + 50] for i in range(0, max(len(lines), 1), 50)] or [[]]
-    doc = _Objects()
-    font = doc.add(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
-    names = doc.attachment("score-sheet.json", attachment)
-    pages_id = doc.reserve()
-    kids = []
-    for n, page_lines in enumerate(pages):
-        text = [f"BT /F1 14 Tf 40 800 Td ({_pdf_text(title)}) Tj ET" if n == 0 else ""]
-        y = 770
-        for line in page_lines:
-            text.append(f"BT /F1 9 Tf 40 {y} Td ({_pdf_text(line)}) Tj ET")
-            y -= 15
-        content = doc.stream("\n".join(t for t in text if t).encode())
-        kids.append(doc.add(b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 %d 0 R "
-                            b">> >> /Contents %d 0 R >>" % (pages_id, font, content)))
-    doc.set(pages_id, b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(b"%d 0 R" % k for k in kids), len(kids)))
-    catalog = doc.add(b"<< /Type /Catalog /Pages %d 0 R /Names << /EmbeddedFiles %d 0 R >> >>" % (pages_id, names))
-    return doc.serialise(catalog)
 
 
 # ------------------------------------------------------------------------------------------- CJK text pages
@@ -138,3 +110,26 @@ def cjk_pdf(pages: list[list[Text | Box]], attachment: bytes | None = None,
     extra = b" /Names << /EmbeddedFiles %d 0 R >>" % names if names else b""
     catalog = doc.add(b"<< /Type /Catalog /Pages %d 0 R%s >>" % (pages_id, extra))
     return doc.serialise(catalog)
+
+
+def table_pdf(title: str, subtitle: list[str], header: list[str], rows: list[list[str]], columns: list[float],
+              attachment: bytes, attachment_name: str) -> bytes:
+    """A sheet as A4 pages: a title, a few lines under it, then a table (``columns`` are the x positions, 40 rows a
+    page, the header repeated), and the machine-readable document embedded, so a reader and a machine both get it."""
+    per_page = 40
+    pages: list[list[Text | Box]] = []
+    for start in range(0, max(len(rows), 1), per_page):
+        runs: list[Text | Box] = []
+        y = A4[1] - 60.0
+        if not pages:
+            runs.append(Text(40, y, 16, title))
+            for line in subtitle:
+                y -= 20
+                runs.append(Text(40, y, 9, line))
+        y -= 26
+        runs.extend(Text(x, y, 9, cell) for x, cell in zip(columns, header, strict=True))
+        for row in rows[start:start + per_page]:
+            y -= 16
+            runs.extend(Text(x, y, 9, cell) for x, cell in zip(columns, row, strict=True))
+        pages.append(runs)
+    return cjk_pdf(pages, attachment, attachment_name)

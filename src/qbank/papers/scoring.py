@@ -18,7 +18,7 @@ from paperbuild import delivery
 from qbank.audit.services import record
 from qbank.db import utcnow
 from qbank.lib.actors import Actor, Role
-from qbank.lib.pdf import score_sheet_pdf
+from qbank.lib.pdf import table_pdf
 from qbank.lib.problems import FieldError, ProblemError, conflict
 from qbank.panels.assignment import check_practical_scorers
 from qbank.papers.models import (
@@ -212,15 +212,17 @@ async def build_score_sheet(db: AsyncSession, actor: Actor, settings: Settings, 
     def fmt(v: float | None) -> str:
         return "-" if v is None else f"{v:.1f}"
 
-    lines = [f"Session {session.id}  occupation {session.occupation_code}  level {session.level}  "
-             f"{local(settings, session.starts_at)} - {local(settings, session.ends_at)}",
-             "RESULTS VOID: " + (results.void_reason or "") if results.void else "",
-             "candidate                 site          theory  practical  result", ""]
-    for r in results.results:
-        verdict = "void" if r.void else ("-" if r.passes is None else ("PASS" if r.passes else "FAIL"))
-        lines.append(f"{r.candidate:<25} {r.site:<13} {fmt(r.theory):>6}  {fmt(r.practical):>9}  {verdict}")
-    document = score_sheet_pdf("Score sheet / cheng ji hui zong biao", lines,
-                               msgspec.json.encode(sheet))
+    subtitle = [f"考试 Session {session.id}    职业 Occupation {session.occupation_code}    等级 Level {session.level}",
+                f"{local(settings, session.starts_at)} – {local(settings, session.ends_at)}    "
+                f"合格线 Pass mark {PASS_MARK:g}"]
+    if results.void:
+        subtitle.append(f"成绩无效 RESULTS VOID: {results.void_reason or ''}")
+    verdicts = {True: "合格 pass", False: "不合格 fail", None: "-"}
+    rows = [[r.candidate, r.name, r.site, fmt(r.theory), fmt(r.practical),
+             "无效 void" if r.void else verdicts[r.passes]] for r in results.results]
+    document = table_pdf("成绩汇总表 Score sheet", subtitle,
+                         ["准考证号 Number", "姓名 Name", "考点 Site", "理论 Theory", "技能 Practical", "结果 Result"],
+                         rows, [40, 150, 250, 340, 410, 490], msgspec.json.encode(sheet), "score-sheet.json")
 
     async def body() -> AsyncIterator[bytes]:
         yield document
