@@ -217,3 +217,56 @@ async def test_streamed_through_with_a_declared_digest(api: Api, clips: dict[str
     r = await upload(api, session_id, mine, room, "front", START, clips["truncated"],
                      sha256=hashlib.sha256(clips["truncated"].read_bytes()).hexdigest())
     assert r.status_code == 201 and r.json()["status"] == "corrupt", r.text  # kept as evidence
+
+
+async def test_same_bytes_with_another_start_are_refused(api: Api, clips: dict[str, Path]) -> None:
+    """A recording has one start: the same bytes claiming another start are a 409 naming the stored start."""
+    import hashlib
+
+    site = await make_site(api)
+    session_id = await make_session(api, site)
+    mine = await site_headers(api, site)
+    room = f"{site}/T101"
+    r = await upload(api, session_id, mine, room, "front", START, clips["clean"])
+    assert r.status_code == 201, r.text
+    first = r.json()
+    digest = hashlib.sha256(clips["clean"].read_bytes()).hexdigest()
+    for sha256 in (None, digest):  # spooled, and streamed through with a declared digest
+        r = await upload(api, session_id, mine, room, "front", START + timedelta(seconds=30), clips["clean"], sha256)
+        assert r.status_code == 409, r.text
+        problem = r.json()
+        assert "2026-12-03T09:00:00+08:00" in problem["detail"] and "09:00:30" in problem["detail"], problem
+        assert problem["extra"]["stored_start"] == "2026-12-03T09:00:00+08:00"
+        same = await upload(api, session_id, mine, room, "front", START, clips["clean"], sha256)
+        assert same.status_code == 200 and same.json()["already_stored"] is True, same.text
+        assert same.json()["id"] == first["id"]
+    listing = await api.client.get(f"/api/v1/sessions/{session_id}/recordings", headers=mine)
+    assert [x["claimed_start"] for x in listing.json()] == [first["claimed_start"]]
+
+
+async def test_no_server_paths_in_recording_errors(api: Api, clips: dict[str, Path]) -> None:
+    """Refusals, corrupt reasons and the video audit never show where the server keeps its files."""
+    import hashlib
+
+    settings = api.app.state.settings
+    hidden = [str(settings.data_dir), str(settings.data_dir / "spool"), "upload-"]
+    site = await make_site(api)
+    session_id = await make_session(api, site)
+    mine = await site_headers(api, site)
+    room = f"{site}/T101"
+    answers = []
+    for sha256 in (None, hashlib.sha256(clips["text"].read_bytes()).hexdigest()):
+        r = await upload(api, session_id, mine, room, "front", START, clips["text"], sha256)
+        assert r.status_code == 415, r.text
+        answers.append(r.text)
+    r = await upload(api, session_id, mine, room, "front", START, clips["truncated"])
+    assert r.status_code == 201 and r.json()["status"] == "corrupt", r.text
+    assert r.json()["corrupt_reason"].startswith("truncated: file is truncated")
+    answers.append(r.text)
+    supervisor = await api.headers("supervisor", "督导员")
+    for url in (f"/api/v1/recordings/{r.json()['id']}", f"/api/v1/sessions/{session_id}/recordings",
+                f"/api/v1/sessions/{session_id}/video-audit"):
+        answers.append((await api.client.get(url, headers=supervisor)).text)
+    for text in answers:
+        for path in hidden:
+            assert path not in text, (path, text)

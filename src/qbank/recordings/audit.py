@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 import videoaudit
 from qbank.db import utcnow
 from qbank.jobs.models import Job
+from qbank.lib.problems import without_paths
 from qbank.recordings.models import Recording
 from qbank.recordings.schemas import VideoAudit
 from qbank.recordings.services import room_label
@@ -84,7 +85,8 @@ async def pending_in_words(db: AsyncSession, pending: list[Recording]) -> list[s
         if job is not None and job.status in ("queued", "running"):
             waiting += 1
             continue
-        why = (job.error or {}).get("detail", "no reason recorded") if job is not None else "its job was lost"
+        why = without_paths(str((job.error or {}).get("detail", "no reason recorded"))) if job is not None \
+            else "its job was lost"
         out.append(f"recording {rec.id}: its analysis did not finish ({why}); run it again with "
                    f"POST /api/v1/recordings/{rec.id}/analysis")
     if waiting:

@@ -29,6 +29,7 @@ from qbank.jobs.services import submit
 from qbank.lib.actors import Actor, Role
 from qbank.lib.problems import ProblemError, conflict
 from qbank.recordings.models import Recording
+from qbank.recordings.words import video_error_words
 from qbank.sessions.models import ExamSession
 from qbank.settings import Settings
 from qbank.storage import scratch_base
@@ -106,7 +107,7 @@ async def _analyse(ctx: JobContext, recording_id: int) -> JobResult:
             findings = [msgspec.to_builtins(f) for f in report.findings]
             duration = report.duration
         except videoaudit.VideoError as exc:
-            status, reason = "corrupt", f"{exc.code}: {exc}"
+            status, reason = "corrupt", video_error_words(exc)
         sheet_key: str | None = None
         if status == "analysed":
             await ctx.progress(0.8, "making the contact sheet")

@@ -23,12 +23,13 @@ from qbank.audit.services import record
 from qbank.db import get_or_404, utcnow
 from qbank.jobs.schemas import JobOut
 from qbank.lib.actors import Actor, Role
-from qbank.lib.problems import ProblemError, bad_request, not_found
+from qbank.lib.problems import ProblemError, bad_request, conflict, not_found, without_paths
 from qbank.lib.uploads import spool_upload
 from qbank.recordings.jobs import PENDING, analysis_live, restart_analysis, start_analysis
 from qbank.recordings.models import Recording
 from qbank.recordings.schemas import RecordingLink, RecordingOut, finding_out
 from qbank.recordings.streaming import stream_through
+from qbank.recordings.words import video_error_words
 from qbank.sessions.models import ExamSession, Room
 from qbank.settings import Settings
 
@@ -45,7 +46,7 @@ def recording_out(row: Recording, room: Room, already_stored: bool = False) -> R
     return RecordingOut(
         id=row.id, session_id=row.session_id, room=room_label(room), view=row.view, claimed_start=row.claimed_start,
         sha256=row.sha256, size=row.size, status=row.status,  # type: ignore[arg-type]
-        corrupt_reason=row.corrupt_reason, duration=row.duration,
+        corrupt_reason=without_paths(row.corrupt_reason) if row.corrupt_reason else None, duration=row.duration,
         findings=[finding_out(f) for f in row.findings], retain_until=row.retain_until,
         has_contact_sheet=row.contact_sheet_key is not None, job_id=row.job_id, uploaded_by=row.uploaded_by,
         created_at=row.created_at, analysed_at=row.analysed_at, already_stored=already_stored)
@@ -80,6 +81,18 @@ def check_claimed_start(settings: Settings, session: ExamSession, start: datetim
             f"(a recording may start up to {settings.recording_start_slack_minutes} min early)"))
 
 
+def check_same_start(settings: Settings, stored: Recording, claimed_start: datetime) -> None:
+    """The same bytes again must claim the same start: a recording has one start, so another one is refused (409)
+    rather than answered with the stored start as if nothing differed."""
+    if stored.claimed_start != claimed_start:
+        tz = settings.tz
+        raise conflict(
+            f"these bytes are already stored as recording {stored.id} with claimed start "
+            f"{stored.claimed_start.astimezone(tz).isoformat()}, not {claimed_start.astimezone(tz).isoformat()}; "
+            "nothing was changed (a recording has one start)",
+            recording_id=stored.id, stored_start=stored.claimed_start.astimezone(tz).isoformat())
+
+
 async def get_recording(db: AsyncSession, actor: Actor, recording_id: int) -> tuple[Recording, Room]:
     """A recording this caller may see: supervisors and admins all, a site only its own rooms'."""
     row = await get_or_404(db, Recording, recording_id, "recording")
@@ -101,10 +114,10 @@ def probe_upload(path: Path, claimed_start: datetime,
     try:
         return videoaudit.probe(path, claimed_start=claimed_start, timeout=settings.probe_timeout_s), None
     except (videoaudit.Truncated, videoaudit.ProbeTimeout) as exc:
-        return None, f"{exc.code}: {exc}"  # kept as evidence, marked corrupt, never dropped
+        return None, video_error_words(exc)  # kept as evidence, marked corrupt, never dropped
     except videoaudit.VideoError as exc:
         raise ProblemError(415 if isinstance(exc, videoaudit.NotAVideo) else 400,
-                           f"file: not a usable video ({exc.code}): {exc}", extra={"code": exc.code}) from exc
+                           f"file: not a usable video ({video_error_words(exc)})", extra={"code": exc.code}) from exc
 
 
 async def upload_recording(db: AsyncSession, actor: Actor, settings: Settings, archive: RetentionArchive,
@@ -134,6 +147,7 @@ async def upload_recording(db: AsyncSession, actor: Actor, settings: Settings, a
             existing = await db.scalar(select(Recording).where(
                 Recording.room_id == room.id, Recording.view == view, Recording.sha256 == spooled.sha256))
             if existing is not None:
+                check_same_start(settings, existing, claimed_start)
                 return existing, True
             info, corrupt = await anyio.to_thread.run_sync(probe_upload, spooled.path, claimed_start, settings)
             stored = await anyio.to_thread.run_sync(lambda: archive.put(
