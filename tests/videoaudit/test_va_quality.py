@@ -29,16 +29,21 @@ def test_clean_clip_with_still_room_has_no_finding(clean_clip: Path) -> None:
     assert report.findings == [] and report.usable
 
 
-def test_format_minimums(clean_clip: Path) -> None:
+def test_format_minimums_are_about_the_recording_not_the_timeline(clean_clip: Path) -> None:
     report = analyse(clean_clip, QualityConfig(min_fps=30, min_bit_rate=50_000_000))
-    kinds = {f.kind for f in report.findings}
-    assert kinds == {"low_resolution", "low_fps", "low_bit_rate"}
-    assert all(f.start == 0 and f.end == pytest.approx(40, abs=0.1) for f in report.findings)
+    assert report.findings == [] and report.usable
+    assert [f.kind for f in report.recording_findings] == ["low_resolution", "low_fps", "low_bit_rate"]
+    assert report.recording_findings[0].detail == "640×360 < 1280×720"
+    assert not report.truncated and report.decodable == pytest.approx(40, abs=0.1)
+    assert report.claimed_duration == pytest.approx(40, abs=0.1)
 
 
-def test_truncated_faststart_reported(small_clips: dict[str, Path]) -> None:
+def test_truncated_faststart_gives_the_decodable_part_and_a_corrupt_finding(small_clips: dict[str, Path]) -> None:
     report = analyse(small_clips["trunc_fast"], LOOSE)
-    assert [f.kind for f in report.findings] == ["truncated"]
+    assert report.truncated and report.claimed_duration == pytest.approx(6.0, abs=0.1)
+    assert 0 < report.decodable < 5.5
+    assert [f.kind for f in report.findings] == ["corrupt"]
+    assert report.findings[0].start == pytest.approx(report.decodable, abs=0.05)
     assert report.findings[0].end == pytest.approx(6.0, abs=0.1)
 
 
