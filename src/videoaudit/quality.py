@@ -39,7 +39,7 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from videoaudit.errors import AudioOnly, EmptyFile, NotAVideo, VideoError
+from videoaudit.errors import AudioOnly, EmptyFile, NotAVideo, Truncated, VideoError
 
 __all__ = [
     "FINDING_KINDS",
@@ -156,7 +156,12 @@ def _open(path: str) -> Any:
     try:
         container = av.open(path, metadata_errors="ignore")
     except av.error.FFmpegError as exc:
-        raise NotAVideo(path, "not a video the decoder can read", str(exc)) from exc
+        from videoaudit.probe import looks_like_mp4
+
+        if looks_like_mp4(path) and isinstance(exc, av.error.InvalidDataError):
+            # an MP4 whose index (moov) never arrived: frames may be there, but nothing says where or how long
+            raise Truncated(path, "file is truncated: its index is missing", _why(exc)) from exc
+        raise NotAVideo(path, "not a video the decoder can read", _why(exc)) from exc
     if not container.streams.video:
         kinds = [s.type for s in container.streams]
         container.close()
@@ -164,6 +169,11 @@ def _open(path: str) -> Any:
             raise AudioOnly(path, "audio only, no video stream")
         raise NotAVideo(path, "no video stream")
     return container
+
+
+def _why(exc: Any) -> str:
+    """The decoder's words without the file's path (PyAV puts it in ``str(exc)``)."""
+    return str(getattr(exc, "strerror", "") or type(exc).__name__)
 
 
 def _features(frame: Any, prev: npt.NDArray[np.uint8] | None) -> tuple[float, float, float, float, Any]:
@@ -258,7 +268,7 @@ def analyse(path: str | os.PathLike[str], config: QualityConfig | None = None) -
             except StopIteration:
                 break
             except av.error.FFmpegError as exc:
-                truncated_reason = str(exc)
+                truncated_reason = _why(exc)
                 break
             if pkt.size == 0 or pkt.pts is None:
                 continue
