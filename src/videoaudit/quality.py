@@ -39,23 +39,24 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from videoaudit.errors import AudioOnly, EmptyFile, NotAVideo, VideoError
+from videoaudit.errors import AudioOnly, EmptyFile, NotAVideo, Truncated, VideoError
 
-__all__ = ["Finding", "QualityConfig", "QualityReport", "analyse", "analyse_many"]
+__all__ = [
+    "FINDING_KINDS",
+    "RECORDING_FINDING_KINDS",
+    "Finding",
+    "QualityConfig",
+    "QualityReport",
+    "RecordingFinding",
+    "analyse",
+    "analyse_many",
+]
 
 _GRID = (27, 48)
-FINDING_KINDS = (
-    "black",
-    "frozen",
-    "blurred",
-    "covered",
-    "gap",
-    "truncated",
-    "decode_error",
-    "low_resolution",
-    "low_fps",
-    "low_bit_rate",
-)
+# picture findings: each a stretch of the timeline; one per kind per stretch, kinds never merged
+FINDING_KINDS = ("black", "frozen", "blurred", "covered", "gap", "corrupt")
+# format minimums: about the whole recording, shown beside the timeline, never painted over it
+RECORDING_FINDING_KINDS = ("low_resolution", "low_fps", "low_bit_rate")
 
 
 class QualityConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -97,8 +98,20 @@ class Finding(msgspec.Struct, frozen=True, kw_only=True):
         return self.end - self.start
 
 
+class RecordingFinding(msgspec.Struct, frozen=True, kw_only=True):
+    """A property of the whole recording (``RECORDING_FINDING_KINDS``), e.g. ``low_resolution`` with detail
+    ``"640×360 < 1280×720"``; never a stretch of the timeline."""
+
+    kind: str
+    detail: str = ""
+
+
 class QualityReport(msgspec.Struct, frozen=True, kw_only=True):
-    """Result of :func:`analyse`. ``usable`` is False when any finding makes the picture unusable."""
+    """Result of :func:`analyse`. ``usable`` is False when any picture finding makes a stretch unusable.
+
+    ``duration`` is the span of the frames found (= ``decodable``); ``claimed_duration`` what the container says
+    (``None`` when it says nothing); ``truncated`` when the frames end before the claim or the file cannot be read
+    to its end: then a ``corrupt`` finding runs from ``decodable`` to ``claimed_duration``."""
 
     path: str
     duration: float
@@ -108,6 +121,10 @@ class QualityReport(msgspec.Struct, frozen=True, kw_only=True):
     bit_rate: int | None
     codec: str
     findings: list[Finding]
+    recording_findings: list[RecordingFinding]
+    truncated: bool
+    claimed_duration: float | None
+    decodable: float
     packets: int
     keyframes_decoded: int
     baseline_sharpness: float
@@ -139,7 +156,12 @@ def _open(path: str) -> Any:
     try:
         container = av.open(path, metadata_errors="ignore")
     except av.error.FFmpegError as exc:
-        raise NotAVideo(path, "not a video the decoder can read", str(exc)) from exc
+        from videoaudit.probe import looks_like_mp4
+
+        if looks_like_mp4(path) and isinstance(exc, av.error.InvalidDataError):
+            # an MP4 whose index (moov) never arrived: frames may be there, but nothing says where or how long
+            raise Truncated(path, "file is truncated: its index is missing", _why(exc)) from exc
+        raise NotAVideo(path, "not a video the decoder can read", _why(exc)) from exc
     if not container.streams.video:
         kinds = [s.type for s in container.streams]
         container.close()
@@ -147,6 +169,11 @@ def _open(path: str) -> Any:
             raise AudioOnly(path, "audio only, no video stream")
         raise NotAVideo(path, "no video stream")
     return container
+
+
+def _why(exc: Any) -> str:
+    """The decoder's words without the file's path (PyAV puts it in ``str(exc)``)."""
+    return str(getattr(exc, "strerror", "") or type(exc).__name__)
 
 
 def _features(frame: Any, prev: npt.NDArray[np.uint8] | None) -> tuple[float, float, float, float, Any]:
@@ -241,7 +268,7 @@ def analyse(path: str | os.PathLike[str], config: QualityConfig | None = None) -
             except StopIteration:
                 break
             except av.error.FFmpegError as exc:
-                truncated_reason = str(exc)
+                truncated_reason = _why(exc)
                 break
             if pkt.size == 0 or pkt.pts is None:
                 continue
@@ -288,44 +315,27 @@ def analyse(path: str | os.PathLike[str], config: QualityConfig | None = None) -
                     detail=f"no frames for {steps[i]:.2f} s",
                 )
             )
-    if claimed and claimed - duration > max(1.0, 2 * frame_dur):
-        findings.append(
-            Finding(
-                kind="truncated",
-                start=rel(t_end),
-                end=round(claimed, 3),
-                detail=f"index claims {claimed:.2f} s, frames end at {duration:.2f} s {truncated_reason}".strip(),
-            )
-        )
-    elif truncated_reason:
-        findings.append(Finding(kind="truncated", start=rel(t_end), end=rel(t_end), detail=truncated_reason))
+    truncated = bool(truncated_reason) or bool(claimed and claimed - duration > max(1.0, 2 * frame_dur))
+    if truncated:
+        end = round(claimed, 3) if claimed and claimed > duration else rel(t_end)
+        why = f"the container claims {claimed:.2f} s, frames end at {duration:.2f} s" if claimed else "file cut short"
+        findings.append(Finding(kind="corrupt", start=rel(t_end), end=end, detail=f"{why} {truncated_reason}".strip()))
     for t in decode_errors:
         findings.append(
-            Finding(kind="decode_error", start=rel(t), end=rel(t + frame_dur), detail="key frame failed to decode")
+            Finding(kind="corrupt", start=rel(t), end=rel(t + frame_dur), detail="key frame failed to decode")
         )
 
-    # --- format minimums
+    # --- format minimums: about the recording, not a stretch of it
+    recording_findings: list[RecordingFinding] = []
     if width < cfg.min_width or height < cfg.min_height:
-        findings.append(
-            Finding(
-                kind="low_resolution",
-                start=0.0,
-                end=round(duration, 3),
-                detail=f"{width}x{height} < {cfg.min_width}x{cfg.min_height}",
-            )
+        recording_findings.append(
+            RecordingFinding(kind="low_resolution", detail=f"{width}×{height} < {cfg.min_width}×{cfg.min_height}")
         )
     if fps and fps < cfg.min_fps:
-        findings.append(
-            Finding(kind="low_fps", start=0.0, end=round(duration, 3), detail=f"{fps:.2f} fps < {cfg.min_fps:g}")
-        )
+        recording_findings.append(RecordingFinding(kind="low_fps", detail=f"{fps:.2f} fps < {cfg.min_fps:g}"))
     if bit_rate is not None and bit_rate < cfg.min_bit_rate:
-        findings.append(
-            Finding(
-                kind="low_bit_rate",
-                start=0.0,
-                end=round(duration, 3),
-                detail=f"{bit_rate / 1e6:.2f} Mb/s < {cfg.min_bit_rate / 1e6:g}",
-            )
+        recording_findings.append(
+            RecordingFinding(kind="low_bit_rate", detail=f"{bit_rate / 1e6:.2f} Mb/s < {cfg.min_bit_rate / 1e6:g} Mb/s")
         )
 
     # --- picture (key frames)
@@ -393,6 +403,10 @@ def analyse(path: str | os.PathLike[str], config: QualityConfig | None = None) -
         bit_rate=int(bit_rate) if bit_rate else None,
         codec=codec,
         findings=findings,
+        recording_findings=recording_findings,
+        truncated=truncated,
+        claimed_duration=round(claimed, 3) if claimed else None,
+        decodable=round(duration, 3),
         packets=int(pts.size),
         keyframes_decoded=len(keys),
         baseline_sharpness=round(baseline, 2),

@@ -29,13 +29,15 @@ def coverage_input(rooms: list[Room], recordings: list[Recording]) -> tuple[list
         if rec.status in ("uploaded", "analysing"):
             pending.append(rec.id)
             continue
-        duration = rec.duration if rec.duration and rec.duration > 0 else None
-        if duration is None:  # corrupt before we learnt its length: nothing usable, nothing to place
-            continue
+        # a corrupt file whose length is unknown (0) is listed as unplaced by the engine, never skipped
+        duration = rec.duration if rec.duration and rec.duration > 0 else 0.0
+        whole = [f for f in rec.findings if f["kind"] in videoaudit.RECORDING_FINDING_KINDS]
         va_recordings.append(videoaudit.Recording(
             id=str(rec.id), room=room_label(by_id[rec.room_id]), view=rec.view, start=rec.claimed_start,
-            duration=duration, findings=[msgspec.convert(f, videoaudit.Finding) for f in rec.findings],
-            corrupt=rec.status == "corrupt"))
+            duration=duration, corrupt=rec.status == "corrupt",
+            findings=[msgspec.convert(f, videoaudit.Finding) for f in rec.findings if f not in whole],
+            recording_findings=[msgspec.convert(f, videoaudit.RecordingFinding, strict=False) for f in whole],
+            corrupt_reason=(rec.corrupt_reason or "corrupt") if rec.status == "corrupt" else ""))
     return va_rooms, va_recordings, pending
 
 

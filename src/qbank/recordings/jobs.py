@@ -105,6 +105,10 @@ async def _analyse(ctx: JobContext, recording_id: int) -> JobResult:
         try:
             report = await ctx.isolated(videoaudit.analyse, path, quality_config(env.settings))
             findings = [msgspec.to_builtins(f) for f in report.findings]
+            # format minimums are about the whole file: stored beside the picture findings with an empty span
+            # (never painted), until the recordings domain keeps them apart
+            findings += [{"kind": f.kind, "start": 0.0, "end": 0.0, "detail": f.detail}
+                         for f in report.recording_findings]
             duration = report.duration
         except videoaudit.VideoError as exc:
             status, reason = "corrupt", video_error_words(exc)
