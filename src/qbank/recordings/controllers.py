@@ -26,7 +26,8 @@ UPLOAD_DOC = (
     "Analysis runs as a job: poll `GET /api/v1/jobs/{job_id}`. The same bytes again are recognised (200; "
     "an analysis that was lost starts again); the same bytes with another claimed start are refused (409, naming the "
     "stored start). "
-    "A truncated file is stored and marked corrupt; a file that is not video is refused (415). "
+    "A truncated file is stored with its `corrupt_reason` and analysed: the part that decodes counts, the rest is "
+    "a `corrupt` finding, and it ends `corrupt`; a file that is not video is refused (415). "
     "Send `X-Content-SHA256` (the file's SHA-256, hex) and the body goes to the archive while it arrives, "
     "instead of after it: faster for large files; the upload completes only if the bytes match it.")
 

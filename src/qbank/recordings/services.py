@@ -27,7 +27,13 @@ from qbank.lib.problems import ProblemError, bad_request, conflict, not_found, w
 from qbank.lib.uploads import spool_upload
 from qbank.recordings.jobs import PENDING, analysis_live, restart_analysis, start_analysis
 from qbank.recordings.models import Recording
-from qbank.recordings.schemas import RecordingLink, RecordingOut, finding_out
+from qbank.recordings.schemas import (
+    FindingOut,
+    RecordingFindingOut,
+    RecordingLink,
+    RecordingOut,
+    split_findings,
+)
 from qbank.recordings.streaming import stream_through
 from qbank.recordings.words import video_error_words
 from qbank.sessions.models import ExamSession, Room
@@ -38,16 +44,25 @@ RECORDINGS_KIND = "recordings"
 
 
 
+def decodable(row: Recording) -> float | None:
+    """A corrupt recording's seconds that decode, as its analysis found (None: nothing decodes or not analysed)."""
+    value = (row.probe or {}).get("decodable") if row.status == "corrupt" else None
+    return float(value) if isinstance(value, int | float) else None
+
+
 def room_label(room: Room) -> str:
     return f"{room.site_code}/{room.code}"
 
 
 def recording_out(row: Recording, room: Room, already_stored: bool = False) -> RecordingOut:
+    picture, whole = split_findings(row.findings)
     return RecordingOut(
         id=row.id, session_id=row.session_id, room=room_label(room), view=row.view, claimed_start=row.claimed_start,
         sha256=row.sha256, size=row.size, status=row.status,  # type: ignore[arg-type]
         corrupt_reason=without_paths(row.corrupt_reason) if row.corrupt_reason else None, duration=row.duration,
-        findings=[finding_out(f) for f in row.findings], retain_until=row.retain_until,
+        findings=[msgspec.convert(f, FindingOut, from_attributes=True) for f in picture],
+        recording_findings=[msgspec.convert(f, RecordingFindingOut, from_attributes=True) for f in whole],
+        decodable=decodable(row), retain_until=row.retain_until,
         has_contact_sheet=row.contact_sheet_key is not None, job_id=row.job_id, uploaded_by=row.uploaded_by,
         created_at=row.created_at, analysed_at=row.analysed_at, already_stored=already_stored)
 
@@ -120,6 +135,14 @@ def probe_upload(path: Path, claimed_start: datetime,
                            f"file: not a usable video ({video_error_words(exc)})", extra={"code": exc.code}) from exc
 
 
+def status_after_probe(corrupt: str | None) -> str:
+    """A truncated file is analysed like any other (the part that decodes counts, the rest is "corrupt" on the
+    timeline) and ends ``corrupt``; a file the probe could not read at all is ``corrupt`` at once."""
+    if corrupt is None or corrupt.startswith(f"{videoaudit.Truncated.code}:"):
+        return "uploaded"
+    return "corrupt"
+
+
 async def upload_recording(db: AsyncSession, actor: Actor, settings: Settings, archive: RetentionArchive,
                            session: ExamSession,
                            room: Room, view: str, claimed_start: datetime, body: AsyncIterator[bytes],
@@ -157,7 +180,7 @@ async def upload_recording(db: AsyncSession, actor: Actor, settings: Settings, a
     row = Recording(
         session_id=session.id, room_id=room.id, view=view, claimed_start=claimed_start.astimezone(UTC),
         sha256=spooled.sha256, size=spooled.size, archive_key=stored.key, retain_until=stored.retain_until,
-        status="corrupt" if corrupt else "uploaded", corrupt_reason=corrupt,
+        status=status_after_probe(corrupt), corrupt_reason=corrupt,
         duration=info.duration if info else None, probe=msgspec.to_builtins(info) if info else None,
         findings=[], uploaded_by=actor.label, created_at=utcnow())
     db.add(row)
