@@ -351,7 +351,7 @@ async def test_every_file_in_the_audit_with_separate_findings(api: Api, clips: d
     text = "\n".join(reasons)
     assert any(r.startswith(f"{t101} front: ") and "black 09:00:" in r and "blurred 09:00:" in r for r in reasons), \
         reasons
-    assert any("corrupt from" in r and f"recording {ids['truncated']}" in r for r in reasons), reasons
+    assert any("corrupt from" in r and f"(recording {ids['truncated']}: truncated)" in r for r in reasons), reasons
     assert f"{p201}: recording {ids['outside']} (wide, 08:30:00–08:31:00) lies outside the session window " \
            "09:00:00–09:02:00" in reasons, reasons
     assert any(r.startswith(f"{p201}: recording {ids['partly']} (wide, 09:01:30–09:02:30) lies partly outside")

@@ -3,6 +3,7 @@ the service speaks (one table per language: the API's reasons are English, the r
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -25,11 +26,14 @@ KIND_WORDS: dict[Lang, dict[str, str]] = {
     "zh": {"black": "黑屏", "frozen": "画面冻结", "blurred": "画面模糊", "covered": "镜头遮挡", "gap": "录像内中断",
            "truncated": "文件截断", "decode_error": "解码错误", "low_resolution": "分辨率不足", "low_fps": "帧率不足",
            "low_bit_rate": "码率不足", "corrupt": "文件损坏", "not recorded": "无录像", "no recording": "整段无录像",
-           "unusable": "不可用"},
+           "unusable": "不可用", "probe-timeout": "检测超时", "not-a-video": "不是可用的视频", "audio-only": "只有音频",
+           "empty-file": "空文件", "video-error": "无法读取"},
     "en": {"black": "black", "frozen": "frozen", "blurred": "blurred", "covered": "covered", "gap": "gap in file",
            "truncated": "truncated", "decode_error": "decode error", "low_resolution": "resolution too low",
            "low_fps": "frame rate too low", "low_bit_rate": "bit rate too low", "corrupt": "corrupt file",
-           "not recorded": "not recorded", "no recording": "no recording at all", "unusable": "unusable"},
+           "not recorded": "not recorded", "no recording": "no recording at all", "unusable": "unusable",
+           "probe-timeout": "probe timed out", "not-a-video": "not a usable video", "audio-only": "audio only",
+           "empty-file": "empty file", "video-error": "unreadable"},
 }
 
 # The video audit's sentences.
@@ -113,18 +117,28 @@ def reasons_in_words(report: videoaudit.CoverageReport, recordings: dict[str, Re
     return out
 
 
+def corrupt_words(reason: str, lang: Lang) -> str:
+    """Why a file is corrupt, by the code its reason starts with ("truncated: …"), in words; the tool's own words
+    stay in the recording's note and its ``corrupt_reason``."""
+    code = reason.split(":", 1)[0].strip()
+    return KIND_WORDS[lang].get(code) or KIND_WORDS[lang]["corrupt"]
+
+
 def finding_words(f: videoaudit.FindingSpan, view: videoaudit.ViewCoverage, tz: ZoneInfo, lang: Lang) -> str:
     say = PHRASES[lang]
     if f.kind == "corrupt":
         why = next((n.detail for n in view.recording_notes if n.recording == f.recording and n.kind == "corrupt"), "")
-        why = ("：" if lang == "zh" else ": ") + short(why) if why else ""
+        why = ("：" if lang == "zh" else ": ") + corrupt_words(why, lang) if why else ""
         return say["corrupt"].format(start=hms(f.start, tz), end=hms(f.end, tz), recording=f.recording, why=why)
     return say["finding"].format(kind=kind_words(f.kind, lang), span=span_words(f.start, f.end, tz, lang))
 
 
+_TOOL_PREFIX = re.compile(r"\[[\w,]+ @ 0x[0-9a-f]+\] ")  # ffmpeg's "[mov,mp4 @ 0x55d…] " before its words
+
+
 def short(text: str, limit: int = 120) -> str:
-    """A tool's words cut to one readable line."""
-    text = " ".join(text.split())
+    """A tool's words cut to one readable line (without ffmpeg's component and memory address prefixes)."""
+    text = " ".join(_TOOL_PREFIX.sub("", text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -153,8 +167,7 @@ def recording_words(room: str, view: videoaudit.ViewCoverage, recordings: dict[s
                                              span=f"{hms(span[0], tz)}–{hms(span[1], tz)}"))
     for rec_id in view.unplaced:
         why = next((n.detail for n in view.recording_notes if n.recording == rec_id and n.kind == "corrupt"), "")
-        out.append(say["unplaced"].format(room=room, recording=rec_id, view=view.view,
-                                          why=short(why) or KIND_WORDS[lang]["corrupt"]))
+        out.append(say["unplaced"].format(room=room, recording=rec_id, view=view.view, why=corrupt_words(why, lang)))
     for note in view.recording_notes:
         if note.kind == "corrupt":
             continue  # said with its "corrupt from …" stretch, or as not placed
