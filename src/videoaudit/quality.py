@@ -14,8 +14,8 @@ Each recording is judged against its **own** baselines, robust statistics over a
 percentile). Per key frame (thresholds in :class:`QualityConfig`):
 
 * **black** – mean luma below ``black_luma`` and no structure;
-* **covered** – the detail is gone (below a fraction of the baseline, or no more than the grain: only noise
-  left) *and* the picture is uniform (a hand, cloth or paper, dark or bright). A dim or low-contrast scene
+* **covered** – the detail is gone (below a fraction of the baseline: only noise left) *and* the picture is
+  uniform (a hand, cloth or paper, dark or bright). A dim or low-contrast scene
   keeps its detail; a lens covered by a third keeps two thirds of its blocks: neither is covered;
 * **blurred** – sharpness below ``blur_ratio`` × the baseline, the picture not uniform;
 * **frozen** – consecutive key frames that differ by no more than the encoder's floor (from the grain: a
@@ -32,7 +32,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -70,12 +70,13 @@ class QualityConfig(msgspec.Struct, frozen=True, kw_only=True):
     and its **sharpness** baseline (``baseline_sharpness`` when the service knows it from earlier recordings).
 
     Defaults: ``black_luma`` 32 (≈ blackdetect ``pix_th`` 0.1 in limited range), ``black_max_std`` 10;
-    covered = detail at most ``cover_detail_ratio`` 0.45 of the baseline or at most ``cover_grain_ratio`` 1.5 ×
-    the grain (nothing but noise), together with a uniform picture (90 % of the blocks' means within
-    ``cover_max_spread`` 16 of their median: a hand, cloth or paper, dark or bright; a partly covered lens
-    is not covered); ``blur_ratio`` 0.45 of the sharpness baseline; frozen = key frames whose median block
-    difference stays at the encoder floor: ``frozen_grain_ratio`` 0.35 × the grain, clamped to
-    ``frozen_floor`` (1.2, 2.2) — a repeated picture measures ≈ 0–1, live sensor noise ≈ 3–4, a live
+    covered = detail at most ``cover_detail_ratio`` 0.45 of the baseline (``baseline_detail`` when the service
+    knows the camera: a recording covered for most of its length has no baseline of its own), together with
+    a uniform picture (90 % of the blocks' means within ``cover_max_spread`` 16 of their median: a hand,
+    cloth or paper, dark or bright; a partly covered lens is not covered). A sharp low-contrast picture keeps
+    0.7–0.9 of its detail; a cover leaves only the grain (noise), 0.2–0.35. ``blur_ratio`` 0.45 of the
+    sharpness baseline; frozen = key frames whose median block difference stays at the encoder floor:
+    ``frozen_grain_ratio`` 0.35 × the grain, clamped to ``frozen_floor`` (1.2, 2.2) — a repeated picture measures ≈ 0–1, live sensor noise ≈ 3–4, a live
     burned-in clock 20+ in its block; ``min_keyframes`` 2 for blurred / covered / frozen when key frames come
     at most ``short_gop`` 2.5 s apart, else 1 (black always 1); edges placed within ``edge_tolerance`` 1 s by
     decoding the GOPs around them when key frames are further apart than twice that, sampled every
@@ -86,7 +87,7 @@ class QualityConfig(msgspec.Struct, frozen=True, kw_only=True):
     black_luma: float = 32.0
     black_max_std: float = 10.0
     cover_detail_ratio: float = 0.45
-    cover_grain_ratio: float = 1.5
+    baseline_detail: float | None = None
     cover_max_spread: float = 16.0
     blur_ratio: float = 0.45
     baseline_percentile: float = 75.0
@@ -186,7 +187,10 @@ class _Model(msgspec.Struct):
         black = [cls.is_black(cfg, k) for k in keys]
         lit = [k for k, b in zip(keys, black, strict=True) if not b] or list(keys)
         grain = float(np.median([k.grain for k in lit])) if lit else 0.0
-        detail_base = float(np.percentile([k.detail for k in lit], cfg.baseline_percentile)) if lit else 0.0
+        if cfg.baseline_detail is not None:
+            detail_base = cfg.baseline_detail
+        else:
+            detail_base = float(np.percentile([k.detail for k in lit], cfg.baseline_percentile)) if lit else 0.0
         # sharpness baseline from the pictures that have structure (not covered-looking)
         structured = [k.sharp for k in lit if k.spread > cfg.cover_max_spread] or [k.sharp for k in lit]
         if cfg.baseline_sharpness is not None:
@@ -206,15 +210,17 @@ class _Model(msgspec.Struct):
 
     def covered(self, p: _Pic) -> bool:
         c = self.cfg
-        no_detail = p.detail <= c.cover_detail_ratio * self.detail_base or p.detail <= c.cover_grain_ratio * self.grain
+        no_detail = p.detail <= c.cover_detail_ratio * self.detail_base
         return not self.black(p) and no_detail and p.spread <= c.cover_max_spread
 
     def blurred(self, p: _Pic) -> bool:
         return not self.black(p) and not self.covered(p) and p.sharp < self.cfg.blur_ratio * self.sharp_base
 
-    def same(self, dmed: float, dmax: float) -> bool:
-        """Two pictures are one repeated picture: they differ by no more than the encoder's floor anywhere."""
-        return dmed <= self.frozen_floor and dmax <= 3 * self.frozen_floor
+    def same(self, dmed: float, dmax: float, slack: float = 1.0) -> bool:
+        """Two pictures are one repeated picture: they differ by no more than the encoder's floor anywhere
+        (``slack`` for a predicted frame against a key frame: coded at another quality)."""
+        floor = slack * self.frozen_floor
+        return dmed <= floor and dmax <= 3 * floor
 
 
 def _open(path: str) -> Any:
@@ -483,12 +489,11 @@ class _Refiner:
     def close(self) -> None:
         self.container.close()
 
-    def frames(self, t_a: float, t_b: float) -> list[tuple[float, npt.NDArray[np.uint8]]]:
+    def frames(self, t_a: float, t_b: float) -> Iterator[tuple[float, npt.NDArray[np.uint8]]]:
         """Half-size luma of the frames from ``t_a`` to ``t_b`` (both key frames), one every ``step`` s and
-        the last, by time."""
+        the last, in decoding order (cameras send no B-frames; a reordered frame only blurs the edge by one)."""
         import av
 
-        out: list[tuple[float, npt.NDArray[np.uint8]]] = []
         eps = 1e-4
         next_t = t_a
         self.container.seek(round(t_a / self.tb), stream=self.stream, backward=True, any_frame=False)
@@ -502,13 +507,12 @@ class _Refiner:
                     if t < t_a - eps:
                         continue
                     if t > t_b + eps:
-                        return sorted(out, key=lambda x: x[0])
+                        return
                     if t >= next_t - eps or t >= t_b - eps:
-                        out.append((t, np.ascontiguousarray(_half(fr))))
+                        yield t, np.ascontiguousarray(_half(fr))
                         next_t = t + self.step
         except av.error.FFmpegError:
-            pass
-        return sorted(out, key=lambda x: x[0])
+            return
 
 
 def _split(flags: Sequence[bool], rising: bool) -> int:
@@ -577,17 +581,30 @@ def _picture_findings(
             return (ts[lo] + ts[hi]) / 2
         if refiner is None:
             refiner = _Refiner(path, cfg.edge_step)
-        frames = refiner.frames(ts[lo], ts[hi])
-        if len(frames) < 2:
+        ref: npt.NDArray[np.uint8] | None = None
+        if kind == "frozen":  # the repeated picture: key frame hi (rising) or lo (falling)
+            ref = next(iter(refiner.frames(ts[hi], ts[hi]) if rising else refiner.frames(ts[lo], ts[lo])), (0, None))[1]
+            if ref is None:
+                return (ts[lo] + ts[hi]) / 2
+        rule = {"black": model.black, "covered": model.covered, "blurred": model.blurred}.get(kind)
+        times: list[float] = []
+        fl: list[bool] = []
+        settled = 0  # samples in a row that already look like the far side: stop decoding after a second
+        for t, h in refiner.frames(ts[lo], ts[hi]):
+            if ref is not None:
+                flag = model.same(*_diff(h, ref), slack=1.5)
+            else:
+                assert rule is not None
+                flag = rule(_measure(t, h))
+            times.append(t)
+            fl.append(flag)
+            settled = settled + 1 if flag == rising else 0
+            if settled * cfg.edge_step > 1.0 + 1e-9:
+                break
+        if len(times) < 2:
             return (ts[lo] + ts[hi]) / 2
-        if kind == "frozen":
-            ref = frames[-1][1] if rising else frames[0][1]
-            fl = [model.same(*_diff(h, ref)) for _, h in frames]
-        else:
-            rule = {"black": model.black, "covered": model.covered, "blurred": model.blurred}[kind]
-            fl = [rule(_measure(t, h)) for t, h in frames]
         i = _split(fl, rising)
-        return frames[i][0] if i < len(frames) else ts[hi]
+        return times[i] if i < len(times) else ts[hi]
 
     out: list[Finding] = []
     try:
