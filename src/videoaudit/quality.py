@@ -76,11 +76,12 @@ class QualityConfig(msgspec.Struct, frozen=True, kw_only=True):
     cloth or paper, dark or bright; a partly covered lens is not covered). A sharp low-contrast picture keeps
     0.7–0.9 of its detail; a cover leaves only the grain (noise), 0.2–0.35. ``blur_ratio`` 0.45 of the
     sharpness baseline; frozen = key frames whose median block difference stays at the encoder floor:
-    ``frozen_grain_ratio`` 0.35 × the grain, clamped to ``frozen_floor`` (1.2, 2.2) — a repeated picture measures ≈ 0–1, live sensor noise ≈ 3–4, a live
-    burned-in clock 20+ in its block; ``min_keyframes`` 2 for blurred / covered / frozen when key frames come
-    at most ``short_gop`` 2.5 s apart, else 1 (black always 1); edges placed within ``edge_tolerance`` 1 s by
-    decoding the GOPs around them when key frames are further apart than twice that, sampled every
-    ``edge_step`` 0.2 s; ``gap_tolerance`` 1 s between frames; minimum format 1280×720, 15 fps, 1 Mb/s
+    ``frozen_grain_ratio`` 0.35 × the grain, clamped to ``frozen_floor`` (1.2, 2.2) — a repeated picture
+    measures ≈ 0–1, live sensor noise ≈ 3–4, a live burned-in clock 20+ in its block; ``min_keyframes`` 2
+    for blurred / covered / frozen when key frames come at most ``short_gop`` 2.5 s apart, else 1 (black
+    always 1); edges placed within ``edge_tolerance`` 1 s by decoding the GOPs around them when key frames
+    are further apart than twice that, sampled every ``edge_step`` 0.2 s; ``gap_tolerance`` 1 s between
+    frames; minimum format 1280×720, 15 fps, 1 Mb/s
     (§17: the picture is clear).
     """
 
