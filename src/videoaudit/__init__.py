@@ -5,11 +5,14 @@ Public API (plain data in and out; everything synchronous — call from a worker
 
 - :func:`probe` (path, claimed_start=None, timeout=30) -> :class:`VideoInfo` — ffprobe facts; raises
   :class:`EmptyFile` / :class:`NotAVideo` / :class:`AudioOnly` / :class:`Truncated` / :class:`ProbeTimeout`.
-- :func:`analyse` (path, config=None) -> :class:`QualityReport` — black / frozen / blurred / covered / gaps /
-  truncation / below-minimum format, each a :class:`Finding` with start and end; :func:`analyse_many` runs
-  files in parallel, one thread each. Thresholds: :class:`QualityConfig`.
+- :func:`analyse` (path, config=None) -> :class:`QualityReport` — black / frozen / blurred / covered / gap /
+  corrupt, each a :class:`Finding` with start and end (kinds never merged); below-minimum format as
+  :class:`RecordingFinding` (about the whole file); truncation: ``truncated``, ``claimed_duration``,
+  ``decodable``; :func:`analyse_many` runs files in parallel, one thread each. Thresholds: :class:`QualityConfig`.
 - :func:`coverage` (window_start, window_end, rooms, recordings) -> :class:`CoverageReport` — per required
-  view covered / gaps / unusable / overlaps / duplicates / outside, verdict per room and session.
+  view covered / gaps / unusable / overlaps / duplicates / outside, the findings per kind on the window's clock
+  (:class:`FindingSpan`), notes per recording (:class:`RecordingNote`), corrupt files of unknown length
+  (``unplaced``); verdict per room and session.
 - :func:`contact_sheet` (path, out, every=60) -> Path — JPEG grid with time stamps.
 """
 
@@ -17,8 +20,10 @@ from videoaudit.contact import contact_sheet
 from videoaudit.coverage import (
     CoverageError,
     CoverageReport,
+    FindingSpan,
     Interval,
     Recording,
+    RecordingNote,
     Room,
     RoomVerdict,
     ViewCoverage,
@@ -26,20 +31,34 @@ from videoaudit.coverage import (
 )
 from videoaudit.errors import AudioOnly, EmptyFile, NotAVideo, ProbeTimeout, Truncated, VideoError
 from videoaudit.probe import VideoInfo, probe
-from videoaudit.quality import Finding, QualityConfig, QualityReport, analyse, analyse_many
+from videoaudit.quality import (
+    FINDING_KINDS,
+    RECORDING_FINDING_KINDS,
+    Finding,
+    QualityConfig,
+    QualityReport,
+    RecordingFinding,
+    analyse,
+    analyse_many,
+)
 
 __all__ = [
+    "FINDING_KINDS",
+    "RECORDING_FINDING_KINDS",
     "AudioOnly",
     "CoverageError",
     "CoverageReport",
     "EmptyFile",
     "Finding",
+    "FindingSpan",
     "Interval",
     "NotAVideo",
     "ProbeTimeout",
     "QualityConfig",
     "QualityReport",
     "Recording",
+    "RecordingFinding",
+    "RecordingNote",
     "Room",
     "RoomVerdict",
     "Truncated",

@@ -18,13 +18,15 @@ from typing import Literal
 
 import msgspec
 
-from videoaudit.quality import FINDING_KINDS, Finding
+from videoaudit.quality import FINDING_KINDS, Finding, RecordingFinding
 
 __all__ = [
     "CoverageError",
     "CoverageReport",
+    "FindingSpan",
     "Interval",
     "Recording",
+    "RecordingNote",
     "Room",
     "RoomVerdict",
     "ViewCoverage",
@@ -36,8 +38,9 @@ __all__ = [
 
 Span = tuple[float, float]
 RoomKind = Literal["theory", "practical", "defence"]
-# every finding kind makes a stretch unusable, unless the caller says otherwise
-DEFAULT_UNUSABLE = frozenset(FINDING_KINDS)
+# every finding kind makes a stretch unusable, unless the caller says otherwise ("truncated" and
+# "decode_error": the names of "corrupt" stretches in findings stored before issue 13)
+DEFAULT_UNUSABLE = frozenset(FINDING_KINDS) | {"truncated", "decode_error"}
 
 
 class CoverageError(ValueError):
@@ -62,12 +65,42 @@ class Recording(msgspec.Struct, frozen=True, kw_only=True):
     duration: float  # seconds
     findings: list[Finding] = msgspec.field(default_factory=list)  # times relative to ``start``
     corrupt: bool = False  # probe/analyse refused the file: recorded, but nothing usable in it
+    recording_findings: list[RecordingFinding] = msgspec.field(default_factory=list)  # format minimums
+    corrupt_reason: str = ""  # non-empty: corrupt (as ``corrupt=True``), and why
+    # corrupt only: seconds from ``start`` that decode (usable as far as the findings say); the rest of
+    # ``duration`` (the claimed span) is a "corrupt" finding. ``None``: nothing decodes. A corrupt recording
+    # whose duration is unknown (0) is listed in ``ViewCoverage.unplaced``.
+    decodable: float | None = None
+
+    @property
+    def is_corrupt(self) -> bool:
+        return self.corrupt or bool(self.corrupt_reason)
 
 
 class Interval(msgspec.Struct, frozen=True):
     start: datetime
     end: datetime
     reason: str = ""
+
+
+class FindingSpan(msgspec.Struct, frozen=True, kw_only=True):
+    """One finding of one recording on the window's clock: one per kind per stretch, never merged with another
+    kind (``ViewCoverage.unusable`` is the union, for the verdict)."""
+
+    kind: str
+    start: datetime
+    end: datetime
+    recording: str
+    detail: str = ""
+
+
+class RecordingNote(msgspec.Struct, frozen=True, kw_only=True):
+    """About a whole recording of the view, beside the timeline: a format minimum (``low_resolution``, ...) or
+    ``corrupt`` with its reason."""
+
+    recording: str
+    kind: str
+    detail: str = ""
 
 
 class ViewCoverage(msgspec.Struct, frozen=True, kw_only=True):
@@ -84,6 +117,9 @@ class ViewCoverage(msgspec.Struct, frozen=True, kw_only=True):
     usable_seconds: float
     window_seconds: float
     passes: bool
+    findings: list[FindingSpan] = msgspec.field(default_factory=list)  # clipped; by start, then kind
+    recording_notes: list[RecordingNote] = msgspec.field(default_factory=list)
+    unplaced: list[str] = msgspec.field(default_factory=list)  # corrupt recordings of unknown duration
 
 
 class RoomVerdict(msgspec.Struct, frozen=True, kw_only=True):
@@ -178,8 +214,9 @@ def coverage(
     duplicate_tolerance: float = 1.0,
 ) -> CoverageReport:
     """Coverage report of the session window (see the module doc). Raises :class:`CoverageError` for a window
-    ending before it starts, an unknown room or view, a zero / negative / non-finite duration, a room without
-    required views or naive datetimes."""
+    ending before it starts, an unknown room or view, a zero / negative / non-finite duration (allowed, as
+    "unknown", only for a corrupt recording: it is listed in ``unplaced``), a room without required views or
+    naive datetimes."""
     for name, dt in (("window_start", window_start), ("window_end", window_end)):
         if dt.tzinfo is None:
             raise CoverageError(name, "must be timezone-aware")
@@ -211,7 +248,7 @@ def coverage(
             raise CoverageError("room", f"recording {rec.id!r} names unknown room {rec.room!r}")
         if rec.view not in room.views:
             raise CoverageError("view", f"recording {rec.id!r}: room {rec.room!r} has no view {rec.view!r}")
-        if not math.isfinite(rec.duration) or rec.duration <= 0:
+        if (not math.isfinite(rec.duration) or rec.duration <= 0) and not rec.is_corrupt:
             raise CoverageError("duration", f"recording {rec.id!r} has duration {rec.duration!r} (must be > 0)")
         if rec.start.tzinfo is None:
             raise CoverageError("start", f"recording {rec.id!r} start must be timezone-aware")
@@ -227,7 +264,16 @@ def coverage(
             bad_by_reason: dict[str, list[Span]] = {}
             outside: list[str] = []
             extends: list[str] = []
+            spans_found: list[FindingSpan] = []
+            notes: list[RecordingNote] = []
+            unplaced: list[str] = []
             for rec in recs:
+                notes += [RecordingNote(recording=rec.id, kind=f.kind, detail=f.detail) for f in rec.recording_findings]
+                if rec.is_corrupt:
+                    notes.append(RecordingNote(recording=rec.id, kind="corrupt", detail=rec.corrupt_reason))
+                if not math.isfinite(rec.duration) or rec.duration <= 0:
+                    unplaced.append(rec.id)
+                    continue
                 a = rel(rec.start)
                 b = a + rec.duration
                 if b <= 0 or a >= W:
@@ -238,15 +284,27 @@ def coverage(
                 span = (max(a, 0.0), min(b, W))
                 spans.append(span)
                 bad: list[Span] = []
-                if rec.corrupt:
-                    bad.append(span)
-                    bad_by_reason.setdefault("corrupt", []).append(span)
-                for f in rec.findings:
-                    if f.kind in unusable_kinds:
+                found = list(rec.findings)
+                if rec.is_corrupt:
+                    good = min(max(rec.decodable or 0.0, 0.0), rec.duration)
+                    said = any(f.kind == "corrupt" and f.start <= good + 1 and f.end >= rec.duration - 1 for f in found)
+                    if good < rec.duration and not said:
+                        found.append(Finding(kind="corrupt", start=good, end=rec.duration, detail=rec.corrupt_reason))
+                for f in found:
+                    if f.kind in unusable_kinds or f.kind == "corrupt":
                         s = (max(a + f.start, span[0]), min(a + f.end, span[1]))
                         if s[1] > s[0]:
                             bad.append(s)
                             bad_by_reason.setdefault(f.kind, []).append(s)
+                            spans_found.append(
+                                FindingSpan(
+                                    kind=f.kind,
+                                    start=window_start + timedelta(seconds=s[0]),
+                                    end=window_start + timedelta(seconds=s[1]),
+                                    recording=rec.id,
+                                    detail=f.detail,
+                                )
+                            )
                 usable_parts += subtract([span], bad)
             covered = union(spans)
             usable = union(usable_parts)
@@ -282,6 +340,9 @@ def coverage(
                     usable_seconds=round(sum(b - a for a, b in usable), 3),
                     window_seconds=W,
                     passes=passes,
+                    findings=sorted(spans_found, key=lambda f: (f.start, f.kind, f.end, f.recording)),
+                    recording_notes=notes,
+                    unplaced=unplaced,
                 )
             )
         verdicts.append(RoomVerdict(room=room.id, kind=room.kind, views=views, passes=all(v.passes for v in views)))

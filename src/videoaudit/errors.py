@@ -43,9 +43,16 @@ class AudioOnly(NotAVideo):
 
 
 class Truncated(VideoError):
-    """The file ends before its own index or claimed duration says it should (an interrupted upload/copy)."""
+    """The file ends before its own index or claimed duration says it should (an interrupted upload/copy).
+    ``claimed_duration``: the seconds the container claims, ``None`` when its index is missing (then the file
+    cannot be placed on a timeline). :func:`videoaudit.analyse` of a truncated file that opens gives the part
+    that decodes (``QualityReport.decodable``)."""
 
     code = "truncated"
+
+    def __init__(self, path: str, message: str, reason: str = "", claimed_duration: float | None = None) -> None:
+        super().__init__(path, message, reason)
+        self.claimed_duration = claimed_duration
 
 
 class ProbeTimeout(VideoError):

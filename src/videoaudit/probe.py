@@ -65,7 +65,7 @@ def _creation_time(tags: dict[str, str]) -> datetime | None:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
-def _looks_like_mp4(path: str) -> bool:
+def looks_like_mp4(path: str) -> bool:
     """An ISO-BMFF box header at the start (``ftyp``, ``mdat``, ...): an MP4 whose index did not arrive."""
     with open(path, "rb") as f:
         head = f.read(12)
@@ -105,7 +105,7 @@ def probe(
     except _ff.ToolFailed as exc:
         reason = _reason(exc.stderr)
         low = exc.stderr.lower()
-        if ("moov atom not found" in low and _looks_like_mp4(p)) or "partial file" in low:
+        if ("moov atom not found" in low and looks_like_mp4(p)) or "partial file" in low:
             raise Truncated(p, "file is truncated: its index is missing", reason) from exc
         raise NotAVideo(p, "not a video ffprobe can read", reason) from exc
     fmt: dict[str, Any] = data.get("format") or {}
@@ -131,7 +131,9 @@ def probe(
     if check_complete:
         stderr = _ff.copy_pass(p, timeout)
         if "partial file" in stderr or "Invalid data" in stderr or "truncat" in stderr.lower():
-            raise Truncated(p, "file is truncated: packets missing that its index promises", _reason(stderr))
+            raise Truncated(
+                p, "file is truncated: packets missing that its index promises", _reason(stderr), float(duration)
+            )
     keys = _ff.keyframe_times(p, timeout)
     gaps = sorted(b - a for a, b in itertools.pairwise(keys) if b > a)
     key_interval = gaps[len(gaps) // 2] if gaps else None

@@ -1,28 +1,30 @@
-"""Picture quality of a recording: black, frozen, blurred / covered lens, gaps, below-minimum format.
+"""Picture quality of a recording: black, frozen, blurred / covered lens, gaps, corrupt; format minimums.
 
 One pass over the file with PyAV, in-process, one thread:
 
 * every packet is demuxed (no decoding): timestamps and sizes give gaps, timestamp jumps and truncation;
-* only the key packets are decoded (``skip_loop_filter``; camera GOPs are 1–2 s), and from each key frame's
-  luma plane, reduced to a quarter of its size by 2×2 averaging of every other row/column (no scaler), come:
-  mean luma, structure (standard deviation), sharpness (absolute Laplacian: strongest edge per block of a
-  9 × 16 grid, 75th percentile over the blocks, so the burned-in clock does not count) and the
-  difference to the previous key frame at half size on a 27 × 48 grid of blocks (its largest block mean).
+* only the key packets are decoded (``skip_loop_filter``), and from each key frame's luma plane, reduced to a
+  quarter of its size by 2×2 averaging of every other row/column (no scaler), come per block of a 9 × 16 grid:
+  the strongest edge (sharpness), the high-frequency energy (mean absolute Laplacian: detail; in the flattest
+  blocks only noise: the grain) and the block's mean (uniformity); and the difference to the previous key
+  frame at half size on a 27 × 48 grid of blocks (median and largest block mean).
 
-Classification per key frame, thresholds in :class:`QualityConfig`:
+Each recording is judged against its **own** baselines, robust statistics over all its key frames
+(:class:`_Model`): the grain (median over the key frames), the detail and sharpness baselines (75th
+percentile). Per key frame (thresholds in :class:`QualityConfig`):
 
 * **black** – mean luma below ``black_luma`` and no structure;
-* **covered** – not black but almost no structure (``cover_max_std``): a hand or cloth on the lens;
-* **blurred** – sharpness below ``blur_ratio`` × this camera's baseline (75th percentile of its key frames, or
-  ``baseline_sharpness`` when the service knows it from earlier recordings of the camera);
-* **frozen** – consecutive key frames whose largest block difference stays below ``frozen_max_block_diff``.
-  A live picture always changes somewhere: sensor noise, and above all the camera's burned-in clock, whose
-  digits change every second. A still room with a live feed therefore is not frozen. (Packet sizes alone
-  cannot tell: at constant bit rate the encoder keeps refining a frozen picture.)
+* **covered** – the detail is gone (below a fraction of the baseline: only noise left) *and* the picture is
+  uniform (a hand, cloth or paper, dark or bright). A dim or low-contrast scene
+  keeps its detail; a lens covered by a third keeps two thirds of its blocks: neither is covered;
+* **blurred** – sharpness below ``blur_ratio`` × the baseline, the picture not uniform;
+* **frozen** – consecutive key frames that differ by no more than the encoder's floor (from the grain: a
+  repeated picture differs by ≈ 0–1, live sensor noise by ≈ 3–4), clock or no clock.
 
-A defect's edges lie between the last good and the first bad key frame; the midpoint is reported, so the
-error is at most half a GOP (1 s at the usual 2 s). Runs shorter than ``min_keyframes`` key frames are
-dropped (black needs one). All times are seconds from the first frame of the file.
+Edges: the key frames give the stretches; an edge between two key frames at most 2 s apart is their midpoint
+(error ≤ 1 s); further apart (GOPs of 4–10 s), only that GOP is decoded (seek to the key frame before, decode
+on) and the edge placed on the first frame that turns, sampled every ``edge_step`` s
+(``QualityReport.edge_frames_decoded`` says what it cost). All times are seconds from the first frame.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -39,44 +41,64 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from videoaudit.errors import AudioOnly, EmptyFile, NotAVideo, VideoError
+from videoaudit.errors import AudioOnly, EmptyFile, NotAVideo, Truncated, VideoError
 
-__all__ = ["Finding", "QualityConfig", "QualityReport", "analyse", "analyse_many"]
+__all__ = [
+    "FINDING_KINDS",
+    "RECORDING_FINDING_KINDS",
+    "Finding",
+    "QualityConfig",
+    "QualityReport",
+    "RecordingFinding",
+    "analyse",
+    "analyse_many",
+]
 
 _GRID = (27, 48)
-FINDING_KINDS = (
-    "black",
-    "frozen",
-    "blurred",
-    "covered",
-    "gap",
-    "truncated",
-    "decode_error",
-    "low_resolution",
-    "low_fps",
-    "low_bit_rate",
-)
+# picture findings: each a stretch of the timeline; one per kind per stretch, kinds never merged
+FINDING_KINDS = ("black", "frozen", "blurred", "covered", "gap", "corrupt")
+# format minimums: about the whole recording, shown beside the timeline, never painted over it
+RECORDING_FINDING_KINDS = ("low_resolution", "low_fps", "low_bit_rate")
 
 
 class QualityConfig(msgspec.Struct, frozen=True, kw_only=True):
     """Thresholds of :func:`analyse`. Luma values are 8-bit Y (16 = video black, 235 = white).
 
+    The picture is judged against the recording's own statistics (per camera; robust over the whole file):
+    its **grain** (the noise floor: high-frequency energy of the flattest blocks, median over the key frames),
+    its **detail** baseline (high-frequency energy of a block at the ``baseline_percentile`` of its key frames)
+    and its **sharpness** baseline (``baseline_sharpness`` when the service knows it from earlier recordings).
+
     Defaults: ``black_luma`` 32 (≈ blackdetect ``pix_th`` 0.1 in limited range), ``black_max_std`` 10;
-    ``cover_max_std`` 14 (a lit room has far more structure); ``blur_ratio`` 0.45;
-    ``frozen_max_block_diff`` 12 (mean |ΔY| of the most changed block between key frames; noise-only
-    differences measure 2–5, a ticking clock 20+); ``min_keyframes`` 2 for blurred / covered / frozen (a
-    5 s defect always spans two key frames of a 2 s GOP), 1 for black; ``gap_tolerance`` 1 s between frames;
-    minimum format 1280×720, 15 fps, 1 Mb/s (§17: the picture is clear).
+    covered = detail at most ``cover_detail_ratio`` 0.45 of the baseline (``baseline_detail`` when the service
+    knows the camera: a recording covered for most of its length has no baseline of its own), together with
+    a uniform picture (90 % of the blocks' means within ``cover_max_spread`` 16 of their median: a hand,
+    cloth or paper, dark or bright; a partly covered lens is not covered). A sharp low-contrast picture keeps
+    0.7–0.9 of its detail; a cover leaves only the grain (noise), 0.2–0.35. ``blur_ratio`` 0.45 of the
+    sharpness baseline; frozen = key frames whose median block difference stays at the encoder floor:
+    ``frozen_grain_ratio`` 0.35 × the grain, clamped to ``frozen_floor`` (1.2, 2.2) — a repeated picture
+    measures ≈ 0–1, live sensor noise ≈ 3–4, a live burned-in clock 20+ in its block; ``min_keyframes`` 2
+    for blurred / covered / frozen when key frames come at most ``short_gop`` 2.5 s apart, else 1 (black
+    always 1); edges placed within ``edge_tolerance`` 1 s by decoding the GOPs around them when key frames
+    are further apart than twice that, sampled every ``edge_step`` 0.2 s; ``gap_tolerance`` 1 s between
+    frames; minimum format 1280×720, 15 fps, 1 Mb/s
+    (§17: the picture is clear).
     """
 
     black_luma: float = 32.0
     black_max_std: float = 10.0
-    cover_max_std: float = 14.0
+    cover_detail_ratio: float = 0.45
+    baseline_detail: float | None = None
+    cover_max_spread: float = 16.0
     blur_ratio: float = 0.45
     baseline_percentile: float = 75.0
     baseline_sharpness: float | None = None
-    frozen_max_block_diff: float = 12.0
+    frozen_grain_ratio: float = 0.35
+    frozen_floor: tuple[float, float] = (1.2, 2.2)
     min_keyframes: int = 2
+    short_gop: float = 2.5
+    edge_tolerance: float = 1.0
+    edge_step: float = 0.2
     gap_tolerance: float = 1.0
     min_width: int = 1280
     min_height: int = 720
@@ -97,8 +119,20 @@ class Finding(msgspec.Struct, frozen=True, kw_only=True):
         return self.end - self.start
 
 
+class RecordingFinding(msgspec.Struct, frozen=True, kw_only=True):
+    """A property of the whole recording (``RECORDING_FINDING_KINDS``), e.g. ``low_resolution`` with detail
+    ``"640×360 < 1280×720"``; never a stretch of the timeline."""
+
+    kind: str
+    detail: str = ""
+
+
 class QualityReport(msgspec.Struct, frozen=True, kw_only=True):
-    """Result of :func:`analyse`. ``usable`` is False when any finding makes the picture unusable."""
+    """Result of :func:`analyse`. ``usable`` is False when any picture finding makes a stretch unusable.
+
+    ``duration`` is the span of the frames found (= ``decodable``); ``claimed_duration`` what the container says
+    (``None`` when it says nothing); ``truncated`` when the frames end before the claim or the file cannot be read
+    to its end: then a ``corrupt`` finding runs from ``decodable`` to ``claimed_duration``."""
 
     path: str
     duration: float
@@ -108,9 +142,16 @@ class QualityReport(msgspec.Struct, frozen=True, kw_only=True):
     bit_rate: int | None
     codec: str
     findings: list[Finding]
+    recording_findings: list[RecordingFinding]
+    truncated: bool
+    claimed_duration: float | None
+    decodable: float
     packets: int
     keyframes_decoded: int
     baseline_sharpness: float
+    edge_frames_decoded: int = 0  # frames decoded to place edges between key frames far apart
+    grain: float = 0.0  # the file's noise floor (mean |Laplacian| of its flattest blocks)
+    frozen_floor: float = 0.0  # median block |ΔY| at or below which two pictures are one repeated picture
     wall_seconds: float
     cpu_seconds: float
 
@@ -119,12 +160,68 @@ class QualityReport(msgspec.Struct, frozen=True, kw_only=True):
         return not self.findings
 
 
-class _Key(msgspec.Struct):
+class _Pic(msgspec.Struct):
+    """What one decoded picture measures (luma; see :func:`_measure`)."""
+
     t: float
     mean: float
     std: float
-    sharp: float
-    diff: float  # largest block mean |ΔY| to the previous key frame (inf for the first)
+    sharp: float  # strongest edge per block, 75th percentile over the blocks
+    detail: float  # high-frequency energy (mean |Laplacian|) per block, 75th percentile over the blocks
+    grain: float  # the same, 10th percentile: the flattest blocks hold only noise
+    spread: float  # 90th percentile of |block mean - median block mean|: 0 for a uniform picture
+    dmed: float = float("inf")  # median block mean |ΔY| to the previous key frame (inf for the first)
+    dmax: float = float("inf")  # largest block mean |ΔY| (the burned-in clock's digits)
+
+
+class _Model(msgspec.Struct):
+    """The recording's own baselines (robust over all its key frames) and the per-picture rules."""
+
+    cfg: QualityConfig
+    sharp_base: float
+    detail_base: float
+    grain: float
+    frozen_floor: float
+
+    @classmethod
+    def of(cls, cfg: QualityConfig, keys: Sequence[_Pic]) -> _Model:
+        black = [cls.is_black(cfg, k) for k in keys]
+        lit = [k for k, b in zip(keys, black, strict=True) if not b] or list(keys)
+        grain = float(np.median([k.grain for k in lit])) if lit else 0.0
+        if cfg.baseline_detail is not None:
+            detail_base = cfg.baseline_detail
+        else:
+            detail_base = float(np.percentile([k.detail for k in lit], cfg.baseline_percentile)) if lit else 0.0
+        # sharpness baseline from the pictures that have structure (not covered-looking)
+        structured = [k.sharp for k in lit if k.spread > cfg.cover_max_spread] or [k.sharp for k in lit]
+        if cfg.baseline_sharpness is not None:
+            sharp_base = cfg.baseline_sharpness
+        else:
+            sharp_base = float(np.percentile(structured, cfg.baseline_percentile)) if structured else 0.0
+        lo, hi = cfg.frozen_floor
+        floor = min(max(cfg.frozen_grain_ratio * grain, lo), hi)
+        return cls(cfg=cfg, sharp_base=sharp_base, detail_base=detail_base, grain=grain, frozen_floor=floor)
+
+    @staticmethod
+    def is_black(cfg: QualityConfig, p: _Pic) -> bool:
+        return p.mean < cfg.black_luma and p.std < cfg.black_max_std
+
+    def black(self, p: _Pic) -> bool:
+        return self.is_black(self.cfg, p)
+
+    def covered(self, p: _Pic) -> bool:
+        c = self.cfg
+        no_detail = p.detail <= c.cover_detail_ratio * self.detail_base
+        return not self.black(p) and no_detail and p.spread <= c.cover_max_spread
+
+    def blurred(self, p: _Pic) -> bool:
+        return not self.black(p) and not self.covered(p) and p.sharp < self.cfg.blur_ratio * self.sharp_base
+
+    def same(self, dmed: float, dmax: float, slack: float = 1.0) -> bool:
+        """Two pictures are one repeated picture: they differ by no more than the encoder's floor anywhere
+        (``slack`` for a predicted frame against a key frame: coded at another quality)."""
+        floor = slack * self.frozen_floor
+        return dmed <= floor and dmax <= 3 * floor
 
 
 def _open(path: str) -> Any:
@@ -139,7 +236,12 @@ def _open(path: str) -> Any:
     try:
         container = av.open(path, metadata_errors="ignore")
     except av.error.FFmpegError as exc:
-        raise NotAVideo(path, "not a video the decoder can read", str(exc)) from exc
+        from videoaudit.probe import looks_like_mp4
+
+        if looks_like_mp4(path) and isinstance(exc, av.error.InvalidDataError):
+            # an MP4 whose index (moov) never arrived: frames may be there, but nothing says where or how long
+            raise Truncated(path, "file is truncated: its index is missing", _why(exc)) from exc
+        raise NotAVideo(path, "not a video the decoder can read", _why(exc)) from exc
     if not container.streams.video:
         kinds = [s.type for s in container.streams]
         container.close()
@@ -149,11 +251,23 @@ def _open(path: str) -> Any:
     return container
 
 
-def _features(frame: Any, prev: npt.NDArray[np.uint8] | None) -> tuple[float, float, float, float, Any]:
+def _why(exc: Any) -> str:
+    """The decoder's words without the file's path (PyAV puts it in ``str(exc)``)."""
+    return str(getattr(exc, "strerror", "") or type(exc).__name__)
+
+
+def _half(frame: Any) -> npt.NDArray[np.uint8]:
+    """Every other row and column of the luma plane (a view, no copy, no scaler)."""
     plane = frame.planes[0]
     h, w = frame.height, frame.width
     y = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[:h, :w]
-    half = y[: h // 4 * 4 : 2, : w // 4 * 4 : 2]
+    return y[: h // 4 * 4 : 2, : w // 4 * 4 : 2]
+
+
+def _measure(t: float, half: npt.NDArray[np.uint8]) -> _Pic:
+    """Mean, structure, sharpness, detail, grain and uniformity of one picture, at a quarter of its size (2×2
+    averages of ``half``) on a 9 × 16 grid of blocks: the burned-in clock covers a few blocks only, so the
+    percentiles over the blocks ignore it."""
     q = half[0::2, 0::2].astype(np.uint16)
     q += half[1::2, 0::2]
     q += half[0::2, 1::2]
@@ -163,28 +277,34 @@ def _features(frame: Any, prev: npt.NDArray[np.uint8] | None) -> tuple[float, fl
     std = float(small.std())
     c = small[1:-1, 1:-1]
     lap = np.abs(4 * c - small[:-2, 1:-1] - small[2:, 1:-1] - small[1:-1, :-2] - small[1:-1, 2:])
-    # sharpness: the strongest edge in each block of a 9 × 16 grid, 75th percentile over the blocks, so a
-    # small sharp overlay (the burned-in clock) cannot make a blurred or covered picture look sharp
     by, bx = 9, 16
     lh, lw = lap.shape[0] // by * by, lap.shape[1] // bx * bx
-    if lh and lw:
-        block_max = lap[:lh, :lw].reshape(by, lh // by, bx, lw // bx).max(axis=(1, 3))
-        sharp = float(np.percentile(block_max, 75))
-    else:
-        sharp = float(lap.max()) if lap.size else 0.0
-    diff = float("inf")
-    # the difference is taken at half size without averaging: the burned-in clock's digits must stay crisp
-    # enough that two key frames 2 s apart always differ (6 -> 8 changes only a few pixels)
-    if prev is not None and prev.shape == half.shape:
-        d = np.abs(np.subtract(half, prev, dtype=np.int16))
-        gy, gx = _GRID
-        hh, ww = d.shape[0] // gy * gy, d.shape[1] // gx * gx
-        if hh and ww:
-            sums = d[:hh, :ww].reshape(gy, hh // gy, gx, ww // gx).sum(axis=(1, 3), dtype=np.int32)
-            diff = float(sums.max()) / ((hh // gy) * (ww // gx))
-        else:
-            diff = float(d.max())
-    return mean, std, sharp, diff, np.ascontiguousarray(half)
+    if not (lh and lw):
+        v = float(lap.max()) if lap.size else 0.0
+        return _Pic(t=t, mean=mean, std=std, sharp=v, detail=v, grain=v, spread=std)
+    blocks = lap[:lh, :lw].reshape(by, lh // by, bx, lw // bx)
+    sharp = float(np.percentile(blocks.max(axis=(1, 3)), 75))
+    energy = blocks.mean(axis=(1, 3))
+    detail, grain = (float(x) for x in np.percentile(energy, [75, 10]))
+    means = small[1 : lh + 1, 1 : lw + 1].reshape(by, lh // by, bx, lw // bx).mean(axis=(1, 3))
+    spread = float(np.percentile(np.abs(means - np.median(means)), 90))
+    return _Pic(t=t, mean=mean, std=std, sharp=sharp, detail=detail, grain=grain, spread=spread)
+
+
+def _diff(a: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8]) -> tuple[float, float]:
+    """Median and largest block mean |ΔY| of two half-size pictures on a 27 × 48 grid. Taken at half size
+    without averaging: the burned-in clock's digits stay crisp enough that two key frames 2 s apart always
+    differ (6 -> 8 changes only a few pixels)."""
+    if a.shape != b.shape:
+        return float("inf"), float("inf")
+    d = np.abs(np.subtract(a, b, dtype=np.int16))
+    gy, gx = _GRID
+    hh, ww = d.shape[0] // gy * gy, d.shape[1] // gx * gx
+    if not (hh and ww):
+        return float(np.median(d)), float(d.max())
+    sums = d[:hh, :ww].reshape(gy, hh // gy, gx, ww // gx).sum(axis=(1, 3), dtype=np.int32)
+    n = (hh // gy) * (ww // gx)
+    return float(np.median(sums)) / n, float(sums.max()) / n
 
 
 def _runs(flags: Sequence[bool]) -> list[tuple[int, int]]:
@@ -220,7 +340,7 @@ def analyse(path: str | os.PathLike[str], config: QualityConfig | None = None) -
         ctx.options = {"skip_loop_filter": "all"}
         tb = float(stream.time_base) if stream.time_base else 1.0 / 90000
         pts_list: list[int] = []
-        keys: list[_Key] = []
+        keys: list[_Pic] = []
         prev: npt.NDArray[np.uint8] | None = None
         decode_errors: list[float] = []
         truncated_reason = ""
@@ -230,9 +350,12 @@ def analyse(path: str | os.PathLike[str], config: QualityConfig | None = None) -
             for fr in frames:
                 if fr.pts is None:
                     continue
-                mean, std, sharp, diff, small = _features(fr, prev)
-                prev = small
-                keys.append(_Key(fr.pts * tb, mean, std, sharp, diff))
+                half = _half(fr)
+                pic = _measure(fr.pts * tb, half)
+                if prev is not None:
+                    pic.dmed, pic.dmax = _diff(half, prev)
+                prev = np.ascontiguousarray(half)
+                keys.append(pic)
 
         demux = container.demux(stream)
         while True:
@@ -241,7 +364,7 @@ def analyse(path: str | os.PathLike[str], config: QualityConfig | None = None) -
             except StopIteration:
                 break
             except av.error.FFmpegError as exc:
-                truncated_reason = str(exc)
+                truncated_reason = _why(exc)
                 break
             if pkt.size == 0 or pkt.pts is None:
                 continue
@@ -288,101 +411,41 @@ def analyse(path: str | os.PathLike[str], config: QualityConfig | None = None) -
                     detail=f"no frames for {steps[i]:.2f} s",
                 )
             )
-    if claimed and claimed - duration > max(1.0, 2 * frame_dur):
-        findings.append(
-            Finding(
-                kind="truncated",
-                start=rel(t_end),
-                end=round(claimed, 3),
-                detail=f"index claims {claimed:.2f} s, frames end at {duration:.2f} s {truncated_reason}".strip(),
-            )
-        )
-    elif truncated_reason:
-        findings.append(Finding(kind="truncated", start=rel(t_end), end=rel(t_end), detail=truncated_reason))
+    truncated = bool(truncated_reason) or bool(claimed and claimed - duration > max(1.0, 2 * frame_dur))
+    if truncated:
+        end = round(claimed, 3) if claimed and claimed > duration else rel(t_end)
+        why = f"the container claims {claimed:.2f} s, frames end at {duration:.2f} s" if claimed else "file cut short"
+        findings.append(Finding(kind="corrupt", start=rel(t_end), end=end, detail=f"{why} {truncated_reason}".strip()))
     for t in decode_errors:
         findings.append(
-            Finding(kind="decode_error", start=rel(t), end=rel(t + frame_dur), detail="key frame failed to decode")
+            Finding(kind="corrupt", start=rel(t), end=rel(t + frame_dur), detail="key frame failed to decode")
         )
 
-    # --- format minimums
+    # --- format minimums: about the recording, not a stretch of it
+    recording_findings: list[RecordingFinding] = []
     if width < cfg.min_width or height < cfg.min_height:
-        findings.append(
-            Finding(
-                kind="low_resolution",
-                start=0.0,
-                end=round(duration, 3),
-                detail=f"{width}x{height} < {cfg.min_width}x{cfg.min_height}",
-            )
+        recording_findings.append(
+            RecordingFinding(kind="low_resolution", detail=f"{width}×{height} < {cfg.min_width}×{cfg.min_height}")
         )
     if fps and fps < cfg.min_fps:
-        findings.append(
-            Finding(kind="low_fps", start=0.0, end=round(duration, 3), detail=f"{fps:.2f} fps < {cfg.min_fps:g}")
-        )
+        recording_findings.append(RecordingFinding(kind="low_fps", detail=f"{fps:.2f} fps < {cfg.min_fps:g}"))
     if bit_rate is not None and bit_rate < cfg.min_bit_rate:
-        findings.append(
-            Finding(
-                kind="low_bit_rate",
-                start=0.0,
-                end=round(duration, 3),
-                detail=f"{bit_rate / 1e6:.2f} Mb/s < {cfg.min_bit_rate / 1e6:g}",
-            )
+        recording_findings.append(
+            RecordingFinding(kind="low_bit_rate", detail=f"{bit_rate / 1e6:.2f} Mb/s < {cfg.min_bit_rate / 1e6:g} Mb/s")
         )
 
-    # --- picture (key frames)
-    baseline = 0.0
+    # --- picture: key frames classified against the file's own baselines, edges placed within the tolerance
+    model: _Model | None = None
+    refine_frames = 0
     if keys:
         keys.sort(key=lambda k: k.t)
-        ts = [k.t for k in keys]
-        black = [k.mean < cfg.black_luma and k.std < cfg.black_max_std for k in keys]
-        structured = [k.sharp for k, b in zip(keys, black, strict=True) if not b and k.std >= cfg.cover_max_std]
-        if cfg.baseline_sharpness is not None:
-            baseline = cfg.baseline_sharpness
-        elif structured:
-            baseline = float(np.percentile(structured, cfg.baseline_percentile))
-        covered = [not b and k.std < cfg.cover_max_std for k, b in zip(keys, black, strict=True)]
-        blurred = [
-            not b and not c and k.sharp < cfg.blur_ratio * baseline
-            for k, b, c in zip(keys, black, covered, strict=True)
+        model = _Model.of(cfg, keys)
+        picture, refine_frames = _picture_findings(p, keys, model, t0, t_end)
+        findings += [
+            Finding(kind=f.kind, start=rel(f.start), end=rel(f.end), detail=f.detail)
+            for f in picture
+            if rel(f.end) > rel(f.start)
         ]
-        # frozen: key frame i equals key frame i-1; the run of equal key frames is i-1 .. j
-        same = [
-            i > 0 and not black[i] and not covered[i] and not black[i - 1] and keys[i].diff < cfg.frozen_max_block_diff
-            for i in range(len(keys))
-        ]
-
-        def edge_before(i: int) -> float:
-            return (ts[i - 1] + ts[i]) / 2 if i > 0 else t0
-
-        def edge_after(i: int) -> float:
-            return (ts[i] + ts[i + 1]) / 2 if i + 1 < len(ts) else t_end
-
-        for kind, flags, minimum in (
-            ("black", black, 1),
-            ("covered", covered, cfg.min_keyframes),
-            ("blurred", blurred, cfg.min_keyframes),
-        ):
-            for a, b in _runs(flags):
-                if b - a + 1 < minimum:
-                    continue
-                vals = keys[a : b + 1]
-                detail = (
-                    f"mean luma {np.mean([k.mean for k in vals]):.0f}, sharpness "
-                    f"{np.median([k.sharp for k in vals]):.1f} vs baseline {baseline:.1f}"
-                )
-                findings.append(Finding(kind=kind, start=rel(edge_before(a)), end=rel(edge_after(b)), detail=detail))
-        for a, b in _runs(same):
-            first = a - 1  # key frame a equals a-1: the frozen picture is shown from key frame a-1 on
-            if b - first + 1 < max(2, cfg.min_keyframes):
-                continue
-            worst = max(keys[i].diff for i in range(a, b + 1))
-            findings.append(
-                Finding(
-                    kind="frozen",
-                    start=rel(edge_before(first)),
-                    end=rel(edge_after(b)),
-                    detail=f"{b - first + 1} identical key frames (max block change {worst:.1f})",
-                )
-            )
     findings.sort(key=lambda f: (f.start, f.kind))
     return QualityReport(
         path=p,
@@ -393,12 +456,167 @@ def analyse(path: str | os.PathLike[str], config: QualityConfig | None = None) -
         bit_rate=int(bit_rate) if bit_rate else None,
         codec=codec,
         findings=findings,
+        recording_findings=recording_findings,
+        truncated=truncated,
+        claimed_duration=round(claimed, 3) if claimed else None,
+        decodable=round(duration, 3),
         packets=int(pts.size),
         keyframes_decoded=len(keys),
-        baseline_sharpness=round(baseline, 2),
+        edge_frames_decoded=refine_frames,
+        baseline_sharpness=round(model.sharp_base, 2) if model else 0.0,
+        grain=round(model.grain, 2) if model else 0.0,
+        frozen_floor=round(model.frozen_floor, 2) if model else 0.0,
         wall_seconds=round(time.perf_counter() - wall0, 3),
         cpu_seconds=round(time.thread_time() - cpu0, 3),
     )
+
+
+class _Refiner:
+    """Decodes the frames between two key frames (seek to the first, decode on), to place an edge."""
+
+    def __init__(self, path: str, step: float) -> None:
+        import av
+
+        self.container = av.open(path, metadata_errors="ignore")
+        self.stream = self.container.streams.video[0]
+        ctx = self.stream.codec_context
+        ctx.thread_count = 1
+        ctx.thread_type = "NONE"
+        ctx.options = {"skip_loop_filter": "all"}
+        self.tb = float(self.stream.time_base) if self.stream.time_base else 1.0 / 90000
+        self.step = step
+        self.decoded = 0
+
+    def close(self) -> None:
+        self.container.close()
+
+    def frames(self, t_a: float, t_b: float) -> Iterator[tuple[float, npt.NDArray[np.uint8]]]:
+        """Half-size luma of the frames from ``t_a`` to ``t_b`` (both key frames), one every ``step`` s and
+        the last, in decoding order (cameras send no B-frames; a reordered frame only blurs the edge by one)."""
+        import av
+
+        eps = 1e-4
+        next_t = t_a
+        self.container.seek(round(t_a / self.tb), stream=self.stream, backward=True, any_frame=False)
+        try:
+            for pkt in self.container.demux(self.stream):
+                for fr in pkt.decode():
+                    if fr.pts is None:
+                        continue
+                    self.decoded += 1
+                    t = fr.pts * self.tb
+                    if t < t_a - eps:
+                        continue
+                    if t > t_b + eps:
+                        return
+                    if t >= next_t - eps or t >= t_b - eps:
+                        yield t, np.ascontiguousarray(_half(fr))
+                        next_t = t + self.step
+        except av.error.FFmpegError:
+            return
+
+
+def _split(flags: Sequence[bool], rising: bool) -> int:
+    """Where a run of ``flags`` turns (False→True when ``rising``), robust to odd frames: the index that
+    disagrees with the fewest flags."""
+    want = [not f if rising else f for f in flags]  # True where a frame belongs before the edge
+    before_bad = 0
+    after_bad = sum(1 for w in want if w)
+    best, best_i = after_bad, 0
+    for i, w in enumerate(want):
+        before_bad += 0 if w else 1
+        after_bad -= 1 if w else 0
+        if before_bad + after_bad < best:
+            best, best_i = before_bad + after_bad, i + 1
+    return best_i
+
+
+def _picture_findings(
+    path: str, keys: Sequence[_Pic], model: _Model, t0: float, t_end: float
+) -> tuple[list[Finding], int]:
+    """Black / covered / blurred / frozen stretches on the key frames, each edge then placed: the midpoint of
+    the two key frames around it when they are at most 2 × ``edge_tolerance`` apart, else the frame where the
+    picture turns, found by decoding that GOP. Times absolute (stream time); returns the frames decoded."""
+    cfg = model.cfg
+    ts = [k.t for k in keys]
+    intervals = np.diff(ts) if len(ts) > 1 else np.asarray([0.0])
+    gop = float(np.median(intervals))
+    need = cfg.min_keyframes if gop <= cfg.short_gop else 1
+    flags: dict[str, list[bool]] = {
+        "black": [model.black(k) for k in keys],
+        "covered": [model.covered(k) for k in keys],
+        "blurred": [model.blurred(k) for k in keys],
+    }
+    stretches: list[tuple[str, int, int, str]] = []
+    for kind, fl in flags.items():
+        for a, b in _runs(fl):
+            if b - a + 1 < (1 if kind == "black" else need):
+                continue
+            vals = keys[a : b + 1]
+            detail = (
+                f"mean luma {np.median([k.mean for k in vals]):.0f}, detail {np.median([k.detail for k in vals]):.1f} "
+                f"vs baseline {model.detail_base:.1f} (grain {model.grain:.1f}), sharpness "
+                f"{np.median([k.sharp for k in vals]):.1f} vs {model.sharp_base:.1f}"
+            )
+            stretches.append((kind, a, b, detail))
+    # frozen: key frame i repeats key frame i-1; the run of one picture is i-1 .. j
+    blank = [x or y for x, y in zip(flags["black"], flags["covered"], strict=True)]
+    same = [
+        i > 0 and not blank[i] and not blank[i - 1] and model.same(keys[i].dmed, keys[i].dmax) for i in range(len(keys))
+    ]
+    for a, b in _runs(same):
+        first = a - 1
+        worst = max(keys[i].dmed for i in range(a, b + 1))
+        detail = (
+            f"{b - first + 1} key frames repeat one picture (median change {worst:.1f} "
+            f"≤ floor {model.frozen_floor:.1f})"
+        )
+        stretches.append(("frozen", first, b, detail))
+
+    refiner: _Refiner | None = None
+
+    def place(kind: str, lo: int, hi: int, rising: bool) -> float:
+        """The edge between key frames ``lo`` (before) and ``hi`` (after)."""
+        nonlocal refiner
+        if ts[hi] - ts[lo] <= 2 * cfg.edge_tolerance:
+            return (ts[lo] + ts[hi]) / 2
+        if refiner is None:
+            refiner = _Refiner(path, cfg.edge_step)
+        ref: npt.NDArray[np.uint8] | None = None
+        if kind == "frozen":  # the repeated picture: key frame hi (rising) or lo (falling)
+            ref = next(iter(refiner.frames(ts[hi], ts[hi]) if rising else refiner.frames(ts[lo], ts[lo])), (0, None))[1]
+            if ref is None:
+                return (ts[lo] + ts[hi]) / 2
+        rule = {"black": model.black, "covered": model.covered, "blurred": model.blurred}.get(kind)
+        times: list[float] = []
+        fl: list[bool] = []
+        settled = 0  # samples in a row that already look like the far side: stop decoding after a second
+        for t, h in refiner.frames(ts[lo], ts[hi]):
+            if ref is not None:
+                flag = model.same(*_diff(h, ref), slack=1.5)
+            else:
+                assert rule is not None
+                flag = rule(_measure(t, h))
+            times.append(t)
+            fl.append(flag)
+            settled = settled + 1 if flag == rising else 0
+            if settled * cfg.edge_step > 1.0 + 1e-9:
+                break
+        if len(times) < 2:
+            return (ts[lo] + ts[hi]) / 2
+        i = _split(fl, rising)
+        return times[i] if i < len(times) else ts[hi]
+
+    out: list[Finding] = []
+    try:
+        for kind, a, b, detail in stretches:
+            start = place(kind, a - 1, a, True) if a > 0 else t0
+            end = place(kind, b, b + 1, False) if b + 1 < len(keys) else t_end
+            out.append(Finding(kind=kind, start=start, end=end, detail=detail))
+    finally:
+        if refiner is not None:
+            refiner.close()
+    return out, refiner.decoded if refiner is not None else 0
 
 
 def analyse_many(

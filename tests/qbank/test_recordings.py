@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,12 +29,21 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                          still=(20.0, 40.0))
     black = defects_clip(d / "black.mp4", duration=60, black=(10.0, 20.0), frozen=None, blurred=None, covered=None,
                          still=None)
-    truncated = d / "truncated.mp4"
+    truncated = d / "truncated.mp4"  # its index (at the start) survives: the claimed length is known
     data = clean.read_bytes()
     truncated.write_bytes(data[: len(data) // 2])
+    blurred = defects_clip(d / "blurred.mp4", duration=60, black=None, frozen=None, blurred=(10.0, 20.0),
+                           covered=None, still=None)
+    small = defects_clip(d / "small.mp4", duration=60, black=None, frozen=None, blurred=None, covered=None,
+                         still=None, size="320x180")  # below the tests' minimum height (240)
+    moov_last = d / "moov-last.mp4"  # the index at the end, then cut off: the length is unknown
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(clean), "-c", "copy", str(moov_last)], check=True)
+    no_index = d / "no-index.mp4"
+    no_index.write_bytes(moov_last.read_bytes()[: moov_last.stat().st_size // 2])
     text = d / "notes.mp4"
     text.write_bytes("这不是视频\n".encode() * 100)
-    return {"clean": clean, "black": black, "truncated": truncated, "text": text}
+    return {"clean": clean, "black": black, "truncated": truncated, "text": text, "blurred": blurred,
+            "small": small, "no_index": no_index}
 
 
 async def wait_analysed(api: Api, recording_id: int, headers: dict[str, str], timeout: float = 90) -> dict[str, Any]:
@@ -164,12 +174,13 @@ async def test_bad_uploads_change_nothing(api: Api, clips: dict[str, Path]) -> N
         assert words in r.json()["detail"]
     assert await count() == 0
 
-    # a truncated file is stored and marked corrupt, never dropped
+    # a truncated file is stored (never dropped), analysed for the part that decodes, and ends corrupt
     r = await upload(api, session_id, mine, room, "front", START, clips["truncated"])
     assert r.status_code == 201, r.text
-    assert r.json()["status"] == "corrupt" and "truncated" in r.json()["corrupt_reason"]
+    assert r.json()["corrupt_reason"].startswith("truncated:") and r.json()["job_id"]
     assert await count() == 1
     rec_id = r.json()["id"]
+    assert (await wait_analysed(api, rec_id, mine))["status"] == "corrupt"
     assert (await api.client.get(f"/api/v1/recordings/{rec_id}", headers=theirs)).status_code == 403
     bank = await make_bank(api)
     author = await api.headers("author", "命题人", (bank.occupation,))
@@ -216,4 +227,153 @@ async def test_streamed_through_with_a_declared_digest(api: Api, clips: dict[str
     assert [x["view"] for x in listing.json()] == ["back", "wide"]
     r = await upload(api, session_id, mine, room, "front", START, clips["truncated"],
                      sha256=hashlib.sha256(clips["truncated"].read_bytes()).hexdigest())
-    assert r.status_code == 201 and r.json()["status"] == "corrupt", r.text  # kept as evidence
+    assert r.status_code == 201 and r.json()["corrupt_reason"].startswith("truncated:"), r.text  # kept
+
+
+async def test_same_bytes_with_another_start_are_refused(api: Api, clips: dict[str, Path]) -> None:
+    """A recording has one start: the same bytes claiming another start are a 409 naming the stored start."""
+    import hashlib
+
+    site = await make_site(api)
+    session_id = await make_session(api, site)
+    mine = await site_headers(api, site)
+    room = f"{site}/T101"
+    r = await upload(api, session_id, mine, room, "front", START, clips["clean"])
+    assert r.status_code == 201, r.text
+    first = r.json()
+    digest = hashlib.sha256(clips["clean"].read_bytes()).hexdigest()
+    for sha256 in (None, digest):  # spooled, and streamed through with a declared digest
+        r = await upload(api, session_id, mine, room, "front", START + timedelta(seconds=30), clips["clean"], sha256)
+        assert r.status_code == 409, r.text
+        problem = r.json()
+        assert "2026-12-03T09:00:00+08:00" in problem["detail"] and "09:00:30" in problem["detail"], problem
+        assert problem["extra"]["stored_start"] == "2026-12-03T09:00:00+08:00"
+        same = await upload(api, session_id, mine, room, "front", START, clips["clean"], sha256)
+        assert same.status_code == 200 and same.json()["already_stored"] is True, same.text
+        assert same.json()["id"] == first["id"]
+    listing = await api.client.get(f"/api/v1/sessions/{session_id}/recordings", headers=mine)
+    assert [x["claimed_start"] for x in listing.json()] == [first["claimed_start"]]
+
+
+async def test_no_server_paths_in_recording_errors(api: Api, clips: dict[str, Path]) -> None:
+    """Refusals, corrupt reasons and the video audit never show where the server keeps its files."""
+    import hashlib
+
+    settings = api.app.state.settings
+    hidden = [str(settings.data_dir), str(settings.data_dir / "spool"), "upload-"]
+    site = await make_site(api)
+    session_id = await make_session(api, site)
+    mine = await site_headers(api, site)
+    room = f"{site}/T101"
+    answers = []
+    for sha256 in (None, hashlib.sha256(clips["text"].read_bytes()).hexdigest()):
+        r = await upload(api, session_id, mine, room, "front", START, clips["text"], sha256)
+        assert r.status_code == 415, r.text
+        answers.append(r.text)
+    r = await upload(api, session_id, mine, room, "front", START, clips["truncated"])
+    assert r.status_code == 201 and r.json()["corrupt_reason"].startswith("truncated: file is truncated"), r.text
+    answers.append(r.text)
+    supervisor = await api.headers("supervisor", "督导员")
+    for url in (f"/api/v1/recordings/{r.json()['id']}", f"/api/v1/sessions/{session_id}/recordings",
+                f"/api/v1/sessions/{session_id}/video-audit"):
+        answers.append((await api.client.get(url, headers=supervisor)).text)
+    for text in answers:
+        for path in hidden:
+            assert path not in text, (path, text)
+
+
+async def test_every_file_in_the_audit_with_separate_findings(api: Api, clips: dict[str, Path]) -> None:
+    """Issue 13: findings stay separate (kind, start, end each) through the API and the CLI; a truncated file is in
+    the audit with the part that decodes and "corrupt from …"; a file of unknown length, recordings outside the
+    window and format minimums are named in the reasons."""
+    site = await make_site(api)
+    session_id = await make_session(api, site)  # 09:00–09:02
+    mine = await site_headers(api, site)
+    t101, p201 = f"{site}/T101", f"{site}/P201"
+    uploads = {
+        "black": (t101, "front", START, clips["black"]),  # black 10–20 s
+        "blurred": (t101, "front", START, clips["blurred"]),  # blurred 10–20 s: overlaps the black stretch
+        "truncated": (t101, "back", START, clips["truncated"]),  # 60 s claimed, about half decodes
+        "no_index": (p201, "wide", START, clips["no_index"]),  # corrupt, length unknown
+        "outside": (p201, "wide", START - timedelta(minutes=30), clips["small"]),  # 08:30–08:31
+        "partly": (p201, "wide", START + timedelta(seconds=90), clips["clean"]),  # 09:01:30–09:02:30
+    }
+    ids: dict[str, int] = {}
+    for name, (room, view, start, path) in uploads.items():
+        r = await upload(api, session_id, mine, room, view, start, path)
+        assert r.status_code == 201, (name, r.text)
+        ids[name] = r.json()["id"]
+    done = {name: await wait_analysed(api, rec_id, mine) for name, rec_id in ids.items()}
+
+    # the recording's analysis: picture findings with their own times, format minimums apart
+    black = done["black"]["findings"]
+    assert [f["kind"] for f in black] == ["black"] and abs(black[0]["start"] - 10) <= 2 and \
+        abs(black[0]["end"] - 20) <= 2, black
+    assert done["black"]["recording_findings"] == [] and done["black"]["decodable"] is None
+    assert [f["kind"] for f in done["outside"]["recording_findings"]] == ["low_resolution"]
+    assert done["outside"]["findings"] == []
+    trunc = done["truncated"]
+    assert trunc["status"] == "corrupt" and trunc["corrupt_reason"].startswith("truncated:")
+    assert trunc["decodable"] is not None and 5 < trunc["decodable"] < 55, trunc
+    assert abs(trunc["duration"] - 60) <= 1, trunc
+    corrupt = [f for f in trunc["findings"] if f["kind"] == "corrupt"]
+    assert len(corrupt) == 1 and abs(corrupt[0]["start"] - trunc["decodable"]) <= 1 and abs(corrupt[0]["end"] - 60) <= 1
+    assert done["no_index"]["status"] == "corrupt" and done["no_index"]["duration"] is None
+
+    supervisor = await api.headers("supervisor", "督导员")
+    audit = (await api.client.get(f"/api/v1/sessions/{session_id}/video-audit", headers=supervisor)).json()
+    assert audit["passes"] is False and audit["pending"] == []
+    views = {(room_["room"], v["view"]): v for room_ in audit["report"]["rooms"] for v in room_["views"]}
+    front, back, wide = views[(t101, "front")], views[(t101, "back")], views[(p201, "wide")]
+
+    def secs(at: str) -> float:
+        return (datetime.fromisoformat(at) - START).total_seconds()
+
+    # two kinds over the same stretch: two findings, each its kind, times and recording; the union for the verdict
+    found = sorted((f["kind"], f["recording"]) for f in front["findings"])
+    assert found == [("black", str(ids["black"])), ("blurred", str(ids["blurred"]))], front["findings"]
+    for f in front["findings"]:
+        assert abs(secs(f["start"]) - 10) <= 2 and abs(secs(f["end"]) - 20) <= 2, f
+    assert [u["reason"] for u in front["unusable"]] == ["black,blurred"]
+    # the truncated file: placed over the span it claims; what decodes counts, "corrupt" from there
+    assert [f["kind"] for f in back["findings"]] == ["corrupt"]
+    assert abs(secs(back["findings"][0]["start"]) - trunc["decodable"]) <= 1
+    assert abs(secs(back["findings"][0]["end"]) - 60) <= 1
+    assert abs(secs(back["covered"][0]["end"]) - 60) <= 1 and back["usable"]
+    assert {"recording": str(ids["truncated"]), "kind": "corrupt"}.items() <= back["recording_notes"][0].items()
+    # the file of unknown length, outside and partly outside the window
+    assert wide["unplaced"] == [str(ids["no_index"])]
+    assert wide["outside"] == [str(ids["outside"])] and wide["extends_outside"] == [str(ids["partly"])]
+    assert {(n["recording"], n["kind"]) for n in wide["recording_notes"]} >= {
+        (str(ids["outside"]), "low_resolution"), (str(ids["no_index"]), "corrupt")}
+
+    reasons = audit["reasons"]
+    text = "\n".join(reasons)
+    assert any(r.startswith(f"{t101} front: ") and "black 09:00:" in r and "blurred 09:00:" in r for r in reasons), \
+        reasons
+    assert any("corrupt from" in r and f"(recording {ids['truncated']}: truncated)" in r for r in reasons), reasons
+    assert f"{p201}: recording {ids['outside']} (wide, 08:30:00–08:31:00) lies outside the session window " \
+           "09:00:00–09:02:00" in reasons, reasons
+    assert any(r.startswith(f"{p201}: recording {ids['partly']} (wide, 09:01:30–09:02:30) lies partly outside")
+               and r.endswith("only 09:01:30–09:02:00 counts") for r in reasons), reasons
+    assert any(f"recording {ids['no_index']} (wide) is corrupt and its length is unknown" in r for r in reasons)
+    assert any(f"recording {ids['outside']} (wide): resolution too low" in r for r in reasons), reasons
+    assert "low_resolution" not in text and "black,blurred" not in text
+
+    # the CLI: one row per kind under each view's timeline, notes beside it
+    settings = api.app.state.settings
+    env = {"QBANK_DATABASE_URL": settings.database_url, "QBANK_DATA_DIR": str(settings.data_dir),
+           "QBANK_S3_ENDPOINT": settings.s3_endpoint, "QBANK_TOKEN_SECRET": "test-token-secret"}
+    result = await anyio.to_thread.run_sync(lambda: CliRunner().invoke(main, ["video-audit", str(session_id),
+                                                                              "--width", "60"], env=env))
+    assert result.exit_code == 1, result.output
+    lines = result.output.splitlines()
+    start = next(i for i, line in enumerate(lines) if t101 in line and " front " in line)
+    rows = {line.split("|")[0].strip(): line.split("|")[1] for line in lines[start + 1:start + 3]}
+    assert set(rows) == {"black", "blurred"}, lines
+    assert all(row[4:6] == "▒▒" and row[:4].strip() == "" for row in rows.values()), rows  # 10–20 s of 120 s
+    back_at = next(i for i, line in enumerate(lines) if t101 in line and " back " in line)
+    corrupt_row = lines[back_at + 1]
+    assert corrupt_row.split("|")[0].strip() == "corrupt file" and "×" in corrupt_row.split("|")[1][10:30]
+    assert any(f"note: recording {ids['outside']} resolution too low" in line for line in lines), lines
+    assert any(f"note: recording {ids['no_index']} is corrupt, its length unknown" in line for line in lines)

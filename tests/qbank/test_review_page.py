@@ -285,6 +285,7 @@ def test_review_page_in_a_browser(service: Service, seeded: Seeded, browser: Any
 
     # bad input: a form posted without its CSRF token — refused, nothing signed
     page.fill("#summary", "无 CSRF 令牌的提交")
+    page.select_option("#conclusion", "不合格")
     page.evaluate("() => document.querySelector('#sign-off-form input[name=_csrf_token]').remove()")
     with page.expect_response(lambda r: r.url.endswith(f"/review/sessions/{sid}/sign-off")) as posted:
         page.click("#sign-off-button")
@@ -323,6 +324,7 @@ def test_review_page_in_a_browser(service: Service, seeded: Seeded, browser: Any
 
     # bad input: signing off twice (the stale tab) — a message, the first sign-off stands
     stale.fill("#summary", "第二次签署")
+    stale.select_option("#conclusion", "不合格")
     stale.click("#sign-off-button")
     stale.wait_for_selector("#error-message")
     assert "已经签署过督导意见" in stale.inner_text("#error-message")
@@ -384,3 +386,101 @@ def test_review_page_in_a_browser(service: Service, seeded: Seeded, browser: Any
     if keep:  # e.g. docs/screenshots: refresh the README's pictures
         for name in ("incident-marked", "phone-390"):
             shutil.copy(next(tmp_path.glob(f"*-{name}.png")), Path(keep) / f"review-{name}.png")
+
+
+FINDINGS_START = datetime(2025, 6, 12, 9, 0, tzinfo=TZ)
+
+
+@pytest.fixture(scope="module")
+def findings_session(service: Service, seeded: Seeded, tmp_path_factory: pytest.TempPathFactory) -> int:
+    """A one-minute session: T101 front = a clip black at 10–20 s and one blurred at 10–20 s, both from 09:00
+    (two kinds over the same stretch); T101 back = a 30 s clip cut in half (truncated: corrupt from about 15 s)."""
+    d = tmp_path_factory.mktemp("findings-clips")
+    black = defects_clip(d / "black.mp4", duration=30, black=(10.0, 20.0), frozen=None, blurred=None, covered=None,
+                         still=None)
+    blurred = defects_clip(d / "blurred.mp4", duration=30, black=None, frozen=None, blurred=(10.0, 20.0),
+                           covered=None, still=None)
+    truncated = d / "truncated.mp4"
+    data = defects_clip(d / "clean.mp4", duration=30, black=None, frozen=None, blurred=None, covered=None,
+                        still=None).read_bytes()
+    truncated.write_bytes(data[: len(data) // 2])
+    svc = service
+    code = new_occupation_code()
+    assert svc.api("POST", "/api/v1/occupations", json={"code": code, "name": "电工", "levels": [3]}).status_code == 201
+    body = {"occupation_code": code, "level": 3, "title": "2025年6月电工三级（录像问题）",
+            "date": FINDINGS_START.date().isoformat(), "start": "09:00:00", "end": "09:01:00",
+            "rooms": [{"site": seeded.site, "code": "T101", "kind": "theory", "desks": 2,
+                       "camera_views": ["front", "back"]}]}
+    r = svc.api("POST", "/api/v1/sessions", json=body)
+    assert r.status_code == 201, r.text
+    sid = int(r.json()["id"])
+    ids = []
+    for view, clip in (("front", black), ("front", blurred), ("back", truncated)):
+        r = svc.api("POST", f"/api/v1/sessions/{sid}/recordings", who="考点", content=clip.read_bytes(),
+                    params={"room": seeded.room, "view": view, "start": FINDINGS_START.isoformat()},
+                    headers={"Content-Type": "video/mp4"})
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["id"])
+    deadline = time.monotonic() + 60
+    for rec_id in ids:
+        while svc.api("GET", f"/api/v1/recordings/{rec_id}").json()["status"] not in ("analysed", "corrupt"):
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    return sid
+
+
+def test_each_kind_its_own_row_and_a_corrupt_stripe(service: Service, seeded: Seeded, findings_session: int,
+                                                     browser: Any, tmp_path: Path) -> None:
+    """Issue 13: overlapping findings of two kinds are two rows side by side, each with its own times; a truncated
+    file shows "corrupt from …"; the sign-off form preselects nothing and asks for a reason to pass."""
+    svc, sid, room = service, findings_session, seeded.room
+    shots = Shots(tmp_path)
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    sign_in(page, svc.url, svc.tokens["督导员王"])
+    page.wait_for_url(f"{svc.url}/review")
+    page.goto(f"{svc.url}/review/sessions/{sid}")
+    lane = page.locator(f".lane[data-room='{room}'][data-view='front']")
+    rows = lane.locator(".kind-row")
+    assert rows.evaluate_all("els => els.map(e => e.dataset.kind)") == ["black", "blurred"]
+    black, blurred = (lane.locator(f".kind-row[data-kind='{k}'] .seg") for k in ("black", "blurred"))
+    assert black.count() == 1 and blurred.count() == 1
+    for seg in (black, blurred):
+        assert abs(float(seg.get_attribute("data-start")) - 10) <= 2, seg.get_attribute("title")
+        assert abs(float(seg.get_attribute("data-end")) - 20) <= 2, seg.get_attribute("title")
+    assert "黑屏" in black.get_attribute("title") and "画面模糊" in blurred.get_attribute("title")
+    assert "黑屏" in rows.nth(0).inner_text() and "画面模糊" in rows.nth(1).inner_text()
+    a, b = black.bounding_box(), blurred.bounding_box()
+    assert abs(a["x"] - b["x"]) <= 3 and abs(a["width"] - b["width"]) <= 3  # the same stretch ...
+    assert b["y"] >= a["y"] + a["height"]  # ... on its own row: neither painted over the other
+    assert black.evaluate("e => getComputedStyle(e).backgroundColor") != \
+        blurred.evaluate("e => getComputedStyle(e).backgroundColor")
+
+    back = page.locator(f".lane[data-room='{room}'][data-view='back']")
+    stripe = back.locator(".kind-row[data-kind='corrupt'] .seg-corrupt")
+    assert stripe.count() == 1 and float(stripe.get_attribute("data-end")) >= 29, stripe.get_attribute("title")
+    assert 5 < float(stripe.get_attribute("data-start")) < 25
+    assert re.search(r"自 09:00:\d\d 起文件损坏", stripe.get_attribute("title")), stripe.get_attribute("title")
+    assert back.locator(".track .seg-corrupt").count() == 1 and back.locator(".track .seg-usable").count() == 1
+    assert "文件损坏" in back.locator(".notes").inner_text()
+    reasons = page.inner_text("#reasons")
+    assert re.search(r"自 09:00:\d\d 起文件损坏", reasons) and "黑屏 09:00:" in reasons and "画面模糊 09:00:" in reasons
+    shots(page, "kinds-and-corrupt")
+
+    # sign-off: nothing preselected; pass while the audit fails needs a reason (a message, nothing signed)
+    assert page.input_value("#conclusion") == "" and page.locator("#pass_reason").is_visible()
+    page.fill("#summary", "前机位 09:00:10–09:00:20 黑屏且模糊，后机位文件截断。")
+    page.select_option("#conclusion", "合格")
+    page.click("#sign-off-button")
+    page.wait_for_selector("#error-message")
+    assert "请填写理由" in page.inner_text("#error-message")
+    assert svc.api("GET", f"/api/v1/sessions/{sid}/sign-off", who="督导员王").status_code == 404
+    page.goto(f"{svc.url}/review/sessions/{sid}?lang=en")
+    reasons = page.inner_text("#reasons")
+    assert "corrupt from 09:00:" in reasons and "black 09:00:" in reasons and "blurred 09:00:" in reasons
+    assert not re.search(r"\b(low_\w+|black,blurred)\b", page.inner_text("main")), page.inner_text("main")
+    shots(page, "kinds-and-corrupt-en")
+    assert errors == []
+    context.close()

@@ -377,3 +377,58 @@ async def test_an_expired_lock_lets_the_action_through() -> None:
     past = datetime.now(UTC) - timedelta(days=1)
     info = await refuse_if_locked(_Stub(past), "keynode/00/x", what="x", action="deleted")  # type: ignore[arg-type]
     assert info is not None and info.retain_until == past
+
+
+async def test_pass_despite_a_failing_video_audit_needs_a_reason(api: Api) -> None:
+    """Issue 13 §8: nothing preselected in the page's sign-off form; signing off as pass while the video audit
+    fails needs the supervisor's reason (API and page, in the page's language); reasons never show raw codes."""
+    site = await make_site(api)
+    session = await make_session(api, site)  # no recording at all: the video audit fails
+    sid = session["id"]
+    sup = await api.headers("supervisor", "督导员周")
+    body = {"summary": "录像缺失。", "conclusion": "pass"}
+    r = await api.client.post(f"/api/v1/sessions/{sid}/sign-off", json=body, headers=sup)
+    assert r.status_code == 400, r.text
+    assert r.json()["errors"][0]["field"] == "pass_reason" and "the video audit fails" in r.json()["detail"]
+    assert (await api.client.get(f"/api/v1/sessions/{sid}/sign-off", headers=sup)).status_code == 404
+
+    # the page: signed in with the supervisor's token through its form (CSRF cookie + field)
+    async def csrf(path: str) -> tuple[str, str]:
+        page = await api.client.get(path)
+        found = re.search(r'name="_csrf_token" value="([^"]+)"', page.text)
+        assert found, page.text
+        return found.group(1), page.text
+
+    token = sup["Authorization"].removeprefix("Bearer ")
+    r = await api.client.post("/review/login", data={"token": token, "_csrf_token": (await csrf("/review/login"))[0]})
+    assert r.status_code in (200, 303) and "/review/login" not in str(r.url), r.text  # signed in
+    for lang, fails_words, reason_words, choose_words in (
+            ("", "不通过", "整段无录像", "请选择督导结论"),
+            ("?lang=en", "fails", "no recording at all", "Choose the conclusion")):
+        token_field, html = await csrf(f"/review/sessions/{sid}{lang}")
+        assert fails_words in html and reason_words in html
+        select = html[html.index('<select id="conclusion"'):html.index("</select>")]
+        assert 'value="" selected disabled' in select and select.count("selected") == 1, select
+        assert 'name="pass_reason"' in html
+        for code in ("low_bit_rate", "low_resolution", "not recorded,", "black,"):
+            assert code not in html
+        url = f"/review/sessions/{sid}/sign-off{lang}"
+        r = await api.client.post(url, data={"_csrf_token": token_field, "summary": "缺录像", "conclusion": ""})
+        assert r.status_code == 400 and choose_words in r.text, r.text
+        r = await api.client.post(url, data={"_csrf_token": token_field, "summary": "缺录像", "conclusion": "合格",
+                                             "pass_reason": "  "})
+        assert r.status_code == 400, r.text
+        assert ("请填写理由" if not lang else "give your reason") in r.text
+        assert (await api.client.get(f"/api/v1/sessions/{sid}/sign-off", headers=sup)).status_code == 404
+
+    # with a reason it is signed as pass; the reason is in the answer and on the supervision form
+    r = await api.client.post(f"/api/v1/sessions/{sid}/sign-off", headers=sup,
+                              json=body | {"pass_reason": "考点另行提交的备用录像已核实完整"})
+    assert r.status_code == 201, r.text
+    assert r.json()["conclusion"] == "pass" and r.json()["pass_reason"] == "考点另行提交的备用录像已核实完整"
+    assert r.json()["video_audit"]["passes"] is False
+    signed = (await api.client.get(f"/api/v1/sessions/{sid}/sign-off", headers=sup)).json()
+    assert signed["pass_reason"] == "考点另行提交的备用录像已核实完整"
+    async with httpx.AsyncClient() as s3:
+        document = (await s3.get(signed["form_url"])).text
+    assert "考点另行提交的备用录像已核实完整" in document

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf"
@@ -89,3 +90,10 @@ def defects_clip(
         timeout=120,
     )
     return out
+
+
+# the corpus generator of the benchmark (scenes, defects, codecs, GOPs) — one generator for both
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks" / "video"))
+from corpus import Clip, Defect, generate, kind_of  # noqa: E402
+
+__all__ = ["Clip", "Defect", "defects_clip", "generate", "kind_of"]

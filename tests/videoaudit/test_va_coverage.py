@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from videoaudit import CoverageError, Finding, Recording, Room, coverage
+from videoaudit import CoverageError, Finding, Recording, RecordingFinding, RecordingNote, Room, coverage
 from videoaudit.coverage import intersect, subtract, union
 
 T0 = datetime(2025, 6, 14, 9, 0, tzinfo=UTC)
@@ -150,3 +150,60 @@ def test_coverage_invariants(raw: list[tuple[int, int, int, int]], tol: float) -
     assert v.passes == all(b - a <= tol for a, b in missing)
     assert r.passes == v.passes
     assert v.usable_seconds == pytest.approx(sum(b - a for a, b in usable), abs=1e-3)
+
+
+def test_findings_stay_separate_per_kind_and_recording() -> None:
+    black = Finding(kind="black", start=60, end=600, detail="signal lost")
+    covered = Finding(kind="covered", start=78, end=118)
+    recs = [rec("a", "R2", "front", 0, 7200, [black, covered]), rec("b", "R2", "front", 7190, 100)]
+    v = coverage(T0, T1, [ROOMS[1]], recs).rooms[0].views[0]
+    got = [(f.kind, (f.start - T0).total_seconds(), (f.end - T0).total_seconds(), f.recording) for f in v.findings]
+    assert got == [("black", 60, 600, "a"), ("covered", 78, 118, "a")]
+    assert v.findings[0].detail == "signal lost"
+    # the verdict arithmetic still sees the union, its reason the distinct kinds
+    assert [(u.reason, (u.end - u.start).total_seconds()) for u in v.unusable] == [("black,covered", 540)]
+
+
+def test_findings_clipped_to_the_window() -> None:
+    recs = [rec("a", "R2", "front", -100, 7400, [Finding(kind="frozen", start=50, end=150)])]
+    v = coverage(T0, T1, [ROOMS[1]], recs).rooms[0].views[0]
+    assert [(f.start, f.end) for f in v.findings] == [(T0, T0 + timedelta(seconds=50))]
+
+
+def test_format_minimums_are_notes_not_stretches() -> None:
+    low = RecordingFinding(kind="low_resolution", detail="640×360 < 1280×720")
+    r = Recording(id="a", room="R2", view="front", start=T0, duration=7200, recording_findings=[low])
+    v = coverage(T0, T1, [ROOMS[1]], [r]).rooms[0].views[0]
+    assert v.passes and v.findings == [] and v.unusable == []
+    assert v.recording_notes == [RecordingNote(recording="a", kind="low_resolution", detail="640×360 < 1280×720")]
+
+
+def test_corrupt_recording_placed_with_its_decodable_part() -> None:
+    r = Recording(
+        id="t", room="R2", view="front", start=T0, duration=7200, corrupt_reason="cut short", decodable=7000.0
+    )
+    v = coverage(T0, T1, [ROOMS[1]], [r]).rooms[0].views[0]
+    assert not v.passes and v.unplaced == []
+    assert [((f.start - T0).total_seconds(), f.kind, f.recording) for f in v.findings] == [(7000, "corrupt", "t")]
+    assert v.usable_seconds == 7000 and [u.reason for u in v.unusable] == ["corrupt"]
+    assert RecordingNote(recording="t", kind="corrupt", detail="cut short") in v.recording_notes
+
+
+def test_corrupt_recording_whose_analysis_already_says_corrupt_is_not_doubled() -> None:
+    said = Finding(kind="corrupt", start=7000, end=7200, detail="the container claims 7200 s")
+    r = Recording(
+        id="t", room="R2", view="front", start=T0, duration=7200, corrupt=True, decodable=7000.0, findings=[said]
+    )
+    v = coverage(T0, T1, [ROOMS[1]], [r]).rooms[0].views[0]
+    assert [f.detail for f in v.findings] == ["the container claims 7200 s"]
+
+
+def test_corrupt_recording_of_unknown_length_is_unplaced_not_skipped() -> None:
+    r = Recording(id="u", room="R2", view="front", start=T0, duration=0, corrupt_reason="index missing")
+    v = coverage(T0, T1, [ROOMS[1]], [r, rec("a", "R2", "front", 0, 7200)]).rooms[0].views[0]
+    assert v.unplaced == ["u"] and v.passes
+    assert v.recording_notes == [RecordingNote(recording="u", kind="corrupt", detail="index missing")]
+    # a corrupt recording with nothing decodable is unusable over its whole span
+    whole = Recording(id="w", room="R2", view="front", start=T0, duration=7200, corrupt=True)
+    v2 = coverage(T0, T1, [ROOMS[1]], [whole]).rooms[0].views[0]
+    assert not v2.passes and v2.usable_seconds == 0 and [f.kind for f in v2.findings] == ["corrupt"]

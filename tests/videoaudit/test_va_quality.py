@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from videoaudit import NotAVideo, QualityConfig, analyse, analyse_many
-from videoaudit.errors import AudioOnly, EmptyFile
+from videoaudit.errors import AudioOnly, EmptyFile, Truncated
 
 LOOSE = QualityConfig(min_width=0, min_height=0, min_fps=0, min_bit_rate=0)
 TRUTH = {"black": (5.3, 10.7), "frozen": (15.3, 22.5), "blurred": (26.1, 32.9), "covered": (35.5, 41.2)}
@@ -29,16 +29,21 @@ def test_clean_clip_with_still_room_has_no_finding(clean_clip: Path) -> None:
     assert report.findings == [] and report.usable
 
 
-def test_format_minimums(clean_clip: Path) -> None:
+def test_format_minimums_are_about_the_recording_not_the_timeline(clean_clip: Path) -> None:
     report = analyse(clean_clip, QualityConfig(min_fps=30, min_bit_rate=50_000_000))
-    kinds = {f.kind for f in report.findings}
-    assert kinds == {"low_resolution", "low_fps", "low_bit_rate"}
-    assert all(f.start == 0 and f.end == pytest.approx(40, abs=0.1) for f in report.findings)
+    assert report.findings == [] and report.usable
+    assert [f.kind for f in report.recording_findings] == ["low_resolution", "low_fps", "low_bit_rate"]
+    assert report.recording_findings[0].detail == "640×360 < 1280×720"
+    assert not report.truncated and report.decodable == pytest.approx(40, abs=0.1)
+    assert report.claimed_duration == pytest.approx(40, abs=0.1)
 
 
-def test_truncated_faststart_reported(small_clips: dict[str, Path]) -> None:
+def test_truncated_faststart_gives_the_decodable_part_and_a_corrupt_finding(small_clips: dict[str, Path]) -> None:
     report = analyse(small_clips["trunc_fast"], LOOSE)
-    assert [f.kind for f in report.findings] == ["truncated"]
+    assert report.truncated and report.claimed_duration == pytest.approx(6.0, abs=0.1)
+    assert 0 < report.decodable < 5.5
+    assert [f.kind for f in report.findings] == ["corrupt"]
+    assert report.findings[0].start == pytest.approx(report.decodable, abs=0.05)
     assert report.findings[0].end == pytest.approx(6.0, abs=0.1)
 
 
@@ -96,3 +101,27 @@ def test_per_camera_baseline_catches_a_wholly_blurred_file(defects_clip: Path) -
     cfg = QualityConfig(min_width=0, min_height=0, min_fps=0, min_bit_rate=0, baseline_sharpness=sharp * 10)
     kinds = {f.kind for f in analyse(defects_clip, cfg).findings}
     assert "blurred" in kinds
+
+
+def test_mp4_without_its_index_is_truncated_with_no_claim(small_clips: dict[str, Path]) -> None:
+    with pytest.raises(Truncated) as info:
+        analyse(small_clips["trunc_plain"], LOOSE)
+    assert info.value.claimed_duration is None and "Invalid data" in info.value.reason
+    assert str(small_clips["trunc_plain"]) not in info.value.reason  # the decoder's words, not the server path
+
+
+def test_truncated_matroska_keeps_its_claimed_span(tmp_path: Path) -> None:
+    import subprocess
+
+    full = tmp_path / "full.mkv"
+    args = ["-f", "lavfi", "-i", "testsrc2=s=160x120:r=25:d=8", "-c:v", "libx264", "-g", "25", str(full)]
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", *args],
+        check=True,
+        timeout=60,
+    )
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    report = analyse(cut, LOOSE)
+    assert report.truncated and report.claimed_duration == pytest.approx(8.0, abs=0.1)
+    assert [(f.kind, f.start, f.end) for f in report.findings] == [("corrupt", report.decodable, 8.0)]

@@ -21,8 +21,9 @@ def video_audit_command(session_id: int, width: int, as_json: bool) -> None:
     import msgspec
 
     from qbank.lib.problems import ProblemError
-    from qbank.recordings.audit import session_video_audit, timeline
+    from qbank.recordings.audit import finding_rows, session_video_audit, timeline
     from qbank.recordings.schemas import VideoAudit
+    from qbank.recordings.words import kind_words
     from qbank.sessions.services import get_session
 
     async def work(db: AsyncSession, settings: Settings) -> VideoAudit:
@@ -41,11 +42,19 @@ def video_audit_command(session_id: int, width: int, as_json: bool) -> None:
     click.echo(f"session {audit.session_id}: {window.start.astimezone(tz):%Y-%m-%d %H:%M:%S} – "
                f"{window.end.astimezone(tz):%H:%M:%S} ({tz.key}), {audit.recordings} recording(s)")
     click.echo(f"verdict: {'PASS' if audit.passes else 'FAIL'}")
-    click.echo("legend: █ usable  ▒ unusable  · gap  (blank) not recorded")
+    click.echo("legend: █ usable  ▒ unusable  · gap  (blank) not recorded; below each view one row per finding "
+               "kind (× corrupt), then notes about whole recordings")
     for room in audit.report.rooms:
         for view in room.views:
             mark = "ok  " if view.passes else "FAIL"
             click.echo(f"{mark} {room.room:<20} {view.view:<10} |{timeline(view, window, width)}|")
+            for kind, cells in finding_rows(view, window, width):
+                click.echo(f"{'':4} {kind_words(kind, 'en')[:20]:>20} {'':<10} |{cells}|")
+            for note in view.recording_notes:
+                detail = f": {note.detail}" if note.detail else ""
+                click.echo(f"{'':26} note: recording {note.recording} {kind_words(note.kind, 'en')}{detail}")
+            for rec_id in view.unplaced:
+                click.echo(f"{'':26} note: recording {rec_id} is corrupt, its length unknown: not on the timeline")
     for reason in audit.reasons:
         click.echo(f"  - {reason}")
     sys.exit(0 if audit.passes else 1)

@@ -145,6 +145,20 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) 
     return problem_response(problem, headers)
 
 
+# an absolute file path of two parts or more, not part of a word (so "video/mp4" and "1/25" stay)
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/])/(?:[\w.@+~-]+/)+[\w.@+~-]*")
+
+
+def without_paths(text: str, *named: tuple[str | Path, str]) -> str:
+    """``text`` (an error's words, often a tool's stderr) without the server's file paths: each ``(path, name)``
+    becomes its name ("the file"), any other absolute path becomes "…". Responses and stored reasons never show
+    where the server keeps its files."""
+    for path, name in named:
+        if str(path):
+            text = text.replace(str(path), name)
+    return _ABSOLUTE_PATH.sub("…", text)
+
+
 def storage_refusal(exc: Exception) -> str | None:
     """Why the database refused a value the request carried, when it did (else None): a number out of its
     range (SQLite: 64 bits; PostgreSQL: 32 bits for ids) or text with NUL, which PostgreSQL does not store."""

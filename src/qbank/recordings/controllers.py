@@ -24,8 +24,10 @@ UPLOAD_DOC = (
     "Send the file itself as the request body (`Content-Type: video/mp4` or `application/octet-stream`); it is "
     "streamed to disk while its SHA-256 is computed, probed, and stored in the retention archive (≥ 5 years). "
     "Analysis runs as a job: poll `GET /api/v1/jobs/{job_id}`. The same bytes again are recognised (200; "
-    "an analysis that was lost starts again). "
-    "A truncated file is stored and marked corrupt; a file that is not video is refused (415). "
+    "an analysis that was lost starts again); the same bytes with another claimed start are refused (409, naming the "
+    "stored start). "
+    "A truncated file is stored with its `corrupt_reason` and analysed: the part that decodes counts, the rest is "
+    "a `corrupt` finding, and it ends `corrupt`; a file that is not video is refused (415). "
     "Send `X-Content-SHA256` (the file's SHA-256, hex) and the body goes to the archive while it arrives, "
     "instead of after it: faster for large files; the upload completes only if the bytes match it.")
 
@@ -36,7 +38,7 @@ class RecordingController(Controller):
 
     @post("/api/v1/sessions/{session_id:int}/recordings", guards=[requires(Role.site, Role.admin)],
           summary="Upload a room recording (streamed)", description=UPLOAD_DOC, request_max_body_size=None,
-          responses=problem_responses(413, 415), status_code=201)
+          responses=problem_responses(409, 413, 415), status_code=201)
     async def upload(
         self, exam_session: ExamSession, request: Request[Any, Any, Any], db_session: AsyncSession, actor: Actor,
         settings: Settings, archive: RetentionArchive, job_runner: JobRunner,

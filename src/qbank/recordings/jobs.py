@@ -27,8 +27,10 @@ from qbank.jobs.models import Job
 from qbank.jobs.schemas import JobOut
 from qbank.jobs.services import submit
 from qbank.lib.actors import Actor, Role
-from qbank.lib.problems import ProblemError, conflict
+from qbank.lib.problems import ProblemError, conflict, without_paths
 from qbank.recordings.models import Recording
+from qbank.recordings.schemas import stored_findings
+from qbank.recordings.words import video_error_words
 from qbank.sessions.models import ExamSession
 from qbank.settings import Settings
 from qbank.storage import scratch_base
@@ -52,6 +54,22 @@ def quality_config(settings: Settings) -> videoaudit.QualityConfig:
 def make_contact_sheet(path: Path, out: Path, every: float, start: datetime | None) -> Path:
     """Module-level so that it runs in a worker process (JobContext.isolated)."""
     return videoaudit.contact_sheet(path, out, every=every, start=start)
+
+
+def truncation_words(report: videoaudit.QualityReport) -> str:
+    """Why an analysed file is corrupt: the engine's words on its "corrupt" stretch at the end."""
+    details = [f.detail for f in report.findings if f.kind == "corrupt" and f.detail]
+    return without_paths(f"{videoaudit.Truncated.code}: " + (details[-1] if details else "the file is cut short"))
+
+
+def analyse_file(path: Path, config: videoaudit.QualityConfig) -> videoaudit.QualityReport | str:
+    """Module-level so that it runs in a worker process (JobContext.isolated). A file that is not usable video
+    comes back as why (in words, without paths), not as the engine's exception, which does not survive the trip
+    between processes (its constructor takes more than its message)."""
+    try:
+        return videoaudit.analyse(path, config)
+    except videoaudit.VideoError as exc:
+        return video_error_words(exc)
 
 
 def contact_sheet_every(duration: float | None) -> float:
@@ -86,7 +104,7 @@ async def _analyse(ctx: JobContext, recording_id: int) -> JobResult:
         row = await db.get(Recording, recording_id)
         if row is None:
             raise JobFailed(f"recording {recording_id} does not exist")
-        key, start, duration = row.archive_key, row.claimed_start, row.duration
+        key, start, duration, upload_reason = row.archive_key, row.claimed_start, row.duration, row.corrupt_reason
         session = await db.get(ExamSession, row.session_id)
         assert session is not None
         local_day = session.starts_at.astimezone(env.settings.tz).date()
@@ -100,13 +118,17 @@ async def _analyse(ctx: JobContext, recording_id: int) -> JobResult:
         await ctx.progress(0.05, "downloading from the archive (digest checked)")
         await ctx.blocking(archive.download, key, path)
         await ctx.progress(0.3, "analysing the picture")
-        status, reason, findings = "analysed", None, []
-        try:
-            report = await ctx.isolated(videoaudit.analyse, path, quality_config(env.settings))
-            findings = [msgspec.to_builtins(f) for f in report.findings]
+        status, reason, findings, facts = "analysed", None, [], None
+        report = await ctx.isolated(analyse_file, path, quality_config(env.settings))
+        if isinstance(report, str):
+            status, reason = "corrupt", report
+        else:
+            findings = stored_findings(report)
             duration = report.duration
-        except videoaudit.VideoError as exc:
-            status, reason = "corrupt", f"{exc.code}: {exc}"
+            if report.truncated:  # placed over the span it claims: what decodes counts, the rest is "corrupt"
+                status, reason = "corrupt", upload_reason or truncation_words(report)
+                duration = max(report.claimed_duration or 0.0, report.duration)
+                facts = {"decodable": report.decodable, "claimed_duration": report.claimed_duration}
         sheet_key: str | None = None
         if status == "analysed":
             await ctx.progress(0.8, "making the contact sheet")
@@ -121,6 +143,8 @@ async def _analyse(ctx: JobContext, recording_id: int) -> JobResult:
         row = await db.get(Recording, recording_id)
         if row is not None:
             row.status, row.corrupt_reason, row.findings = status, reason, findings
+            if facts is not None:  # the probe's facts and what the analysis learnt of a truncated file
+                row.probe = {**(row.probe or {}), **facts}
             row.duration, row.contact_sheet_key, row.analysed_at = duration, sheet_key, utcnow()
         ctx.ended(result)
     log.info("recording analysed", recording=recording_id, status=status, findings=len(findings))

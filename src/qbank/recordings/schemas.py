@@ -5,6 +5,7 @@ from typing import Any, Literal
 
 import msgspec
 
+import videoaudit
 from videoaudit import CoverageReport
 
 RecordingStatus = Literal["uploaded", "analysing", "analysed", "corrupt"]
@@ -14,6 +15,13 @@ class FindingOut(msgspec.Struct, kw_only=True):
     kind: str
     start: float
     end: float
+    detail: str = ""
+
+
+class RecordingFindingOut(msgspec.Struct, kw_only=True):
+    """About the whole recording (a format minimum: low_resolution, low_fps, low_bit_rate), never a stretch."""
+
+    kind: str
     detail: str = ""
 
 
@@ -28,7 +36,9 @@ class RecordingOut(msgspec.Struct, kw_only=True):
     status: RecordingStatus
     corrupt_reason: str | None
     duration: float | None
-    findings: list[FindingOut]
+    findings: list[FindingOut]  # picture findings, one per kind per stretch (kinds may overlap, never merged)
+    recording_findings: list[RecordingFindingOut] = []  # format minimums: about the whole file
+    decodable: float | None = None  # a corrupt file: seconds from its start that decode (the rest is "corrupt")
     retain_until: datetime | None
     has_contact_sheet: bool
     job_id: str | None
@@ -56,5 +66,20 @@ class VideoAudit(msgspec.Struct, kw_only=True):
     computed_at: datetime
 
 
-def finding_out(raw: dict[str, Any]) -> FindingOut:
-    return msgspec.convert(raw, FindingOut)
+def split_findings(raw: list[dict[str, Any]]) -> tuple[list[videoaudit.Finding], list[videoaudit.RecordingFinding]]:
+    """A recording's stored findings: picture findings (kind, start, end) and the format minimums, which are about
+    the whole file (stored in the same list by kind; rows analysed before issue 13 gave them a span: dropped)."""
+    picture: list[videoaudit.Finding] = []
+    whole: list[videoaudit.RecordingFinding] = []
+    for f in raw:
+        if f.get("kind") in videoaudit.RECORDING_FINDING_KINDS:
+            whole.append(videoaudit.RecordingFinding(kind=f["kind"], detail=f.get("detail", "")))
+        else:
+            picture.append(msgspec.convert(f, videoaudit.Finding))
+    return picture, whole
+
+
+def stored_findings(report: videoaudit.QualityReport) -> list[dict[str, Any]]:
+    """What the recording row keeps of an analysis: the picture findings, then the format minimums (no span)."""
+    return [msgspec.to_builtins(f) for f in report.findings] + \
+        [msgspec.to_builtins(f) for f in report.recording_findings]

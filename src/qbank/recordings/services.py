@@ -23,12 +23,19 @@ from qbank.audit.services import record
 from qbank.db import get_or_404, utcnow
 from qbank.jobs.schemas import JobOut
 from qbank.lib.actors import Actor, Role
-from qbank.lib.problems import ProblemError, bad_request, not_found
+from qbank.lib.problems import ProblemError, bad_request, conflict, not_found, without_paths
 from qbank.lib.uploads import spool_upload
 from qbank.recordings.jobs import PENDING, analysis_live, restart_analysis, start_analysis
 from qbank.recordings.models import Recording
-from qbank.recordings.schemas import RecordingLink, RecordingOut, finding_out
+from qbank.recordings.schemas import (
+    FindingOut,
+    RecordingFindingOut,
+    RecordingLink,
+    RecordingOut,
+    split_findings,
+)
 from qbank.recordings.streaming import stream_through
+from qbank.recordings.words import video_error_words
 from qbank.sessions.models import ExamSession, Room
 from qbank.settings import Settings
 
@@ -37,16 +44,25 @@ RECORDINGS_KIND = "recordings"
 
 
 
+def decodable(row: Recording) -> float | None:
+    """A corrupt recording's seconds that decode, as its analysis found (None: nothing decodes or not analysed)."""
+    value = (row.probe or {}).get("decodable") if row.status == "corrupt" else None
+    return float(value) if isinstance(value, int | float) else None
+
+
 def room_label(room: Room) -> str:
     return f"{room.site_code}/{room.code}"
 
 
 def recording_out(row: Recording, room: Room, already_stored: bool = False) -> RecordingOut:
+    picture, whole = split_findings(row.findings)
     return RecordingOut(
         id=row.id, session_id=row.session_id, room=room_label(room), view=row.view, claimed_start=row.claimed_start,
         sha256=row.sha256, size=row.size, status=row.status,  # type: ignore[arg-type]
-        corrupt_reason=row.corrupt_reason, duration=row.duration,
-        findings=[finding_out(f) for f in row.findings], retain_until=row.retain_until,
+        corrupt_reason=without_paths(row.corrupt_reason) if row.corrupt_reason else None, duration=row.duration,
+        findings=[msgspec.convert(f, FindingOut, from_attributes=True) for f in picture],
+        recording_findings=[msgspec.convert(f, RecordingFindingOut, from_attributes=True) for f in whole],
+        decodable=decodable(row), retain_until=row.retain_until,
         has_contact_sheet=row.contact_sheet_key is not None, job_id=row.job_id, uploaded_by=row.uploaded_by,
         created_at=row.created_at, analysed_at=row.analysed_at, already_stored=already_stored)
 
@@ -80,6 +96,18 @@ def check_claimed_start(settings: Settings, session: ExamSession, start: datetim
             f"(a recording may start up to {settings.recording_start_slack_minutes} min early)"))
 
 
+def check_same_start(settings: Settings, stored: Recording, claimed_start: datetime) -> None:
+    """The same bytes again must claim the same start: a recording has one start, so another one is refused (409)
+    rather than answered with the stored start as if nothing differed."""
+    if stored.claimed_start != claimed_start:
+        tz = settings.tz
+        raise conflict(
+            f"these bytes are already stored as recording {stored.id} with claimed start "
+            f"{stored.claimed_start.astimezone(tz).isoformat()}, not {claimed_start.astimezone(tz).isoformat()}; "
+            "nothing was changed (a recording has one start)",
+            recording_id=stored.id, stored_start=stored.claimed_start.astimezone(tz).isoformat())
+
+
 async def get_recording(db: AsyncSession, actor: Actor, recording_id: int) -> tuple[Recording, Room]:
     """A recording this caller may see: supervisors and admins all, a site only its own rooms'."""
     row = await get_or_404(db, Recording, recording_id, "recording")
@@ -101,10 +129,18 @@ def probe_upload(path: Path, claimed_start: datetime,
     try:
         return videoaudit.probe(path, claimed_start=claimed_start, timeout=settings.probe_timeout_s), None
     except (videoaudit.Truncated, videoaudit.ProbeTimeout) as exc:
-        return None, f"{exc.code}: {exc}"  # kept as evidence, marked corrupt, never dropped
+        return None, video_error_words(exc)  # kept as evidence, marked corrupt, never dropped
     except videoaudit.VideoError as exc:
         raise ProblemError(415 if isinstance(exc, videoaudit.NotAVideo) else 400,
-                           f"file: not a usable video ({exc.code}): {exc}", extra={"code": exc.code}) from exc
+                           f"file: not a usable video ({video_error_words(exc)})", extra={"code": exc.code}) from exc
+
+
+def status_after_probe(corrupt: str | None) -> str:
+    """A truncated file is analysed like any other (the part that decodes counts, the rest is "corrupt" on the
+    timeline) and ends ``corrupt``; a file the probe could not read at all is ``corrupt`` at once."""
+    if corrupt is None or corrupt.startswith(f"{videoaudit.Truncated.code}:"):
+        return "uploaded"
+    return "corrupt"
 
 
 async def upload_recording(db: AsyncSession, actor: Actor, settings: Settings, archive: RetentionArchive,
@@ -134,6 +170,7 @@ async def upload_recording(db: AsyncSession, actor: Actor, settings: Settings, a
             existing = await db.scalar(select(Recording).where(
                 Recording.room_id == room.id, Recording.view == view, Recording.sha256 == spooled.sha256))
             if existing is not None:
+                check_same_start(settings, existing, claimed_start)
                 return existing, True
             info, corrupt = await anyio.to_thread.run_sync(probe_upload, spooled.path, claimed_start, settings)
             stored = await anyio.to_thread.run_sync(lambda: archive.put(
@@ -143,7 +180,7 @@ async def upload_recording(db: AsyncSession, actor: Actor, settings: Settings, a
     row = Recording(
         session_id=session.id, room_id=room.id, view=view, claimed_start=claimed_start.astimezone(UTC),
         sha256=spooled.sha256, size=spooled.size, archive_key=stored.key, retain_until=stored.retain_until,
-        status="corrupt" if corrupt else "uploaded", corrupt_reason=corrupt,
+        status=status_after_probe(corrupt), corrupt_reason=corrupt,
         duration=info.duration if info else None, probe=msgspec.to_builtins(info) if info else None,
         findings=[], uploaded_by=actor.label, created_at=utcnow())
     db.add(row)

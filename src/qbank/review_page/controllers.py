@@ -133,6 +133,10 @@ async def form_of(request: Request[Any, Any, Any]) -> dict[str, str]:
 # ------------------------------------------------------------------------------------------- error pages
 CSRF_WORDS = {"zh": "表单缺少有效的安全令牌 (CSRF)。请重新打开页面后再提交。",
               "en": "The form was sent without its security token (CSRF). Reload the page and send it again."}
+PASS_REASON_WORDS = {"zh": "录像审核结论为不通过：如仍判定合格，请填写理由；否则请选择“不合格”。",
+                     "en": "The video audit fails: to sign off as pass, give your reason; otherwise choose fail."}
+CONCLUSION_WORDS = {"zh": "请选择督导结论（合格或不合格）。",
+                    "en": "Choose the conclusion (pass or fail)."}
 SIGN_IN_WORDS = {
     "zh": {"not_signed_in": "请先用督导员令牌登录。", "expired": "登录已过期，请重新登录。",
            "revoked": "您的令牌已被撤销，请联系评价中心。", "role": "只有督导员可以使用审核页面。"},
@@ -160,6 +164,9 @@ def page_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
     detail = exc.detail
     if isinstance(exc, ProblemError) and exc.errors:
         detail = "; ".join(f"{e.field}: {e.reason}" for e in exc.errors)
+    for field, words in (("pass_reason", PASS_REASON_WORDS), ("conclusion", CONCLUSION_WORDS)):
+        if status == 400 and detail.startswith(f"{field}:"):  # the sign-off form's own fields: in the page's words
+            return message_response(request, 400, words[lang])
     message = {
         404: "该场次不存在。" if "session" in detail else "找不到该页面。",
         409: "该操作与已有记录冲突。",
@@ -208,9 +215,8 @@ class ReviewPageController(Controller):
         for p in await reviews.pending_reviews(db_session, limit=200):
             session = await db_session.get(ExamSession, p.session_id)
             assert session is not None
-            audit = await session_video_audit(db_session, settings, session)
-            reasons = page.reasons_zh(audit, settings.tz) if lang == "zh" else audit.reasons
-            rows.append({"p": p, "passes": audit.passes, "reasons": reasons, "recordings": audit.recordings,
+            audit = await session_video_audit(db_session, settings, session, lang)
+            rows.append({"p": p, "passes": audit.passes, "reasons": audit.reasons, "recordings": audit.recordings,
                          "window": f"{p.starts_at.astimezone(settings.tz):%Y-%m-%d %H:%M}–"
                                    f"{p.ends_at.astimezone(settings.tz):%H:%M}"})
         return Template(template_name="index.html", context=context(request, actor, rows=rows))
@@ -350,9 +356,12 @@ class ReviewPageController(Controller):
         actor = await supervisor(request, db_session)
         session = await session_or_404(db_session, session_id)
         form = await form_of(request)
+        if form.get("conclusion", "") not in ("合格", "不合格"):  # nothing is preselected: the supervisor chooses
+            raise bad_request("conclusion", "choose the conclusion: pass or fail")
         try:
             data = msgspec.convert({"summary": form.get("summary", "").strip(),
-                                    "conclusion": form.get("conclusion", "")}, SignOffIn)
+                                    "conclusion": form.get("conclusion", ""),
+                                    "pass_reason": form.get("pass_reason", "")}, SignOffIn)
         except msgspec.ValidationError as exc:
             raise bad_request("sign-off", str(exc)) from exc
         await reviews.sign_off(db_session, actor, settings, archive, session, data)
@@ -382,10 +391,10 @@ async def session_context(request: Request[Any, Any, Any], db: AsyncSession, set
                           session: ExamSession) -> dict[str, Any]:
     lang = request_lang(request)
     tz = settings.tz
-    audit = await session_video_audit(db, settings, session)
+    audit = await session_video_audit(db, settings, session, lang)
     incidents = await reviews.list_incidents(db, settings, session.id)
     signed = await reviews.get_sign_off_row(db, session.id)
-    reasons = page.reasons_zh(audit, tz) if lang == "zh" else audit.reasons
+    reasons = audit.reasons
     incident_rows = [{"id": i.id, "local": i.local_at[11:19], "room": i.room, "view": i.view, "code": i.category,
                       "label": i.category_zh if lang == "zh" else i.category_en, "article": i.article,
                       "note": i.note, "by": i.marked_by} for i in incidents]

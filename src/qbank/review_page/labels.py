@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from qbank.recordings.words import Lang, kind_words
 
-Lang = Literal["zh", "en"]
+__all__ = ["LABELS", "STATUS_HEADLINES", "Lang", "lang_of", "reason_words"]
 
 LABELS: dict[str, dict[str, str]] = {
     "zh": {
@@ -69,6 +69,11 @@ LABELS: dict[str, dict[str, str]] = {
         "recordings": "录像",
         "pending_analysis": "录像分析中",
         "language": "English",
+        "choose": "— 请选择 —",
+        "pass_reason": "录像审核不通过时仍判定合格的理由",
+        "pass_reason_hint": "录像审核结论为不通过；如判定合格，必须说明理由 (例如已核实的备用录像)。",
+        "notes": "整段录像说明",
+        "findings_rows": "下方每种问题各占一行，互不覆盖",
     },
     "en": {
         "title": "Supervisor video review",
@@ -133,18 +138,13 @@ LABELS: dict[str, dict[str, str]] = {
         "recordings": "Recordings",
         "pending_analysis": "recordings still being analysed",
         "language": "中文",
+        "choose": "— choose —",
+        "pass_reason": "Reason for signing off as pass although the video audit fails",
+        "pass_reason_hint": "The video audit fails; signing off as pass needs your reason (e.g. a backup "
+                            "recording you checked).",
+        "notes": "About whole recordings",
+        "findings_rows": "below: one row per kind of finding, never painted over each other",
     },
-}
-
-# Finding kinds and coverage reasons in words.
-REASONS: dict[str, dict[str, str]] = {
-    "zh": {"black": "黑屏", "frozen": "画面冻结", "blurred": "画面模糊", "covered": "镜头遮挡", "gap": "录像内中断",
-           "truncated": "文件截断", "decode_error": "解码错误", "low_resolution": "分辨率不足", "low_fps": "帧率不足",
-           "low_bit_rate": "码率不足", "corrupt": "文件损坏", "not recorded": "无录像", "no recording": "整段无录像"},
-    "en": {"black": "black", "frozen": "frozen", "blurred": "blurred", "covered": "covered", "gap": "gap in file",
-           "truncated": "truncated", "decode_error": "decode error", "low_resolution": "resolution too low",
-           "low_fps": "frame rate too low", "low_bit_rate": "bit rate too low", "corrupt": "corrupt file",
-           "not recorded": "not recorded", "no recording": "no recording at all"},
 }
 
 # Headline of an error page by HTTP status, above the service's own words.
@@ -160,6 +160,5 @@ def lang_of(raw: str | None) -> Lang:
 
 
 def reason_words(reason: str, lang: Lang) -> str:
-    words = REASONS[lang]
-    return "、".join(words.get(r, r) for r in reason.split(",") if r) if lang == "zh" else \
-        ", ".join(words.get(r, r) for r in reason.split(",") if r)
+    """Finding kinds in the page's language (one table per language: ``qbank.recordings.words.KIND_WORDS``)."""
+    return kind_words(reason, lang)

@@ -22,8 +22,8 @@ from qbank.auth.models import ApiToken
 from qbank.auth.services import actor_of
 from qbank.lib.actors import Actor, Role
 from qbank.recordings.models import Recording
-from qbank.recordings.schemas import VideoAudit
 from qbank.recordings.services import confirmed_link
+from qbank.recordings.words import hms, short, span_words
 from qbank.review_page.labels import Lang, reason_words
 from qbank.reviews.schemas import IncidentOut
 from qbank.sessions.models import ExamSession, Room
@@ -85,13 +85,23 @@ async def session_actor(store: Store, db: AsyncSession, sid: str | None) -> Acto
 # ------------------------------------------------------------------------------------------- timelines
 class Segment(msgspec.Struct, kw_only=True):
     kind: SegmentKind
-    reason: str  # finding kinds, comma-separated ("black", "black,frozen", "corrupt", "not recorded")
+    reason: str  # on the coverage row: the finding kinds of an unusable stretch ("black,covered"), "corrupt",
+    # "not recorded"; on a kind's row: that kind
     start: float  # seconds from the window start
     end: float
     left: float  # percent of the window
     width: float
     words: str  # the reason in words ("usable" for usable stretches)
     label: str  # local times and the reason in words
+
+
+class KindRow(msgspec.Struct, kw_only=True):
+    """One finding kind of a lane: its own row under the coverage row, so kinds that overlap each keep their
+    times (never painted over each other)."""
+
+    kind: str
+    words: str
+    segments: list[Segment]
 
 
 class Marker(msgspec.Struct, kw_only=True):
@@ -109,6 +119,8 @@ class Lane(msgspec.Struct, kw_only=True):
     passes: bool
     usable_seconds: float
     segments: list[Segment]
+    rows: list[KindRow]
+    notes: list[str]  # about whole recordings (format minimums, corrupt, not placed): beside the timeline
     markers: list[Marker]
 
 
@@ -118,35 +130,60 @@ class Tick(msgspec.Struct, kw_only=True):
 
 
 def local_hms(dt: datetime, tz: ZoneInfo) -> str:
-    return dt.astimezone(tz).strftime("%H:%M:%S")
+    return hms(dt, tz)
 
 
-def span_words(start: datetime, end: datetime, tz: ZoneInfo, lang: Lang) -> str:
-    secs = (end - start).total_seconds()
-    unit = "秒" if lang == "zh" else "s"
-    return f"{local_hms(start, tz)}–{local_hms(end, tz)} ({secs:.0f} {unit})"
+# notes beside a lane, and the corrupt stretch's words
+NOTE_WORDS = {
+    "zh": {"recording": "录像 {recording}：{kind}{detail}",
+           "unplaced": "录像 {recording}：{kind}，时长未知，无法放上时间轴{detail}",
+           "corrupt_from": "自 {start} 起文件损坏"},
+    "en": {"recording": "recording {recording}: {kind}{detail}",
+           "unplaced": "recording {recording}: {kind}, length unknown, not on the timeline{detail}",
+           "corrupt_from": "corrupt from {start}"},
+}
+
+
+def lane_notes(view: videoaudit.ViewCoverage, lang: Lang) -> list[str]:
+    words = NOTE_WORDS[lang]
+    out = []
+    for note in view.recording_notes:
+        detail = f" ({short(note.detail)})" if note.detail else ""
+        which = "unplaced" if note.kind == "corrupt" and note.recording in view.unplaced else "recording"
+        out.append(words[which].format(recording=note.recording, kind=reason_words(note.kind, lang), detail=detail))
+    return out
 
 
 def lanes(report: videoaudit.CoverageReport, incidents: list[IncidentOut], tz: ZoneInfo, lang: Lang) -> list[Lane]:
-    """One lane per room and required view, its stretches coloured, its incidents as markers."""
+    """One lane per room and required view: the coverage row (usable, not recorded, unusable, corrupt), under it
+    one row per finding kind, notes about whole recordings beside it, its incidents as markers."""
     w0 = report.window.start
     total = (report.window.end - w0).total_seconds()
 
-    def seg(kind: SegmentKind, i: videoaudit.Interval, reason: str) -> Segment:
-        a, b = (i.start - w0).total_seconds(), (i.end - w0).total_seconds()
-        words = reason_words(reason, lang) if reason else ("可用" if lang == "zh" else "usable")
+    def seg(kind: SegmentKind, start: datetime, end: datetime, reason: str, words: str = "") -> Segment:
+        a, b = (start - w0).total_seconds(), (end - w0).total_seconds()
+        words = words or (reason_words(reason, lang) if reason else ("可用" if lang == "zh" else "usable"))
         return Segment(kind=kind, reason=reason, start=round(a, 3), end=round(b, 3), left=round(100 * a / total, 4),
                        width=round(100 * (b - a) / total, 4), words=words,
-                       label=f"{span_words(i.start, i.end, tz, lang)} {words}")
+                       label=f"{span_words(start, end, tz, lang)} {words}")
+
+    def finding_seg(f: videoaudit.FindingSpan) -> Segment:
+        if f.kind == "corrupt":
+            return seg("corrupt", f.start, f.end, "corrupt",
+                       NOTE_WORDS[lang]["corrupt_from"].format(start=local_hms(f.start, tz)))
+        return seg("unusable", f.start, f.end, f.kind)
 
     out: list[Lane] = []
     for room in report.rooms:
         for view in room.views:
-            segments = [seg("usable", i, "") for i in view.usable]
-            segments += [seg("gap", i, "not recorded") for i in view.gaps]
-            segments += [seg("corrupt" if "corrupt" in i.reason.split(",") else "unusable", i, i.reason or "unusable")
-                         for i in view.unusable]
+            segments = [seg("usable", i.start, i.end, "") for i in view.usable]
+            segments += [seg("gap", i.start, i.end, "not recorded") for i in view.gaps]
+            segments += [seg("corrupt" if "corrupt" in i.reason.split(",") else "unusable", i.start, i.end,
+                             i.reason or "unusable") for i in view.unusable]
             segments.sort(key=lambda s: s.start)
+            rows = [KindRow(kind=kind, words=reason_words(kind, lang),
+                            segments=[finding_seg(f) for f in view.findings if f.kind == kind])
+                    for kind in sorted({f.kind for f in view.findings})]
             markers = []
             for inc in incidents:
                 if inc.room != room.room or inc.view != view.view:
@@ -158,7 +195,8 @@ def lanes(report: videoaudit.CoverageReport, incidents: list[IncidentOut], tz: Z
                                       category=inc.category,
                                       label=f"{local_hms(inc.at, tz)} {inc.category} {cat} {inc.note}".strip()))
             out.append(Lane(room=room.room, kind=room.kind, view=view.view, passes=view.passes,
-                            usable_seconds=view.usable_seconds, segments=segments, markers=markers))
+                            usable_seconds=view.usable_seconds, segments=segments, rows=rows,
+                            notes=lane_notes(view, lang), markers=markers))
     return out
 
 
@@ -166,25 +204,6 @@ def ticks(report: videoaudit.CoverageReport, tz: ZoneInfo, n: int = 4) -> list[T
     w0, w1 = report.window.start, report.window.end
     total = (w1 - w0).total_seconds()
     return [Tick(left=100 * k / n, label=local_hms(w0 + timedelta(seconds=total * k / n), tz)) for k in range(n + 1)]
-
-
-def reasons_zh(audit: VideoAudit, tz: ZoneInfo) -> list[str]:
-    """The verdict's reasons in Chinese (the service's own reasons are in English)."""
-    out: list[str] = []
-    for room in audit.report.rooms:
-        for view in room.views:
-            if view.passes:
-                continue
-            if not view.covered:
-                parts = ["整段无录像"]
-            else:
-                parts = [f"无录像 {span_words(g.start, g.end, tz, 'zh')}" for g in view.gaps]
-                parts += [f"{reason_words(u.reason or 'unusable', 'zh')} {span_words(u.start, u.end, tz, 'zh')}"
-                          for u in view.unusable]
-            out.append(f"{room.room} {view.view}：" + "；".join(parts))
-    if audit.pending:
-        out.append(f"{len(audit.pending)} 个录像仍在分析中")
-    return out
 
 
 # ------------------------------------------------------------------------------------------- playing a moment

@@ -119,6 +119,8 @@ class SignOffIn(msgspec.Struct, kw_only=True):
     conclusion: Annotated[Literal["合格", "不合格", "pass", "fail"], msgspec.Meta(examples=["合格"])]
     video_verdict: Annotated[VideoVerdict | None, msgspec.Meta(
         description="the verdict the supervisor saw; the service's own verdict at sign-off is recorded too")] = None
+    pass_reason: Annotated[str, msgspec.Meta(max_length=2000, description=(
+        "why the session passes although the service's video audit fails: required to sign off as pass then"))] = ""
 
 
 class SignOffOut(msgspec.Struct, kw_only=True):
@@ -130,6 +132,7 @@ class SignOffOut(msgspec.Struct, kw_only=True):
     conclusion_zh: str
     video_audit: VideoVerdict | None
     video_verdict_claimed: VideoVerdict | None
+    pass_reason: str = ""  # why it passes although the video audit fails
     incidents: int
     form: RecordOut
     form_url: str | None = None
@@ -165,3 +168,4 @@ class SupervisionForm(msgspec.Struct, kw_only=True):
     conclusion: str
     conclusion_zh: str
     signed_at: str
+    pass_reason: str = ""  # why it passes although the video audit fails

@@ -402,6 +402,8 @@ def render_form(form: SupervisionForm) -> bytes:
         return f"{word}<ul>{reasons}</ul>"
 
     data = canonical_json(form).decode().replace("</", "<\\/")
+    pass_row = (f"<tr><th>录像审核不通过仍判定合格的理由 (pass despite the video audit)</th>"
+                f"<td>{e(form.pass_reason)}</td></tr>") if form.pass_reason else ""
     page = f"""<!DOCTYPE html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>质量督导表 — {e(s['title'])}</title></head>
 <body>
@@ -412,7 +414,7 @@ def render_form(form: SupervisionForm) -> bytes:
 <tr><th>考试时间 (window)</th><td>{e(s['local_start'])} – {e(s['local_end'])}</td></tr>
 <tr><th>督导员 (supervisor)</th><td>{e(form.supervisor)}</td></tr>
 <tr><th>签署时间 (signed at)</th><td>{e(form.signed_at)}</td></tr>
-<tr><th>督导结论 (conclusion)</th><td>{e(form.conclusion_zh)} ({e(form.conclusion)})</td></tr>
+<tr><th>督导结论 (conclusion)</th><td>{e(form.conclusion_zh)} ({e(form.conclusion)})</td></tr>{pass_row}
 </table>
 <h2>考场 (rooms)</h2><table><tr><th>考场</th><th>类型</th><th>摄像机位</th></tr>{rows_rooms}</table>
 <h2>录像审核 (video audit)</h2>
@@ -443,6 +445,7 @@ async def sign_off(db: AsyncSession, actor: Actor, settings: Settings, archive: 
     incidents = await list_incidents(db, settings, session.id)
     records = await list_records(db, session.id)
     service_verdict = await service_video_verdict(db, settings, session)
+    pass_reason = check_pass_reason(conclusion, service_verdict, data.pass_reason)
     form = SupervisionForm(
         form="质量督导表", version=1,
         session={"id": session.id, "title": session.title, "occupation_code": session.occupation_code,
@@ -457,11 +460,12 @@ async def sign_off(db: AsyncSession, actor: Actor, settings: Settings, archive: 
         video_audit=msgspec.to_builtins(service_verdict) if service_verdict else None,
         video_verdict_claimed=msgspec.to_builtins(data.video_verdict) if data.video_verdict else None,
         supervisor=actor.label, summary=data.summary, conclusion=conclusion, conclusion_zh=CONCLUSION_ZH[conclusion],
-        signed_at=now.astimezone(tz).isoformat())
+        signed_at=now.astimezone(tz).isoformat(), pass_reason=pass_reason)
     form_row = await keep_document(db, actor, settings, archive, session, "supervision_form", render_form(form),
                                    "text/html; charset=utf-8", f"质量督导表-session-{session.id}.html", trail=False)
     row = SignOff(session_id=session.id, supervisor=actor.label, summary=data.summary, conclusion=conclusion,
-                  video_verdict={"service": form.video_audit, "claimed": form.video_verdict_claimed},
+                  video_verdict={"service": form.video_audit, "claimed": form.video_verdict_claimed,
+                                 "pass_reason": pass_reason},
                   form_record_id=form_row.id, signed_at=now)
     if not await insert_once(db, row):  # another sign-off won the race
         raced = await get_sign_off_row(db, session.id)
@@ -475,6 +479,16 @@ async def sign_off(db: AsyncSession, actor: Actor, settings: Settings, archive: 
     return out
 
 
+def check_pass_reason(conclusion: str, service_verdict: VideoVerdict | None, given: str) -> str:
+    """A session whose video audit fails is signed off as pass only with the supervisor's reason (400 without)."""
+    reason = given.strip()
+    if conclusion == "pass" and service_verdict is not None and not service_verdict.passes and not reason:
+        first = "; ".join(service_verdict.reasons[:2]) or "recordings still being analysed"
+        raise bad_request("pass_reason", f"the video audit fails ({first}); give your reason for signing off as "
+                                         "pass despite it, or sign off as fail")
+    return reason
+
+
 def sign_off_out(row: SignOff, form_row: KeyNodeRecord, incidents: int) -> SignOffOut:
     verdicts = row.video_verdict or {}
     service, claimed = verdicts.get("service"), verdicts.get("claimed")
@@ -483,7 +497,8 @@ def sign_off_out(row: SignOff, form_row: KeyNodeRecord, incidents: int) -> SignO
         conclusion=cast(Any, row.conclusion), conclusion_zh=CONCLUSION_ZH.get(row.conclusion, row.conclusion),
         video_audit=msgspec.convert(service, VideoVerdict) if service else None,
         video_verdict_claimed=msgspec.convert(claimed, VideoVerdict) if claimed else None,
-        incidents=incidents, form=record_out(form_row), signed_at=row.signed_at)
+        pass_reason=str(verdicts.get("pass_reason") or ""), incidents=incidents, form=record_out(form_row),
+        signed_at=row.signed_at)
 
 
 async def read_sign_off(db: AsyncSession, archive: RetentionArchive, session_id: int) -> SignOffOut:
