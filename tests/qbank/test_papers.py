@@ -287,8 +287,14 @@ async def test_a_bank_that_cannot_fill_the_layout_gets_the_explanation(api: Api)
     r = await api.client.get(f"/api/v1/sessions/{exam.session_id}/papers", headers=await api.admin())
     assert r.status_code == 422, r.text
     problem = r.json()
-    assert problem["extra"]["explanation"] and problem["errors"]
-    assert any(row["kind"] == "scope" and row["key"] == "02" for row in problem["extra"]["explanation"]), problem
+    # the engine's rows at the top of the problem body (AssemblyProblem in the OpenAPI), in both languages
+    assert problem["paper_status"] == "failed" and problem["explanation"] and problem["errors"]
+    rows = [row for row in problem["explanation"] if row["kind"] == "scope" and row["key"] == "02"]
+    assert rows, problem
+    assert rows[0]["unit"] == "score_points" and rows[0]["message_en"] == rows[0]["message"]
+    assert rows[0]["message_zh"] and rows[0]["message_zh"] != rows[0]["message_en"]
+    assert all(" points" not in row["message_en"] or "score points" in row["message_en"]
+               or "appraisal points" in row["message_en"] for row in problem["explanation"]), problem
     # nothing to seal
     r = await api.client.post(f"/api/v1/sessions/{exam.session_id}/seal", headers=await api.admin())
     assert r.status_code == 409
