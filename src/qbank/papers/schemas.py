@@ -70,9 +70,9 @@ ROWS_DOC = (
     "with what it needs (`demand`) against what the bank can give (`supply`) in `unit`, and its reason in Chinese "
     "(`message_zh`) and English (`message_en`). One unit for points: score points (`score_points`, 分, the "
     "points a paper gives out of 100; a half-point item gives 0.5); appraisal points are called 鉴定点 / "
-    "\"appraisal points\", never just \"points\". Rows with the same `group` cannot hold together; groups about one form come first, then those "
-    "across forms (item use, shared items); `scope_children` states a scope's lower bound against what its "
-    "sub-scopes can give at most.")
+    "\"appraisal points\", never just \"points\". Rows with the same `group` cannot hold together; groups about "
+    "one form come first, then those across forms (item use, shared items); `scope_children` states a scope's "
+    "lower bound against what its sub-scopes can give at most.")
 
 
 class ExplanationRowOut(msgspec.Struct, kw_only=True):
