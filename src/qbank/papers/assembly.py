@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +17,7 @@ from qbank.audit.services import record
 from qbank.blueprints.models import Blueprint as BlueprintRow
 from qbank.blueprints.models import Layout as LayoutRow
 from qbank.blueprints.schemas import BlueprintIn, LayoutIn
-from qbank.blueprints.services import current_blueprint, walk
+from qbank.blueprints.services import current_blueprint, engine_blueprint
 from qbank.db import utcnow
 from qbank.items.models import Item, ItemVersion
 from qbank.jobs.kinds import JobFailed
@@ -58,15 +59,8 @@ async def load_bank(db: AsyncSession, session: ExamSession) -> BankInput:
                         explanation=[service_row("blueprint", "blueprint",
                                                  "no blueprint exists for this occupation and level",
                                                  "该职业（工种）和等级还没有鉴定要素细目表")])
-    data = msgspec.convert({"scopes": bp_row.scopes}, BlueprintIn)
-    scopes: list[pb.Scope] = []
-    points: dict[str, pb.AppraisalPoint] = {}
-    for _, scope, codes in walk(data.scopes):
-        scopes.append(pb.Scope(code=scope.code, weight=scope.weight, parent=codes[-2] if len(codes) > 1 else None,
-                               name=scope.name))
-        for p in scope.points:
-            points[p.code] = pb.AppraisalPoint(code=p.code, scope=scope.code, importance=p.importance)
-    blueprint = pb.Blueprint(scopes=tuple(scopes), points=tuple(points.values()))
+    blueprint, _ = engine_blueprint(msgspec.convert({"scopes": bp_row.scopes}, BlueprintIn))
+    points = {p.code: p for p in blueprint.points}
     rows = (await db.execute(
         select(Item.id, Item.type, Item.times_used, ItemVersion.id, ItemVersion.content)
         .join(ItemVersion, (ItemVersion.item_id == Item.id) & (ItemVersion.version == Item.version))
@@ -162,12 +156,17 @@ async def store_failed(db: AsyncSession, actor: Actor, paper: Paper, rows: list[
                  after={"explanation": rows}, detail={"session": paper.session_id, "job": paper.job_id})
 
 
+def finite(x: float | None) -> float | None:
+    """JSON has no NaN or infinity (PostgreSQL refuses them): a figure the run did not reach is null."""
+    return x if x is None or math.isfinite(x) else None
+
+
 def run_report(result: pb.AssemblyResult, bank: BankInput) -> dict[str, Any]:
     stats = result.stats
     return {
         "status": result.status.value, "method": stats.method, "wall_time_s": stats.wall_time,
         "time_to_first_form_s": stats.time_to_first_form, "time_to_last_form_s": stats.time_to_last_form,
-        "objective": stats.objective, "bound": stats.bound, "requested": result.requested,
+        "objective": finite(stats.objective), "bound": finite(stats.bound), "requested": result.requested,
         "continued_from": result.continued_from,
         "max_pairwise_shared": result.max_pairwise_shared, "max_item_use": result.max_item_use,
         "items_in_pool": len(bank.records), "items_off_blueprint": bank.skipped,
