@@ -126,7 +126,8 @@ def main() -> int:
                         ("one request per action (bulk)", bulk_submit, bulk_approve)):
         print(f"{label:<34}{s:>9.2f}s{a:>9.2f}s{s + a:>9.2f}s{2 * n / (s + a):>10,.0f}")
     print(f"ratio baseline / bulk: submit {base_submit / bulk_submit:.1f}x, "
-          f"approve {base_approve / bulk_approve:.1f}x, both {(base_submit + base_approve) / (bulk_submit + bulk_approve):.1f}x")
+          f"approve {base_approve / bulk_approve:.1f}x, "
+          f"both {(base_submit + base_approve) / (bulk_submit + bulk_approve):.1f}x")
     print(f"reproduce: python benchmarks/bulk_review.py --items {n}"
           + (" --database-url …" if args.database_url else ""))
     return 0
