@@ -151,6 +151,11 @@ async def test_continuing_a_partial_paper_keeps_its_forms_and_completes_it(api: 
     for old, new in zip(before["forms"], paper["forms"], strict=False):  # the forms made are kept
         assert sorted(old["version_ids"]) == sorted(new["version_ids"])
     assert len({a["form"] for a in paper["assignments"]}) == 8 and paper["shortfall"] is None
+    # each question is named by item id and version number, and that version can be read
+    question = paper["forms"][0]["items"][0]
+    assert question["version_id"] == paper["forms"][0]["version_ids"][0]
+    r = await api.client.get(f"/api/v1/items/{question['item_id']}/versions/{question['version']}", headers=admin)
+    assert r.status_code == 200 and (r.json()["item_id"], r.json()["version"]) == (question["item_id"], 1)
     # a complete paper: nothing to continue, nothing to discard
     r = await api.client.post(f"/api/v1/sessions/{sid}/papers/{paper_id}/continue", headers=admin)
     assert r.status_code == 409 and "nothing to continue" in r.json()["detail"], r.text
