@@ -210,3 +210,26 @@ async def test_the_openapi_documents_the_explanation_rows_and_the_paper_states(a
     assert "partial" in read["description"]
     for action in ("continue", "discard"):
         assert f"/api/v1/sessions/{{session_id}}/papers/{{paper_id}}/{action}" in doc["paths"]
+
+
+async def test_discarding_a_failed_attempt_brings_back_the_assembled_paper(api: Api) -> None:
+    bank, layout_id = await make_paper_bank(api)
+    exam = await make_exam(api, bank, per_site=2)
+    admin = await api.admin()
+    sid = exam.session_id
+    first = await assemble(api, exam, layout_id, forms=1)
+    assert first["status"] == "succeeded", first
+    again = await assemble(api, exam, layout_id, mode="per_candidate", max_shared=0)
+    assert again["status"] == "failed", again
+    failed_id = again["error"]["paper_id"]
+    r = await api.client.post(f"/api/v1/sessions/{sid}/seal", headers=admin)  # the latest attempt is in force
+    assert r.status_code == 409 and f"paper {failed_id} failed" in r.json()["detail"], r.text
+    r = await api.client.post(f"/api/v1/sessions/{sid}/papers/{failed_id}/discard", headers=admin)
+    assert r.status_code == 200, r.text
+    r = await api.client.get(f"/api/v1/sessions/{sid}/papers", headers=admin)
+    assert r.status_code == 200 and r.json()["id"] == first["result"]["paper_id"], r.text
+    r = await api.client.post(f"/api/v1/sessions/{sid}/seal", headers=admin)
+    assert r.status_code == 200 and r.json()["paper_id"] == first["result"]["paper_id"], r.text
+    # a sealed paper cannot be discarded, nor assembled again
+    r = await api.client.post(f"/api/v1/sessions/{sid}/papers/{first['result']['paper_id']}/discard", headers=admin)
+    assert r.status_code == 409, r.text
