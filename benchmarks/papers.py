@@ -242,8 +242,8 @@ def run(args: argparse.Namespace) -> None:
         timings: dict[str, float] = {}
         t = time.perf_counter()
         job = ok(http.post(f"/api/v1/sessions/{sid}/papers", headers=admin, json={
-            "layout_id": layout["id"], "mode": args.mode, "forms": args.forms, "seed": args.seed,
-            "time_limit_s": args.time_limit, "max_shared": args.max_shared}))
+            "layout_id": layout["id"], "mode": args.mode, "seed": args.seed, "time_limit_s": args.time_limit,
+            "max_shared": args.max_shared, **({"forms": args.forms} if args.mode == "parallel" else {})}))
         while job["status"] not in ("succeeded", "failed"):
             time.sleep(0.2)
             job = ok(http.get(f"/api/v1/jobs/{job['id']}", headers=admin))

@@ -166,10 +166,6 @@ async def make_paper_bank(api: Api, points: int = 48, types: list[str] = TYPES,
                           starve_scope_02: bool = False) -> tuple[Bank, int]:
     """An occupation with a 48-point blueprint, the small layout and ``len(types)`` approved items (only 3 in
     scope 02, 40 % of the paper, when starved)."""
-    from qbank.items.models import Item
-    from qbank.items.schemas import ItemIn
-    from qbank.items.services import add_item
-
     admin = await api.admin()
     code = new_occupation_code()
     r = await api.client.post("/api/v1/occupations", json={"code": code, "name": "电工", "levels": [3]},
@@ -181,7 +177,19 @@ async def make_paper_bank(api: Api, points: int = 48, types: list[str] = TYPES,
     r = await api.client.post(f"/api/v1/occupations/{code}/levels/3/layouts", json=LAYOUT, headers=admin)
     assert r.status_code == 201, r.text
     layout_id = int(r.json()["id"])
-    rng = random.Random(code)
+    await add_approved_items(api, code, points, types, starve_scope_02)
+    return Bank(occupation=code, level=3, points=[f"{i + 1:03d}" for i in range(points)]), layout_id
+
+
+async def add_approved_items(api: Api, code: str, points: int = 48, types: list[str] = TYPES,
+                             starve_scope_02: bool = False, batch: str = "") -> None:
+    """``len(types)`` approved level-3 items of occupation ``code`` spread over its points (``batch`` keeps the
+    stems of a second batch apart from the first's)."""
+    from qbank.items.models import Item
+    from qbank.items.schemas import ItemIn
+    from qbank.items.services import add_item
+
+    rng = random.Random(code + batch)
     writer = Actor(token_id=0, name="命题人", role=Role.admin)
     usable = [p for p in range(points) if not (starve_scope_02 and p % 3 == 2)]
     async with api.db() as db, db.begin():
@@ -190,16 +198,16 @@ async def make_paper_bank(api: Api, points: int = 48, types: list[str] = TYPES,
                 options, answer = ["正确", "错误"], [rng.choice("AB")]
             else:
                 words = rng.sample(OPTION_WORDS, 4)
-                options = [f"{w}{i}" for w in words]
+                options = [f"{w}{i}{batch}" for w in words]
                 answer = ["A"] if t == "single_choice" else sorted(rng.sample("ABCD", rng.choice([2, 3])))
             point = usable[i % len(usable)] if i >= 3 or not starve_scope_02 else 3 * i + 2
             data = msgspec.convert({
-                "occupation_code": code, "level": 3, "type": t, "stem": f"{code} 第{i}题：下列说法中哪一项正确？",
+                "occupation_code": code, "level": 3, "type": t,
+                "stem": f"{code} {batch}第{i}题：下列说法中哪一项正确？",
                 "options": options, "answer": answer, "point_code": f"{point + 1:03d}",
                 "facility": round(rng.uniform(0.45, 0.80), 3)}, ItemIn)
             await add_item(db, writer, data)
         await db.execute(update(Item).where(Item.occupation_code == code).values(status="approved"))
-    return Bank(occupation=code, level=3, points=[f"{i + 1:03d}" for i in range(points)]), layout_id
 
 
 @dataclass
@@ -251,6 +259,8 @@ async def time_travel(api: Api, session_id: int, starts_in: timedelta, length: t
 
 async def assemble(api: Api, exam: Exam, layout_id: int, **over: Any) -> dict[str, Any]:
     body = {"layout_id": layout_id, "mode": "parallel", "forms": 2, "seed": 7, "time_limit_s": 5} | over
+    if body["mode"] == "per_candidate" and "forms" not in over:
+        del body["forms"]  # one form per candidate
     r = await api.client.post(f"/api/v1/sessions/{exam.session_id}/papers", json=body, headers=await api.admin())
     assert r.status_code == 202, r.text
     return await wait_job(api, r.json()["id"])

@@ -37,9 +37,12 @@ def broken(mutate: Any) -> dict[str, Any]:
 
 
 BAD_BLUEPRINTS = {
-    "top weights": (broken(lambda b: b["scopes"][1].update(weight=30)), "scopes", "sum to 90"),
+    "top weights": (broken(lambda b: b["scopes"][1].update(weight=30)), "scopes", "weigh 90 % together, not 100"),
     "child weights": (broken(lambda b: b["scopes"][0]["children"][0].update(weight=20)),
-                      "scopes[0].children", "not its weight 60"),
+                      "scopes[0]", "(01.01, 01.02) weigh 50 % together, not scope 01's 60 %"),
+    "negative weight": (broken(lambda b: b["scopes"][1].update(weight=-1)), "scopes[1].weight", "at least 0"),
+    "a rest nobody takes": (broken(lambda b: b["scopes"][0]["children"][1].update(weight=0)),
+                            "scopes[0]", "not scope 01's 60 %"),
     "duplicate scope code": (broken(lambda b: b["scopes"][1].update(code="01")), "scopes[1].code", "duplicate"),
     "duplicate point code": (broken(lambda b: b["scopes"][1]["points"][0].update(code="001")),
                              "scopes[1].points[0].code", "duplicate point code 001"),
@@ -121,3 +124,61 @@ async def test_share_warnings_do_not_refuse(api: Api) -> None:
     messages = {w["code"]: w["message"] for w in r.json()["warnings"]}
     assert set(messages) == {"share_X", "share_Y", "share_Z", "few_points"}
     assert "33.33 %" in messages["share_X"] and ">= 80 %" in messages["share_X"]
+
+
+def published(body: dict[str, Any]) -> dict[str, Any]:
+    """Weights as published tables give them: 01 = 60 % split into 01.01 = 60 % and 01.02 = 0 (not examined);
+    02 without a weight of its own (it takes the rest: 40 %), its two sub-scopes without weights either."""
+    body = copy.deepcopy(body)
+    body["scopes"][0]["children"][0]["weight"] = 60
+    body["scopes"][0]["children"][1]["weight"] = 0
+    points = body["scopes"][1].pop("points")
+    del body["scopes"][1]["weight"]
+    body["scopes"][1]["children"] = [
+        {"code": "02.01", "name": "相关知识一", "weight": None, "points": points[:3]},
+        {"code": "02.02", "name": "相关知识二", "points": points[3:]}]
+    return body
+
+
+async def test_weights_as_published_zero_and_none(api: Api) -> None:
+    bank = await make_bank(api)
+    admin = await api.admin()
+    r = await api.client.post(f"/api/v1/occupations/{bank.occupation}/levels/3/blueprints",
+                              json=published(blueprint_body(12)), headers=admin)
+    assert r.status_code == 201, r.text
+    weights = r.json()["weights"]
+    assert weights["01.01"] == 60 and weights["01.02"] == 0 and weights["02"] == 40
+    assert weights["02.01"] == 30 and weights["02.02"] == 10  # the rest shared by appraisal points: 3 and 1
+    assert r.json()["scopes"][1]["weight"] is None
+
+
+async def test_every_bad_scope_is_listed(api: Api) -> None:
+    bank = await make_bank(api)
+    body: dict[str, Any] = {"scopes": []}
+    for k in range(6):  # six top scopes of 16 % and 4 %, each split into sub-scopes that add up to 1 % too few
+        code = f"{k + 1:02d}"
+        kids = [{"code": f"{code}.{j + 1:02d}", "name": f"范围{k}{j}", "weight": (16 if k < 5 else 20) / 2 - 0.5,
+                 "points": [{"code": f"{10 * k + j + 1:03d}", "name": f"鉴定点{k}{j}", "importance": "X"}]}
+                for j in range(2)]
+        body["scopes"].append({"code": code, "name": f"范围{k}", "weight": 16 if k < 5 else 20, "children": kids})
+    r = await api.client.post(f"/api/v1/occupations/{bank.occupation}/levels/3/blueprints", json=body,
+                              headers=await api.admin())
+    assert r.status_code == 400, r.text
+    errors = r.json()["errors"]
+    assert sorted(e["field"] for e in errors) == [f"scopes[{k}].weight" for k in range(6)], errors
+    assert "6 error(s)" in r.json()["detail"] and "1 more" in r.json()["detail"]
+
+
+async def test_the_level3_example_blueprint_is_accepted(api: Api) -> None:
+    import json
+    from pathlib import Path
+
+    example = json.loads((Path(__file__).parents[2] / "examples" / "blueprint-level3.json").read_text())
+    bank = await make_bank(api)
+    r = await api.client.post(f"/api/v1/occupations/{bank.occupation}/levels/3/blueprints", json=example,
+                              headers=await api.admin())
+    assert r.status_code == 201, r.text
+    out = r.json()
+    assert out["points"] >= 400 and "few_points" not in {w["code"] for w in out["warnings"]}
+    assert abs(sum(out["weights"][s["code"]] for s in out["scopes"]) - 100) < 1e-4
+    assert 0 in out["weights"].values()  # sub-scopes weighted 0 are accepted

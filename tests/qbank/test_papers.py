@@ -46,6 +46,14 @@ async def fetch_and_open(api: Api, exam: Exam, site: str) -> tuple[dict[str, Any
     return content, data
 
 
+async def latest_actions(api: Api, n: int = 500) -> list[str]:
+    """The actions of the trail's last ``n`` entries (the trail reads oldest first; other tests write to it)."""
+    admin = await api.admin()
+    total = (await api.client.get("/api/v1/audit", params={"limit": 1}, headers=admin)).json()["total"]
+    trail = await api.client.get("/api/v1/audit", params={"limit": n, "offset": max(0, total - n)}, headers=admin)
+    return [e["action"] for e in trail.json()["items"]]
+
+
 async def answer_keys(api: Api, version_ids: set[int]) -> dict[int, list[int]]:
     from qbank.items.models import ItemVersion
 
@@ -227,8 +235,7 @@ async def test_assemble_seal_release_respond_and_score(api: Api) -> None:
     assert b"score-sheet.json" in pdf
 
     # the trail has every fetch and release
-    trail = await api.client.get("/api/v1/audit", params={"limit": 500}, headers=admin)
-    actions = [e["action"] for e in trail.json()["items"]]
+    actions = await latest_actions(api)
     for action in ("paper.assemble", "paper.seal", "paper.package_fetch", "paper.release", "paper.release_refused",
                    "responses.receive", "practical_scores.record", "record.upload"):
         assert action in actions, action
@@ -280,8 +287,7 @@ async def test_per_candidate_papers_and_a_leak_names_the_candidate(api: Api) -> 
     results = (await api.client.get(f"/api/v1/sessions/{exam.session_id}/results", headers=admin)).json()
     assert results["void"] is True and all(x["void"] for x in results["results"])
     assert (await api.client.post(f"/api/v1/leaks/{out['id']}/confirm", headers=admin)).status_code == 409
-    trail = await api.client.get("/api/v1/audit", params={"limit": 500}, headers=admin)
-    actions = [e["action"] for e in trail.json()["items"]]
+    actions = await latest_actions(api)
     assert {"leak.report", "leak.confirm", "results.void", "item.retire"} <= set(actions)
 
 
@@ -294,8 +300,14 @@ async def test_a_bank_that_cannot_fill_the_layout_gets_the_explanation(api: Api)
     r = await api.client.get(f"/api/v1/sessions/{exam.session_id}/papers", headers=await api.admin())
     assert r.status_code == 422, r.text
     problem = r.json()
-    assert problem["extra"]["explanation"] and problem["errors"]
-    assert any(row["kind"] == "scope" and row["key"] == "02" for row in problem["extra"]["explanation"]), problem
+    # the engine's rows at the top of the problem body (AssemblyProblem in the OpenAPI), in both languages
+    assert problem["paper_status"] == "failed" and problem["explanation"] and problem["errors"]
+    rows = [row for row in problem["explanation"] if row["kind"] == "scope" and row["key"] == "02"]
+    assert rows, problem
+    assert rows[0]["unit"] == "score_points" and rows[0]["message_en"] == rows[0]["message"]
+    assert rows[0]["message_zh"] and rows[0]["message_zh"] != rows[0]["message_en"]
+    assert all(" points" not in row["message_en"] or "score points" in row["message_en"]
+               or "appraisal points" in row["message_en"] for row in problem["explanation"]), problem
     # nothing to seal
     r = await api.client.post(f"/api/v1/sessions/{exam.session_id}/seal", headers=await api.admin())
     assert r.status_code == 409

@@ -31,12 +31,27 @@ class Point(msgspec.Struct, kw_only=True):
     importance: Importance
 
 
+WEIGHT_RULE = (
+    "Weights as published tables (鉴定要素细目表) give them, in percent of the whole paper (not of the parent): "
+    "a number in [0, 100] is the scope's own weight; `0`: the scope is not examined in a theory paper (no item of "
+    "it or of any scope under it goes into a paper); `null` (or left out): the scope has no weight of its own and "
+    "shares its parent's rest — the parent's weight minus its sub-scopes' own weights — with its siblings without a "
+    "weight, in proportion to the appraisal points (鉴定点) each holds in the blueprint (top-level scopes share "
+    "100 % the same way). At each level the weights add up: the sub-scopes' own weights equal their parent's "
+    "(resolved) weight when every sub-scope has one, and are at most that when some have none; a rest above 0 needs "
+    "a sub-scope without a weight that holds an appraisal point. Example: 03 = 10 %; 03.01 = 4.6 %, 03.02 (no "
+    "weight, 3 appraisal points) and 03.03 (no weight, 1 point): 03.02 gets 4.05 %, 03.03 1.35 %. A blueprint that "
+    "breaks the rule is refused with one error per bad scope (every one, not the first); `weights` in the answer "
+    "gives each scope's resolved weight.")
+
+
 class Scope(msgspec.Struct, kw_only=True):
-    """A scope (鉴定范围); weight is the % of the whole paper, children's weights sum to it."""
+    """A scope (鉴定范围) with its own weight (% of the whole paper), 0 (not examined) or none (its share of
+    the parent's rest by appraisal points): see ``WEIGHT_RULE``."""
 
     code: Annotated[str, msgspec.Meta(min_length=1, max_length=40, examples=["01"])]
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-    weight: Annotated[float, msgspec.Meta(gt=0, le=100)]
+    weight: Annotated[float, msgspec.Meta(ge=0, le=100, description=WEIGHT_RULE, examples=[4.6])] | None = None
     children: list[Scope] = []
     points: list[Point] = []
 
@@ -58,6 +73,8 @@ class BlueprintOut(msgspec.Struct, kw_only=True):
     scopes: list[Scope]
     points: int
     shares: dict[str, float]
+    weights: Annotated[dict[str, float], msgspec.Meta(
+        description="each scope's resolved weight in percent (own, or its share of its parent's rest)")] = {}
     warnings: list[BlueprintWarning]
     created_at: datetime
     created_by: str

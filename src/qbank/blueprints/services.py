@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -10,6 +11,7 @@ import msgspec
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+import paperbuild as pb
 from qbank.audit.services import record
 from qbank.blueprints.models import Blueprint, Layout, Occupation
 from qbank.blueprints.schemas import (
@@ -27,7 +29,6 @@ from qbank.db import get_or_404
 from qbank.lib.actors import Actor, check_occupation
 from qbank.lib.problems import FieldError, ProblemError, bad_request, conflict
 
-WEIGHT_TOLERANCE = 1e-6
 MIN_POINTS = 200
 SHARE_RULES = (("X", ">=", 80.0), ("Y", "<=", 15.0), ("Z", "<=", 5.0))
 
@@ -48,11 +49,44 @@ def leaf_points(scopes: list[Scope]) -> list[tuple[Point, list[str]]]:
     return [(p, codes) for _, scope, codes in walk(scopes) for p in scope.points]
 
 
-def validate_blueprint(data: BlueprintIn) -> tuple[list[FieldError], list[BlueprintWarning], dict[str, float]]:
+def engine_blueprint(data: BlueprintIn) -> tuple[pb.Blueprint, list[str]]:
+    """The blueprint as the engine takes it (scopes flattened, parents named) and each flat scope's JSON path."""
+    scopes: list[pb.Scope] = []
+    paths: list[str] = []
+    points: dict[str, pb.AppraisalPoint] = {}
+    for path, scope, codes in walk(data.scopes):
+        scopes.append(pb.Scope(code=scope.code, weight=scope.weight, parent=codes[-2] if len(codes) > 1 else None,
+                               name=scope.name))
+        paths.append(path)
+        for point in scope.points:
+            points.setdefault(point.code, pb.AppraisalPoint(code=point.code, scope=scope.code,
+                                                            importance=point.importance))
+    return pb.Blueprint(scopes=tuple(scopes), points=tuple(points.values())), paths
+
+
+_ENGINE_SCOPE = re.compile(r"^blueprint\.scopes\[(\d+)\](.*)$")
+
+
+def weight_errors(data: BlueprintIn) -> tuple[list[FieldError], dict[str, float]]:
+    """The engine's weight rule (``paperbuild.blueprint``, ``WEIGHT_RULE``): every scope whose weights do not add
+    up, each as its own error at its JSON path; and the resolved weights when there is none."""
+    bp, paths = engine_blueprint(data)
+    try:
+        return [], pb.resolved_weights(bp)
+    except pb.InvalidInput as exc:
+        errors = []
+        for field, reason in exc.problems:
+            m = _ENGINE_SCOPE.match(field)
+            where = f"{paths[int(m.group(1))]}{m.group(2)}" if m and int(m.group(1)) < len(paths) else "scopes"
+            errors.append(FieldError(field=where, reason=reason))
+        return errors, {}
+
+
+def validate_blueprint(data: BlueprintIn,
+                       ) -> tuple[list[FieldError], list[BlueprintWarning], dict[str, float], dict[str, float]]:
+    """Every error (the tree, the codes, the weights: each bad scope), the warnings, X/Y/Z shares and the resolved
+    weights."""
     errors: list[FieldError] = []
-    top = sum(s.weight for s in data.scopes)
-    if abs(top - 100) > WEIGHT_TOLERANCE:
-        errors.append(FieldError(field="scopes", reason=f"top-level weights sum to {top:g}, not 100"))
     scope_paths: dict[str, str] = {}
     point_paths: dict[str, str] = {}
     for path, scope, _ in walk(data.scopes):
@@ -64,11 +98,6 @@ def validate_blueprint(data: BlueprintIn) -> tuple[list[FieldError], list[Bluepr
             errors.append(FieldError(field=path, reason=f"scope {scope.code} is empty: no child scopes, no points"))
         if scope.children and scope.points:
             errors.append(FieldError(field=path, reason=f"scope {scope.code} has both child scopes and points"))
-        if scope.children:
-            total = sum(c.weight for c in scope.children)
-            if abs(total - scope.weight) > WEIGHT_TOLERANCE:
-                errors.append(FieldError(field=f"{path}.children", reason=(
-                    f"child weights of scope {scope.code} sum to {total:g}, not its weight {scope.weight:g}")))
         for j, point in enumerate(scope.points):
             ppath = f"{path}.points[{j}]"
             if point.code in point_paths:
@@ -76,6 +105,10 @@ def validate_blueprint(data: BlueprintIn) -> tuple[list[FieldError], list[Bluepr
                 reason = f"duplicate point code {point.code} (also at {where})"
                 errors.append(FieldError(field=f"{ppath}.code", reason=reason))
             point_paths.setdefault(point.code, ppath)
+    weights: dict[str, float] = {}
+    if not errors:  # weights resolve only on a sound tree
+        more, weights = weight_errors(data)
+        errors += more
     points = [p for p, _ in leaf_points(data.scopes)]
     counts = Counter(p.importance for p in points)
     n = max(len(points), 1)
@@ -89,7 +122,7 @@ def validate_blueprint(data: BlueprintIn) -> tuple[list[FieldError], list[Bluepr
     if len(points) < MIN_POINTS:
         warnings.append(BlueprintWarning(code="few_points", message=(
             f"{len(points)} appraisal points; a level usually has at least {MIN_POINTS}")))
-    return errors, warnings, shares
+    return errors, warnings, shares, weights
 
 
 def occupation_out(row: Occupation) -> OccupationOut:
@@ -121,17 +154,19 @@ async def create_occupation(db: AsyncSession, data: OccupationIn) -> Occupation:
 
 def blueprint_out(row: Blueprint) -> BlueprintOut:
     data = msgspec.convert({"scopes": row.scopes}, BlueprintIn)
-    _, warnings, shares = validate_blueprint(data)
+    _, warnings, shares, weights = validate_blueprint(data)
     return BlueprintOut(id=row.id, occupation_code=row.occupation_code, level=row.level, version=row.version,
                         scopes=data.scopes, points=len(leaf_points(data.scopes)), shares=shares, warnings=warnings,
+                        weights={k: round(v, 6) for k, v in weights.items()},
                         created_at=row.created_at, created_by=row.created_by, used_at=row.used_at)
 
 
 def _checked_scopes(data: BlueprintIn) -> list[Any]:
-    errors, _, _ = validate_blueprint(data)
+    errors, _, _, _ = validate_blueprint(data)
     if errors:
+        more = f"; … and {len(errors) - 5} more (every one is in errors)" if len(errors) > 5 else ""
         raise ProblemError(400, f"the blueprint has {len(errors)} error(s): " + "; ".join(
-            f"{e.field}: {e.reason}" for e in errors[:5]), errors=errors)
+            f"{e.field}: {e.reason}" for e in errors[:5]) + more, errors=errors)
     return msgspec.to_builtins(data.scopes)  # type: ignore[no-any-return]
 
 

@@ -22,12 +22,13 @@ def papers() -> None:
 @click.argument("session_id", type=int)
 @click.option("--layout", "layout_id", required=True, type=int, help="layout id")
 @click.option("--mode", type=click.Choice(["parallel", "per_candidate"]), default="parallel", show_default=True)
-@click.option("--forms", default=2, show_default=True, type=click.IntRange(1, 50), help="parallel forms")
+@click.option("--forms", default=None, type=click.IntRange(1, 50),
+              help="parallel forms (default 2; per_candidate: one per candidate)")
 @click.option("--max-shared", type=int, default=None, help="most items two forms may share")
 @click.option("--max-item-use", type=int, default=None, help="most forms an item may appear in")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--time-limit", "time_limit_s", default=30.0, show_default=True, type=float, help="seconds")
-def papers_assemble(session_id: int, layout_id: int, mode: str, forms: int, max_shared: int | None,
+def papers_assemble(session_id: int, layout_id: int, mode: str, forms: int | None, max_shared: int | None,
                     max_item_use: int | None, seed: int, time_limit_s: float) -> None:
     import msgspec
     from rich.console import Console
@@ -40,8 +41,9 @@ def papers_assemble(session_id: int, layout_id: int, mode: str, forms: int, max_
     from qbank.sessions.services import get_session
 
     try:
-        data = msgspec.convert({"layout_id": layout_id, "mode": mode, "forms": forms, "max_shared": max_shared,
-                                "max_item_use": max_item_use, "seed": seed, "time_limit_s": time_limit_s}, AssemblyIn)
+        sent = {"layout_id": layout_id, "mode": mode, "forms": forms, "max_shared": max_shared,
+                "max_item_use": max_item_use, "seed": seed, "time_limit_s": time_limit_s}
+        data = msgspec.convert({k: v for k, v in sent.items() if v is not None}, AssemblyIn)
     except msgspec.ValidationError as exc:
         raise click.ClickException(str(exc)) from exc
     async def request(db: AsyncSession) -> JobOut:

@@ -14,7 +14,12 @@ from evidence import RetentionArchive
 from qbank.blueprints.schemas import ItemType
 from qbank.items import services as svc
 from qbank.items.media import ACCEPTED, media_link, store_media
+from qbank.items.review import review_items
 from qbank.items.schemas import (
+    BULK_REVIEW_DOC,
+    BulkReviewIn,
+    BulkReviewOut,
+    BulkReviewProblem,
     ItemDiff,
     ItemIn,
     ItemOut,
@@ -63,6 +68,14 @@ class ItemController(Controller):
     ) -> ItemPage:
         return await svc.search_items(db_session, actor, occupation=occupation, level=level, point=point,
                                       item_type=type, status=status, text=q, limit=limit, offset=offset)
+
+    @post("/review", guards=[READERS], status_code=200,
+          summary="Submit, approve or reject many items at once (by ids or a filter), each checked as one",
+          description=BULK_REVIEW_DOC,
+          responses={**problem_responses(409, schema=BulkReviewProblem,
+                                         description="mode all_or_nothing: an item was refused; nothing changed")})
+    async def review_many(self, data: BulkReviewIn, db_session: AsyncSession, actor: Actor) -> BulkReviewOut:
+        return await review_items(db_session, actor, data)
 
     @get("/{item_id:int}", guards=[READERS], summary="Read an item at its current version")
     async def read(self, item_id: int, db_session: AsyncSession, actor: Actor) -> ItemOut:

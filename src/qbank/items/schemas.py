@@ -7,6 +7,7 @@ import msgspec
 
 from qbank.blueprints.schemas import ItemType, Level
 from qbank.lib.actors import OccupationCode
+from qbank.lib.problems import Problem
 
 Difficulty = Literal["易", "较易", "中等", "较难", "难"]
 Status = Literal["draft", "in_review", "approved", "retired"]
@@ -173,3 +174,60 @@ class MediaLink(msgspec.Struct, kw_only=True):
     key: str
     url: str
     expires_in_seconds: int
+
+
+ReviewAction = Literal["submit", "approve", "reject"]
+BULK_LIMIT = 10_000
+BULK_REVIEW_DOC = (
+    "Submit, approve or reject many items in one request, named by `ids` or chosen by a `filter` (the items of "
+    "the filter in the status the action needs: draft for submit, in review for approve and reject; within the "
+    "caller's occupations). Each item is checked by the same rules as `POST /api/v1/items/{id}/{action}`: the "
+    "caller's role and occupations, the item's status, and for approve four eyes (nobody approves an item when "
+    "they made a version of it since its last approval). Each item changed gets its own trail entry. "
+    "`mode: all_or_nothing` (the default): if any item is refused, nothing changes and the answer is 409 with "
+    "every item's result (`BulkReviewProblem.results`: each refused item with its reason); "
+    "`mode: per_item`: the items that pass change, the others are left as they are, and the answer (200) says "
+    f"which and why. At most {BULK_LIMIT:,} items per request.")
+
+
+class ItemFilter(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Which items: every field given must match (the status is the one the action needs)."""
+
+    occupation: OccupationCode | None = None
+    level: Level | None = None
+    point: Annotated[str, msgspec.Meta(pattern=r"^\d{3}$")] | None = None
+    type: ItemType | None = None
+    q: Annotated[str, msgspec.Meta(min_length=1, max_length=200, description="text in the stem")] | None = None
+
+
+class BulkReviewIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    action: ReviewAction
+    ids: Annotated[list[Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]], msgspec.Meta(
+        min_length=1, max_length=BULK_LIMIT, description="the items (each once); or give a filter")] | None = None
+    filter: ItemFilter | None = None
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2000, examples=["答案有误"],
+                                        description="why (required to reject)")] | None = None
+    mode: Literal["all_or_nothing", "per_item"] = "all_or_nothing"
+
+
+class ItemReviewResult(msgspec.Struct, kw_only=True):
+    id: int
+    ok: bool  # changed (per_item), or would be changed (a refused all_or_nothing request)
+    status: str | None  # the item's status after the request (None: no such item)
+    version: int | None
+    reason: str = ""  # why it was refused
+
+
+class BulkReviewOut(msgspec.Struct, kw_only=True):
+    action: ReviewAction
+    mode: str
+    matched: int
+    changed: int
+    refused: int
+    results: list[ItemReviewResult]
+
+
+class BulkReviewProblem(Problem, kw_only=True):
+    """A bulk review refused as a whole (mode all_or_nothing): nothing changed; each item's result."""
+
+    results: list[ItemReviewResult] = []

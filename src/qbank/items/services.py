@@ -12,7 +12,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qbank.audit.models import AuditEntry
-from qbank.audit.services import record
+from qbank.audit.services import chain, new_entry, record
 from qbank.blueprints.schemas import Point
 from qbank.blueprints.services import point_index, require_level
 from qbank.db import get_or_404, utcnow
@@ -321,18 +321,36 @@ def check_may_approve(item: Item, versions: Sequence[ItemVersion], actor: Actor)
                 "not approve it: another reviewer must (four eyes)")
 
 
-async def transition(db: AsyncSession, actor: Actor, item: Item, action: str, reason: str | None = None) -> None:
-    allowed, target = TRANSITIONS[action]
+def check_transition(item: Item, action: str, actor: Actor, versions: Sequence[ItemVersion] = ()) -> None:
+    """Whether ``actor`` may do ``action`` to ``item`` now (409: its status; 403: four eyes, for approve with
+    ``versions`` from :func:`versions_since_approval`). Every path, one item or many, calls this."""
+    allowed, _ = TRANSITIONS[action]
     if item.status not in allowed:
         raise conflict(f"item {item.id} is {item.status}; {action} needs it to be {' or '.join(sorted(allowed))}")
     if action == "approve":
-        check_may_approve(item, await versions_since_approval(db, item), actor)
-    item.status = target
+        check_may_approve(item, versions, actor)
+
+
+def apply_transition(item: Item, action: str, actor: Actor, reason: str | None = None) -> None:
+    """Move a checked item (:func:`check_transition`) to its new status, with who reviewed it and why."""
+    item.status = TRANSITIONS[action][1]
     if action == "approve":
         item.reviewer, item.reject_reason, item.approved_version = actor.name, None, item.version
     elif action == "reject":
         item.reviewer, item.reject_reason = actor.name, reason
     item.updated_at = utcnow()
+
+
+def status_entry(actor: Actor, item: Item, action: str, before: str, reason: str | None) -> AuditEntry:
+    """The trail entry of one item's move through review (one per item, in bulk too)."""
+    return new_entry(actor.label, actor.role.value, f"item.{action}", "item", item.id, before={"status": before},
+                     after={"status": item.status}, detail={"version": item.version, "reason": reason})
+
+
+async def transition(db: AsyncSession, actor: Actor, item: Item, action: str, reason: str | None = None) -> None:
+    versions = await versions_since_approval(db, item) if action == "approve" else []
+    check_transition(item, action, actor, versions)
+    apply_transition(item, action, actor, reason)
     await db.flush()
     if action == "retire":
         await refresh_near_duplicates(db, item.occupation_code, item.level, [item.id])
@@ -408,8 +426,7 @@ async def change_status(db: AsyncSession, actor: Actor, item: Item, action: str,
     """Move an item through review (submit, approve, reject, retire) and record it."""
     before = item.status
     await transition(db, actor, item, action, reason)
-    await record(db, actor, f"item.{action}", "item", item.id, before={"status": before},
-                 after={"status": item.status}, detail={"version": item.version, "reason": reason})
+    await chain(db, [status_entry(actor, item, action, before, reason)])
 
 
 async def review_item(db: AsyncSession, actor: Actor, item_id: int, action: str, reason: str | None = None) -> ItemOut:

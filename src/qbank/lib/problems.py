@@ -53,11 +53,13 @@ class ProblemError(HTTPException):
         errors: list[FieldError] | None = None,
         extra: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
+        body: Problem | None = None,
     ) -> None:
         super().__init__(detail=detail, status_code=status, headers=headers)
         self.title = title
         self.errors = errors or []
         self.problem_extra = extra or {}
+        self.body = body  # a documented Problem subclass answered as it is (its fields at the top level)
 
 
 def bad_request(field: str, reason: str, status: int = 400) -> ProblemError:
@@ -278,6 +280,8 @@ def outage_problem(exc: BaseException, settings: Any) -> ProblemError | None:
 
 
 def problem_of(exc: ProblemError) -> Problem:
+    if exc.body is not None:
+        return exc.body
     return Problem(title=exc.title or _TITLES.get(exc.status_code, "Error"), status=exc.status_code,
                    detail=exc.detail, errors=exc.errors, extra=exc.problem_extra)
 
@@ -323,11 +327,13 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
 
 
 # Documented on every operation so that responses match the OpenAPI schema.
-def problem_responses(*codes: int) -> dict[int, Any]:
+def problem_responses(*codes: int, schema: type[Problem] = Problem, description: str = "") -> dict[int, Any]:
+    """The problem responses an operation documents; ``schema``: a Problem subclass some of them answer with."""
     from litestar.openapi.datastructures import ResponseSpec
 
     return {
-        code: ResponseSpec(data_container=Problem, media_type=PROBLEM_JSON, description=_TITLES.get(code, "Error"))
+        code: ResponseSpec(data_container=schema, media_type=PROBLEM_JSON,
+                           description=description or _TITLES.get(code, "Error"))
         for code in codes
     }
 

@@ -14,12 +14,15 @@ from qbank.jobs.services import JobRunner, accepted
 from qbank.lib.actors import Actor, Role, requires
 from qbank.lib.problems import problem_responses
 from qbank.papers import bundles, leaks, scoring, sealing
-from qbank.papers.jobs import request_assembly
+from qbank.papers.jobs import discard_paper, request_assembly, request_continue
 from qbank.papers.keys import centre_public_b64
 from qbank.papers.schemas import (
+    PAPER_STATUS_DOC,
     AssemblyIn,
+    AssemblyProblem,
     BundleOut,
     CentreKeyOut,
+    ContinueIn,
     LeakIn,
     LeakOut,
     PaperOut,
@@ -37,7 +40,7 @@ from qbank.papers.schemas import (
     SiteKeyIn,
     SiteKeyOut,
 )
-from qbank.papers.services import read_paper
+from qbank.papers.services import paper_out, read_paper, session_paper
 from qbank.reviews.services import record_out
 from qbank.sessions.models import ExamSession
 from qbank.settings import Settings
@@ -88,18 +91,53 @@ class PaperController(Controller):
     @post("/api/v1/sessions/{session_id:int}/papers", guards=[ADMIN], status_code=202,
           summary="Assemble the session's theory paper (a job: parallel forms or one form per candidate)",
           description="Runs paperbuild off the event loop over the approved item versions of the session's "
-                      "occupation and level. Poll `GET /api/v1/jobs/{id}`; when no paper can be made the job fails "
-                      "with the explanation rows, and `GET .../papers` answers 422 with them.",
+                      "occupation and level. Poll `GET /api/v1/jobs/{id}`. Only a complete paper is a paper: a "
+                      "run that ends short (time, infeasible) stores a `partial` paper with the forms made (the job "
+                      "fails with `paper_status: partial` and the shortfall), one that makes no form a `failed` "
+                      "paper with the explanation rows; `GET .../papers` answers 422 for both. In mode "
+                      "`per_candidate` leave `forms` out: a number other than the session's candidates is a 400.",
           responses=problem_responses(409))
     async def assemble(self, exam_session: ExamSession, data: AssemblyIn, db_session: AsyncSession, actor: Actor,
                        job_runner: JobRunner) -> Response[JobOut]:
         return accepted(job_runner, await request_assembly(db_session, actor, exam_session, data))
 
     @get("/api/v1/sessions/{session_id:int}/papers", guards=[ADMIN],
-         summary="The session's assembled paper (admin only); 422 with the explanation rows when the last assembly "
-                 "could not make one", responses=problem_responses(422))
+         summary="The session's assembled paper (admin only); 422 with the explanation rows when the paper in "
+                 "force is partial or failed",
+         description="The paper in force is the sealed one, else the latest assembly not discarded. " + PAPER_STATUS_DOC
+                     + " The 422 body (`AssemblyProblem`) carries at its top level the paper's status, the forms "
+                       "made, the shortfall and the engine's explanation rows (`ExplanationRowOut`: zh and en text, "
+                       "demand and supply in one unit, score points 分; appraisal points are called 鉴定点).",
+         responses=problem_responses(422, schema=AssemblyProblem,
+                                     description="the paper in force is partial or failed"))
     async def read_paper(self, exam_session: ExamSession, db_session: AsyncSession) -> PaperOut:
         return await read_paper(db_session, exam_session.id)
+
+    @get("/api/v1/sessions/{session_id:int}/papers/{paper_id:int}", guards=[ADMIN],
+         summary="One assembly of the session, whatever its status (a partial paper's forms made and shortfall)",
+         description=PAPER_STATUS_DOC)
+    async def read_one_paper(self, exam_session: ExamSession, paper_id: int, db_session: AsyncSession) -> PaperOut:
+        return await paper_out(db_session, await session_paper(db_session, exam_session.id, paper_id))
+
+    @post("/api/v1/sessions/{session_id:int}/papers/{paper_id:int}/continue", guards=[ADMIN], status_code=202,
+          summary="Continue a partial paper with more time (a job): its forms are kept, the missing ones made",
+          description="The same request and seed as the first run, with `time_limit_s` for the rest. The paper "
+                      "becomes `assembled` when every form is made, or stays `partial` with more forms. 409 for a "
+                      "paper that is not partial (a complete one has nothing to continue), one replaced by a later "
+                      "assembly, or one already being continued.",
+          responses=problem_responses(409))
+    async def continue_paper(self, exam_session: ExamSession, paper_id: int, db_session: AsyncSession,
+                             actor: Actor, job_runner: JobRunner, data: ContinueIn | None = None) -> Response[JobOut]:
+        job = await request_continue(db_session, actor, exam_session, paper_id, data or ContinueIn())
+        return accepted(job_runner, job)
+
+    @post("/api/v1/sessions/{session_id:int}/papers/{paper_id:int}/discard", guards=[ADMIN], status_code=200,
+          summary="Discard a partial or failed paper: it is no longer the session's paper in force",
+          description="The session's paper in force becomes its previous assembly that was not discarded (if any). "
+                      "409 for an assembled or sealed paper.", responses=problem_responses(409))
+    async def discard(self, exam_session: ExamSession, paper_id: int, db_session: AsyncSession,
+                      actor: Actor) -> PaperOut:
+        return await discard_paper(db_session, actor, exam_session, paper_id)
 
     @post("/api/v1/sessions/{session_id:int}/seal", guards=[ADMIN], status_code=200,
           summary="Seal the paper: one signed, encrypted package per site in the retention archive",

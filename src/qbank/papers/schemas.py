@@ -5,6 +5,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from qbank.lib.problems import Problem
 from qbank.reviews.schemas import RecordOut
 
 Mode = Literal["parallel", "per_candidate"]
@@ -46,24 +47,93 @@ class CentreKeyOut(msgspec.Struct, kw_only=True):
 class AssemblyIn(msgspec.Struct, kw_only=True):
     layout_id: Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1, examples=[1])]
     mode: Mode = "parallel"
-    forms: Annotated[int, msgspec.Meta(ge=1, le=50, description="parallel forms (mode parallel)")] = 2
+    forms: Annotated[int, msgspec.Meta(ge=1, le=5000, description=(
+        "parallel: the number of parallel forms (1–50, default 2); per_candidate: one form per candidate, so "
+        "leave it out (a number other than the session's candidates is refused)"))] | None = None
     max_shared: Annotated[int, msgspec.Meta(ge=0, le=1000)] | None = None
     max_item_use: Annotated[int, msgspec.Meta(ge=1, le=1000)] | None = None
     seed: Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)] = 0
     time_limit_s: Annotated[float, msgspec.Meta(ge=1, le=3600)] = 30.0
 
 
+class ContinueIn(msgspec.Struct, kw_only=True):
+    """Continue a partial paper: the same request and seed, this much time for the forms still missing."""
+
+    time_limit_s: Annotated[float, msgspec.Meta(ge=1, le=3600, examples=[120.0])] = 60.0
+
+
+RowUnit = Literal["score_points", "items", "item_pairs", "facility", "forms", ""]
+
+
+ROWS_DOC = (
+    "The engine's explanation rows: sets of blueprint, layout or request rules that cannot hold together, each row "
+    "with what it needs (`demand`) against what the bank can give (`supply`) in `unit`, and its reason in Chinese "
+    "(`message_zh`) and English (`message_en`). One unit for points: score points (`score_points`, 分, the "
+    "points a paper gives out of 100; a half-point item gives 0.5); appraisal points are called 鉴定点 / "
+    "\"appraisal points\", never just \"points\". Rows with the same `group` cannot hold together; groups about "
+    "one form come first, then those across forms (item use, shared items); `scope_children` states a scope's "
+    "lower bound against what its sub-scopes can give at most.")
+
+
 class ExplanationRowOut(msgspec.Struct, kw_only=True):
+    """One row of a set of blueprint, layout or request rules that cannot hold together, with what it needs
+    (``demand``) against what the bank can give (``supply``), both in ``unit``.
+
+    Units: ``score_points`` — 分, the points a paper gives (out of 100; a half-point item gives 0.5);
+    ``items``; ``item_pairs`` (items shared, summed over pairs of forms); ``facility``; ``forms``.
+    Appraisal points are called 鉴定点 / "appraisal points" in the messages, never just "points".
+    ``group``: rows with the same group cannot hold together; groups about one form come before those across
+    forms (item use, shared items). ``kind``: ``section``, ``scope``, ``scope_children`` (a scope's lower bound
+    against what its sub-scopes can give at most), ``facility``, ``point_cap``, ``enemy``, ``stimulus``,
+    ``include``, ``item_use``, ``max_shared``, or the service's ``blueprint``, ``input``, ``time``."""
+
     group: int
     kind: str
     key: str
-    message: str
+    message_en: str
+    message_zh: str
+    message: str  # message_en, for callers that read one message
     demand: float | None = None
     supply: float | None = None
+    unit: Annotated[RowUnit, msgspec.Meta(description=(
+        "of demand and supply: score_points (分, out of 100), items, item_pairs (items shared, summed over pairs "
+        "of forms), facility, forms"))] = ""
+
+
+class ShortfallOut(msgspec.Struct, kw_only=True):
+    """Why a run ended before every form was made: ``reason`` ``time_limit``, ``infeasible`` (the next form
+    cannot be made beside those made) or ``cancelled``; ``missing``: the indexes of the forms not made."""
+
+    reason: str
+    requested: int
+    made: int
+    missing: list[int]
+    message_en: str
+    message_zh: str
+
+
+PaperStatus = Literal["assembled", "partial", "failed", "discarded"]
+PAPER_STATUS_DOC = (
+    "`assembled`: every form made — the only status sealing, release, responses and scoring accept; "
+    "`partial`: the run ended short (`shortfall` says what is missing and why; the forms made are kept): continue "
+    "it (`POST …/papers/{paper_id}/continue`) or discard it; `failed`: no form could be made (`explanation`); "
+    "`discarded`: set aside by an admin.")
+
+
+class FormItemOut(msgspec.Struct, kw_only=True):
+    """A question of a form: the item and its version number (read it at
+    ``GET /api/v1/items/{item_id}/versions/{version}``), the stored version id, section and score points."""
+
+    item_id: int
+    version: int
+    version_id: int
+    section: int
+    points: float
 
 
 class FormOut(msgspec.Struct, kw_only=True):
     index: int
+    items: list[FormItemOut]
     version_ids: list[int]
     candidates: int
     total_points: float
@@ -85,11 +155,14 @@ class PaperOut(msgspec.Struct, kw_only=True):
     layout_id: int
     blueprint_id: int | None
     mode: Mode
-    status: str
+    status: Annotated[PaperStatus, msgspec.Meta(description=PAPER_STATUS_DOC)]
     request: dict[str, Any]
     report: dict[str, Any]
     forms: list[FormOut]
     assignments: list[AssignmentOut]
+    shortfall: ShortfallOut | None = None
+    explanation: Annotated[list[ExplanationRowOut], msgspec.Meta(description=ROWS_DOC)] = []
+    detail: str = ""
     sealed_at: datetime | None
     created_by: str
     created_at: datetime
@@ -309,3 +382,15 @@ class BundleOut(msgspec.Struct, kw_only=True):
     record_key: str
     received_at: datetime
     already_received: bool = False
+
+
+class AssemblyProblem(Problem, kw_only=True):
+    """Why the session has no complete paper to use: the paper's status, the engine's explanation rows (what
+    cannot hold together, in Chinese and English, in score points) and, for a partial paper, what is missing."""
+
+    paper_id: int
+    paper_status: PaperStatus
+    job_id: str | None = None
+    forms_made: int = 0
+    explanation: Annotated[list[ExplanationRowOut], msgspec.Meta(description=ROWS_DOC)] = []
+    shortfall: ShortfallOut | None = None

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import msgspec
 import structlog
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from paperbuild import delivery
@@ -22,9 +23,13 @@ from qbank.papers.models import (
     PaperForm,
 )
 from qbank.papers.schemas import (
+    AssemblyProblem,
     AssignmentOut,
+    ExplanationRowOut,
+    FormItemOut,
     FormOut,
     PaperOut,
+    ShortfallOut,
 )
 from qbank.sessions.models import Candidate, Room
 from qbank.settings import Settings
@@ -51,20 +56,44 @@ async def session_seats(db: AsyncSession, session_id: int) -> list[Seat]:
     return seats
 
 
-async def latest_paper(db: AsyncSession, session_id: int) -> Paper | None:
-    return await db.scalar(select(Paper).where(Paper.session_id == session_id).order_by(Paper.id.desc()).limit(1))
-
-
-async def current_paper(db: AsyncSession, session_id: int) -> Paper:
-    """The session's paper in force: sealed if one is, else the latest assembled one."""
+async def paper_in_force(db: AsyncSession, session_id: int) -> Paper | None:
+    """The session's paper in force: sealed if one is, else its latest assembly attempt that was not discarded
+    (whatever its status: a partial or failed attempt stands until it is continued, discarded or replaced)."""
     sealed = await db.scalar(select(Paper).where(Paper.session_id == session_id, Paper.sealed_at.is_not(None))
                              .order_by(Paper.id.desc()).limit(1))
     if sealed is not None:
         return sealed
-    row = await db.scalar(select(Paper).where(Paper.session_id == session_id, Paper.status == "assembled")
-                          .order_by(Paper.id.desc()).limit(1))
-    if row is None:
-        raise conflict(f"session {session_id} has no assembled paper yet: POST /api/v1/sessions/{session_id}/papers")
+    return await db.scalar(select(Paper).where(Paper.session_id == session_id, Paper.status != "discarded")
+                           .order_by(Paper.id.desc()).limit(1))
+
+
+def why_not_complete(paper: Paper) -> str:
+    """Why a paper that is not ``assembled`` cannot be used, in words, with what the admin can do."""
+    if paper.status == "partial":
+        short = (paper.report or {}).get("shortfall") or {}
+        return (f"paper {paper.id} is partial, not a paper: {short.get('message_en') or paper.detail}. Continue it "
+                f"(POST /api/v1/sessions/{paper.session_id}/papers/{paper.id}/continue) or discard it")
+    if paper.status == "discarded":
+        return f"paper {paper.id} was discarded; assemble the session's paper again"
+    return f"paper {paper.id} failed: {paper.detail or 'no paper could be made'}; assemble again"
+
+
+async def why_no_paper(db: AsyncSession, session_id: int) -> str:
+    """Why the session has no complete paper to use, when its paper in force (or, all discarded, its latest)
+    is partial, failed or discarded; "" otherwise."""
+    row = await paper_in_force(db, session_id) or await db.scalar(
+        select(Paper).where(Paper.session_id == session_id).order_by(Paper.id.desc()).limit(1))
+    return why_not_complete(row) if row is not None and row.status != "assembled" else ""
+
+
+async def current_paper(db: AsyncSession, session_id: int) -> Paper:
+    """The session's paper in force when it is complete (sealed or assembled); 409 with the reason otherwise."""
+    row = await paper_in_force(db, session_id)
+    if row is None or row.status != "assembled":
+        why = await why_no_paper(db, session_id)
+        raise conflict(f"session {session_id} has no complete paper: " + (
+            why or f"none assembled yet (POST /api/v1/sessions/{session_id}/papers)"),
+            **({"paper_id": row.id, "paper_status": row.status} if row is not None else {}))
     return row
 
 
@@ -72,7 +101,8 @@ async def sealed_paper(db: AsyncSession, session_id: int) -> Paper:
     row = await db.scalar(select(Paper).where(Paper.session_id == session_id, Paper.sealed_at.is_not(None))
                           .order_by(Paper.id.desc()).limit(1))
     if row is None:
-        raise conflict(f"the papers of session {session_id} are not sealed yet")
+        why = await why_no_paper(db, session_id)
+        raise conflict(f"the papers of session {session_id} are not sealed yet" + (f" ({why})" if why else ""))
     return row
 
 
@@ -134,25 +164,75 @@ async def paper_out(db: AsyncSession, paper: Paper) -> PaperOut:
     per_form: dict[int, int] = defaultdict(int)
     for a in assignments:
         per_form[a.form] += 1
+    names = await version_names(db, sorted({int(e["version_id"]) for f in forms for e in f.items}))
+    short = (paper.report or {}).get("shortfall")
     return PaperOut(
         id=paper.id, session_id=paper.session_id, layout_id=paper.layout_id, blueprint_id=paper.blueprint_id,
         mode=paper.mode,  # type: ignore[arg-type]
-        status=paper.status, request=paper.request, report=paper.report,
+        status=paper.status,  # type: ignore[arg-type]
+        request=paper.request, report=paper.report,
         forms=[FormOut(index=f.form_index, version_ids=[int(e["version_id"]) for e in f.items],
+                       items=[FormItemOut(item_id=names[int(e["version_id"])][0],
+                                          version=names[int(e["version_id"])][1], version_id=int(e["version_id"]),
+                                          section=int(e["section"]), points=float(e["points"])) for e in f.items],
                        candidates=per_form.get(f.form_index, 0),
                        total_points=round(sum(float(e["points"]) for e in f.items), 4),
                        mean_facility=f.report.get("mean_facility"), counts=dict(f.report.get("counts") or {}))
                for f in forms],
-        assignments=assignments, sealed_at=paper.sealed_at, created_by=paper.created_by, created_at=paper.created_at)
+        assignments=assignments, sealed_at=paper.sealed_at, created_by=paper.created_by, created_at=paper.created_at,
+        shortfall=msgspec.convert(short, ShortfallOut) if short else None,
+        explanation=explanation_out(paper.explanation), detail=paper.detail)
+
+
+async def version_names(db: AsyncSession, version_ids: list[int]) -> dict[int, tuple[int, int]]:
+    """Item id and version number of each item version id: how a form names its questions."""
+    out: dict[int, tuple[int, int]] = {}
+    for start in range(0, len(version_ids), 500):
+        rows = (await db.execute(select(ItemVersion.id, ItemVersion.item_id, ItemVersion.version).where(
+            ItemVersion.id.in_(version_ids[start:start + 500])))).all()
+        out.update({vid: (item_id, version) for vid, item_id, version in rows})
+    return out
+
+
+def explanation_out(rows: list[Any] | None) -> list[ExplanationRowOut]:
+    """Stored explanation rows as the API gives them (rows stored before both languages were kept have one)."""
+    out = []
+    for r in rows or []:
+        en = str(r.get("message_en") or r.get("message") or "")
+        out.append(ExplanationRowOut(group=int(r.get("group") or 0), kind=str(r.get("kind") or ""),
+                                     key=str(r.get("key") or ""), message_en=en,
+                                     message_zh=str(r.get("message_zh") or en), message=en,
+                                     demand=r.get("demand"), supply=r.get("supply"),
+                                     unit=r.get("unit") or ""))
+    return out
+
+
+def assembly_problem(paper: Paper, forms_made: int = 0) -> ProblemError:
+    """422: the session's paper in force is not complete; the explanation rows at the top of the problem body."""
+    rows = explanation_out(paper.explanation)
+    short = (paper.report or {}).get("shortfall")
+    detail = why_not_complete(paper)
+    body = AssemblyProblem(
+        title="Cannot Assemble", status=422, detail=detail,
+        errors=[FieldError(field=r.key, reason=r.message_en) for r in rows],
+        paper_id=paper.id, paper_status=paper.status,  # type: ignore[arg-type]
+        job_id=paper.job_id, forms_made=forms_made, explanation=rows,
+        shortfall=msgspec.convert(short, ShortfallOut) if short else None)
+    return ProblemError(422, detail, body=body)
 
 
 async def read_paper(db: AsyncSession, session_id: int) -> PaperOut:
-    paper = await latest_paper(db, session_id)
+    paper = await paper_in_force(db, session_id)
     if paper is None:
         raise not_found("paper of session", f"{session_id} (none assembled yet; a job may still be running)")
     if paper.status != "assembled":
-        rows = paper.explanation or []
-        raise ProblemError(422, paper.detail or "the last assembly could not make a paper", title="Cannot Assemble",
-                           errors=[FieldError(field=str(r.get("key")), reason=str(r.get("message"))) for r in rows],
-                           extra={"paper_id": paper.id, "explanation": rows, "job_id": paper.job_id})
+        made = await db.scalar(select(func.count()).select_from(PaperForm).where(PaperForm.paper_id == paper.id))
+        raise assembly_problem(paper, int(made or 0))
     return await paper_out(db, paper)
+
+
+async def session_paper(db: AsyncSession, session_id: int, paper_id: int) -> Paper:
+    paper = await db.get(Paper, paper_id)
+    if paper is None or paper.session_id != session_id:
+        raise not_found("paper", f"{paper_id} of session {session_id}")
+    return paper

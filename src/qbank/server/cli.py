@@ -10,6 +10,7 @@ from qbank.cli.audit import audit
 from qbank.cli.banks import bank, export_file, import_file
 from qbank.cli.common import load_cli_settings
 from qbank.cli.database import db
+from qbank.cli.items import items
 from qbank.cli.panels import assignments, draw
 from qbank.cli.papers import papers, site
 from qbank.cli.recordings import recordings, video_audit_command
@@ -79,5 +80,5 @@ def take_over_local_s3(settings: Settings) -> None:
 
 
 for command in (token, db, bank, import_file, export_file, video_audit_command, recordings, papers, site, assignments,
-                draw, audit, station):
+                draw, audit, station, items):
     main.add_command(command)

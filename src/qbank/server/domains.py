@@ -26,7 +26,7 @@ from qbank.panels.controllers import (
 )
 from qbank.panels.jobs import PANEL_ASSIGNMENT
 from qbank.papers.controllers import PaperController
-from qbank.papers.jobs import PAPER_ASSEMBLY
+from qbank.papers.jobs import PAPER_ASSEMBLY, PAPER_CONTINUE
 from qbank.recordings.controllers import RecordingController
 from qbank.recordings.jobs import RECORDING_ANALYSIS, requeue_lost_analyses
 from qbank.review_page.controllers import review_route_handlers
@@ -36,7 +36,8 @@ from qbank.sessions.controllers import SessionController, SiteController
 from qbank.sessions.dependencies import SESSION_DEPENDENCIES
 from qbank.settings import Settings
 
-JOB_KINDS: tuple[JobKind[Any], ...] = (AUDIT_VERIFY, PAPER_ASSEMBLY, PANEL_ASSIGNMENT, RECORDING_ANALYSIS)
+JOB_KINDS: tuple[JobKind[Any], ...] = (AUDIT_VERIFY, PAPER_ASSEMBLY, PAPER_CONTINUE, PANEL_ASSIGNMENT,
+                                       RECORDING_ANALYSIS)
 # what the service and each worker reconcile at start, beyond jobs whose runner is gone (qbank.jobs.lease)
 STARTUP_CHECKS: tuple[StartupCheck, ...] = (requeue_lost_analyses,)
 
