@@ -154,6 +154,37 @@ async def wait_job(api: Api, job_id: str, headers: dict[str, str] | None = None,
         await asyncio.sleep(0.1)
 
 
+@dataclass
+class ImportAnswer:
+    """An import's outcome read as one answer: 201 and the import when its job succeeded, the job's failure status
+    (400, 409, …) and its error (a problem's fields: detail, errors, …) when it failed, or the POST's own answer
+    when the import was refused before a job existed (401, 403, 404, 413, 400)."""
+
+    status_code: int
+    body: dict[str, Any]
+    job: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def json(self) -> dict[str, Any]:
+        return self.body
+
+    @property
+    def text(self) -> str:
+        return msgspec.json.encode(self.body).decode()
+
+
+async def import_file(api: Api, headers: dict[str, str], files: dict[str, Any], data: dict[str, str],
+                      timeout: float = 120) -> ImportAnswer:
+    """POST /api/v1/imports, then wait for its job."""
+    r = await api.client.post("/api/v1/imports", headers=headers, files=files, data=data)
+    if r.status_code != 202:
+        return ImportAnswer(r.status_code, r.json(), headers=dict(r.headers))
+    job = await wait_job(api, r.json()["id"], headers, timeout=timeout)
+    if job["status"] == "succeeded":
+        return ImportAnswer(201, job["result"], job)
+    return ImportAnswer(job["error"]["status"], job["error"], job)
+
+
 LAYOUT = {"name": "small theory", "duration_minutes": 60, "facility_min": 0.55, "facility_max": 0.70,
           "sections": [{"type": "single_choice", "count": 30, "points_per_item": 2},
                        {"type": "true_false", "count": 20, "points_per_item": 1},
