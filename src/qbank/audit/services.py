@@ -11,10 +11,10 @@ import hashlib
 import hmac
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import msgspec
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qbank.audit.anchors import AnchorBook, AnchorInvalid
@@ -71,8 +71,9 @@ async def chain(db: AsyncSession, entries: list[AuditEntry], *, bulk: bool = Fal
         entry.hash = entry_hash(head.hash, entry, key if entry.seq >= head.keyed_from else None)
         head.seq, head.hash = entry.seq, entry.hash
     if bulk and entries:
-        columns = [c.key for c in AuditEntry.__table__.columns if c.key != "id"]
-        await db.execute(insert(AuditEntry), [{c: getattr(e, c) for c in columns} for e in entries])
+        table = cast(Table, AuditEntry.__table__)
+        columns = [c.key for c in table.columns if c.key != "id"]
+        await db.execute(insert(table), [{c: getattr(e, c) for c in columns} for e in entries])
     else:
         db.add_all(entries)
     await db.flush()

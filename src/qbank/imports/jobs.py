@@ -15,6 +15,7 @@ import gzip
 import hashlib
 import io
 import secrets
+import time
 from typing import Any, NoReturn
 
 import msgspec
@@ -136,7 +137,9 @@ async def run_import(ctx: JobContext, params: ImportParams) -> JobResult:
         # A worker process for big files (the service keeps its cores and its memory); a thread for small ones,
         # whose parse is shorter than a worker process's start.
         run = ctx.isolated if len(data) > ISOLATE_FROM else ctx.blocking
+        started = time.perf_counter()
         staged = await run(read_and_check, data, params.format, limits, inputs)
+        read_s = time.perf_counter() - started
         if isinstance(staged, Refused):
             raise staged.problem()
         rows = len(staged.parsed.positions)
@@ -151,11 +154,13 @@ async def run_import(ctx: JobContext, params: ImportParams) -> JobResult:
         async with ctx.env.session_maker() as db:
             checked = await finish_check(db, archive, staged, inputs)
         await ctx.progress(0.6, f"{rows} rows parsed, {rows} rows checked; writing {len(checked.items)} items")
+        started = time.perf_counter()
         async with ctx.storing() as db:  # the items, their trail and the job's end: one transaction, stored once
             out = await write_import(db, ctx.actor, archive, checked, params.occupation_code, params.level,
                                      params.sha256, filename)
             await db.execute(update(ImportUpload).where(ImportUpload.id == params.upload).values(data=None))
-            result: JobResult = {**msgspec.to_builtins(out), "items_written": out.count}
+            result: JobResult = {**msgspec.to_builtins(out), "items_written": out.count, "seconds": {
+                "read_and_check": round(read_s, 3), "write": round(time.perf_counter() - started, 3)}}
             ctx.ended(result)
         return result
     except ProblemError as exc:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
+import anyio.to_thread
 import msgspec
 import numpy as np
 from litestar.exceptions import PermissionDeniedException
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import Table, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.util import identity_key
 
@@ -176,7 +177,10 @@ async def refresh_near_duplicates(db: AsyncSession, occupation: str, level: int,
     position = {item_id: i for i, item_id in enumerate(ids)}
     candidates = np.array([position[i] for i in changed if i in position], dtype=np.int64)
     found: dict[int, set[int]] = {i: set() for i in changed}
-    for a, b, _ in near_duplicate_pairs(stem_vectors([r[1] for r in rows]), ids, candidates):
+    stems = [r[1] for r in rows]
+    # CPU work (a bulk import compares thousands of stems with the bank): in a thread, off the event loop
+    pairs = await anyio.to_thread.run_sync(lambda: near_duplicate_pairs(stem_vectors(stems), ids, candidates))
+    for a, b, _ in pairs:
         found.setdefault(a, set()).add(b)
         found.setdefault(b, set()).add(a)
     previous = {r[0]: set(r[2] or []) for r in rows}
@@ -247,10 +251,12 @@ async def insert_items(db: AsyncSession, actor: Actor, batch: Sequence[ItemIn]) 
     if not batch:
         return []
     now = utcnow()
-    ids = list((await db.scalars(insert(Item).returning(Item.id, sort_by_parameter_order=True),
+    # core inserts on the tables: no ORM bookkeeping per row
+    items, versions_table = cast(Table, Item.__table__), cast(Table, ItemVersion.__table__)
+    ids = list((await db.scalars(insert(items).returning(items.c.id, sort_by_parameter_order=True),
                                  [_item_row(actor, data, now) for data in batch])).all())
     versions = [_version_row(actor, item_id, content_of(data), now) for item_id, data in zip(ids, batch, strict=True)]
-    await db.execute(insert(ItemVersion), versions)
+    await db.execute(insert(versions_table), versions)
     return [(item_id, version["digest"]) for item_id, version in zip(ids, versions, strict=True)]
 
 
