@@ -272,6 +272,18 @@ async def get_item(db: AsyncSession, actor: Actor, item_id: int) -> Item:
     return item
 
 
+async def read_item(db: AsyncSession, actor: Actor, item_id: int) -> ItemOut:
+    """An item at its current version: the item and that version in one query."""
+    row = (await db.execute(select(Item, ItemVersion).join(ItemVersion, (ItemVersion.item_id == Item.id)
+                                                           & (ItemVersion.version == Item.version))
+                            .where(Item.id == item_id))).first()
+    if row is None:
+        raise not_found("item", item_id)
+    item, version = row
+    check_occupation(actor, item.occupation_code)
+    return item_out(item, version)
+
+
 async def get_version(db: AsyncSession, item_id: int, version: int) -> ItemVersion:
     row = await db.scalar(select(ItemVersion).where(ItemVersion.item_id == item_id, ItemVersion.version == version))
     if row is None:
