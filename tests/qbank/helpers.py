@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from litestar import Litestar
@@ -183,6 +185,21 @@ async def import_file(api: Api, headers: dict[str, str], files: dict[str, Any], 
     if job["status"] == "succeeded":
         return ImportAnswer(201, job["result"], job)
     return ImportAnswer(job["error"]["status"], job["error"], job)
+
+
+async def get_package(api: Api, session_id: int, headers: dict[str, str], **params: str) -> httpx.Response:
+    """GET …/package as a site's client does: the 307 is followed to the S3 server (without the bearer token),
+    and the bytes must have the digest the centre named. Any other answer is returned as it is."""
+    r = await api.client.get(f"/api/v1/sessions/{session_id}/package", headers=headers, params=params,
+                             follow_redirects=False)
+    if r.status_code != 307:
+        return r
+    assert r.headers["cache-control"] == "no-store" and "authorization" not in r.headers
+    async with httpx.AsyncClient(timeout=30) as s3:
+        got = await s3.get(r.headers["location"])
+    assert got.status_code == 200, got.text
+    assert hashlib.sha256(got.content).hexdigest() == r.headers["x-package-sha256"]
+    return got
 
 
 LAYOUT = {"name": "small theory", "duration_minutes": 60, "facility_min": 0.55, "facility_max": 0.70,

@@ -548,3 +548,25 @@ async def test_a_file_over_the_row_cap_is_refused_without_reading_on(api: Api) -
     assert r.status_code == 400 and "more than 3 rows" in r.json()["detail"], r.text
     assert "QBANK_IMPORT_MAX_ROWS" in r.json()["detail"]
     assert await bank_items(api, bank) == []
+
+
+async def test_a_large_file_is_read_in_a_worker_process(api: Api) -> None:
+    import random
+
+    bank = await make_bank(api)
+    admin = await api.admin()
+    rng = random.Random(3)
+    pool = [chr(c) for c in range(0x4E00, 0x4E00 + 3000)]
+    rows = [{"type": "single_choice", "stem": f"第{n}题：" + "".join(rng.choices(pool, k=30)) + "（ ）。",
+             "option_A": "甲", "option_B": "乙", "answer": "A", "point_code": f"{n % 12 + 1:03d}",
+             "explanation": "".join(rng.choices(pool, k=4000))} for n in range(80)]
+    data = xlsx(rows)
+    assert len(data) > 512 * 1024  # over what a thread reads: the worker process reads it
+    r = await post_import(api, bank, data, admin)
+    assert r.status_code == 201, r.text
+    assert r.json()["count"] == 80 and r.json()["rows"] == 80
+    items = await bank_items(api, bank)
+    assert len(items) == 80 and {len(i["explanation"]) for i in items} == {4000}
+    bad = xlsx([{**rows[0], "stem": "重复的题。"}, *rows[1:], {**rows[1], "stem": "重复的题。"}])
+    r = await post_import(api, bank, bad, admin)
+    assert r.status_code == 400 and r.json()["problems"] >= 80, r.text  # the bank has them: refused in the process

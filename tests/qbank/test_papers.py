@@ -22,6 +22,7 @@ from tests.qbank.helpers import (
     Exam,
     assemble,
     blueprint_body,
+    get_package,
     id_number,
     make_exam,
     make_paper_bank,
@@ -33,7 +34,7 @@ from tests.qbank.helpers import (
 
 async def fetch_and_open(api: Api, exam: Exam, site: str) -> tuple[dict[str, Any], bytes]:
     mine = await site_headers(api, site)
-    r = await api.client.get(f"/api/v1/sessions/{exam.session_id}/package", headers=mine)
+    r = await get_package(api, exam.session_id, mine)  # 307 to the S3 server, followed
     assert r.status_code == 200, r.text
     data = r.content
     rel = await api.client.get(f"/api/v1/sessions/{exam.session_id}/release", headers=mine)

@@ -34,6 +34,8 @@ from qbank.imports.services import (
     check_inputs,
     finish_check,
     read_and_check,
+    read_and_check_packed,
+    unpack_staged,
     write_import,
 )
 from qbank.jobs.kinds import JobContext, JobFailed, JobKind, JobResult
@@ -136,9 +138,12 @@ async def run_import(ctx: JobContext, params: ImportParams) -> JobResult:
         await ctx.progress(0.02, f"reading {filename or 'the file'}")
         # A worker process for big files (the service keeps its cores and its memory); a thread for small ones,
         # whose parse is shorter than a worker process's start.
-        run = ctx.isolated if len(data) > ISOLATE_FROM else ctx.blocking
         started = time.perf_counter()
-        staged = await run(read_and_check, data, params.format, limits, inputs)
+        if len(data) > ISOLATE_FROM:
+            packed = await ctx.isolated(read_and_check_packed, data, params.format, limits, inputs)
+            staged = await ctx.blocking(unpack_staged, packed)
+        else:
+            staged = await ctx.blocking(read_and_check, data, params.format, limits, inputs)
         read_s = time.perf_counter() - started
         if isinstance(staged, Refused):
             raise staged.problem()
