@@ -263,15 +263,34 @@ def read_and_check(data: bytes, fmt: str | None, limits: Limits, inputs: CheckIn
         return Refused.of(exc)
 
 
-def read_and_check_packed(data: bytes, fmt: str | None, limits: Limits, inputs: CheckInputs) -> bytes:
-    """:func:`read_and_check` for a worker process (``JobContext.isolated``): its outcome as MessagePack, which
-    the service decodes in a thread (:func:`unpack_staged`); a pickled outcome would be rebuilt on the service's
-    event loop, object by object (seconds for 50,000 questions)."""
-    return msgspec.msgpack.encode(read_and_check(data, fmt, limits, inputs))
+Packed = tuple[bytes, list[bytes], list[bytes]]  # the outcome without its lists; the good questions; all of them
+PACK = 1000  # questions per MessagePack chunk: each decode holds the interpreter lock only that long
 
 
-def unpack_staged(packed: bytes) -> Staged | Refused:
-    return msgspec.msgpack.decode(packed, type=Staged | Refused)
+def read_and_check_packed(data: bytes, fmt: str | None, limits: Limits, inputs: CheckInputs) -> Packed:
+    """:func:`read_and_check` for a worker process (``JobContext.isolated``): its outcome as MessagePack chunks,
+    which the service decodes in a thread (:func:`unpack_staged`). A pickled outcome would be rebuilt on the
+    service's event loop, object by object (seconds for 50,000 questions); one big MessagePack document would
+    hold the interpreter lock, and so the event loop, as long."""
+    outcome = read_and_check(data, fmt, limits, inputs)
+    if isinstance(outcome, Refused):
+        return msgspec.msgpack.encode(outcome), [], []
+    good, items = outcome.good, outcome.parsed.items
+    outcome.good, outcome.parsed.items = [], []
+    encode = msgspec.msgpack.encode
+    return (encode(outcome), [encode(good[i:i + PACK]) for i in range(0, len(good), PACK)],
+            [encode(items[i:i + PACK]) for i in range(0, len(items), PACK)])
+
+
+def unpack_staged(packed: Packed) -> Staged | Refused:
+    head, good, items = packed
+    outcome = msgspec.msgpack.decode(head, type=Staged | Refused)
+    if isinstance(outcome, Staged):
+        for chunk in good:
+            outcome.good.extend(msgspec.msgpack.decode(chunk, type=list[tuple[ParsedItem, ItemIn]]))
+        for chunk in items:
+            outcome.parsed.items.extend(msgspec.msgpack.decode(chunk, type=list[ParsedItem]))
+    return outcome
 
 
 async def finish_check(db: AsyncSession, archive: RetentionArchive | None, staged: Staged,
