@@ -184,7 +184,7 @@ async def import_file(api: Api, headers: dict[str, str], files: dict[str, Any], 
     job = await wait_job(api, r.json()["id"], headers, timeout=timeout)
     if job["status"] == "succeeded":
         return ImportAnswer(201, job["result"], job)
-    return ImportAnswer(job["error"]["status"], job["error"], job)
+    return ImportAnswer(job["error"].get("status", 500), job["error"], job)  # no status: the job crashed
 
 
 async def get_package(api: Api, session_id: int, headers: dict[str, str], **params: str) -> httpx.Response:

@@ -154,8 +154,8 @@ async def run_import(ctx: JobContext, params: ImportParams) -> JobResult:
             try:
                 archive = ctx.env.evidence.available()
             except StoreUnavailable as exc:
-                raise JobFailed(f"the file carries media and the evidence store does not answer ({exc}): nothing "
-                                "was imported; try again later", status=503) from exc
+                raise JobFailed("the file carries media and the evidence store does not answer: nothing was "
+                                "imported; try again later", status=503) from exc
         async with ctx.env.session_maker() as db:
             checked = await finish_check(db, archive, staged, inputs)
         await ctx.progress(0.6, f"{rows} rows parsed, {rows} rows checked; writing {len(checked.items)} items")
