@@ -1,9 +1,12 @@
-"""Benchmark: import N items from one xlsx through the CLI (`qbank import`), against a bare openpyxl read.
+"""Benchmark: import N items from one xlsx as the service's import job, against a bare openpyxl read.
 
-A fresh SQLite database in a temporary directory gets one occupation and a blueprint with --points appraisal
-points; a generated xlsx (the item writers' template, distinct stems, 20 % true/false, 70 % single, 10 %
-multiple choice) is imported by a `qbank import` subprocess. The baseline is openpyxl reading the same file
-in read-only mode and iterating every row, in the same run. Prints absolute figures and the ratio.
+`qbank serve` on a fresh SQLite database (or --database-url) in a temporary directory, its own local S3 server;
+one occupation and a blueprint with --points appraisal points through the API; a generated xlsx (the item
+writers' template, distinct stems, 20 % true/false, 70 % single, 10 % multiple choice) is POSTed to
+/api/v1/imports and its job polled to the end, after a warm-up import of 4,000 other items (which starts the
+service's worker process). The baseline is openpyxl reading the same file in read-only mode and iterating every
+row, in the same run. Meanwhile a thread asks GET /health one request after another: its p99 says whether the
+service still answers during the import. Prints absolute figures and the ratio; the server is stopped by its pid.
 
     python benchmarks/import_xlsx.py --items 10000
 """
@@ -11,19 +14,23 @@ in read-only mode and iterating every row, in the same run. Prints absolute figu
 from __future__ import annotations
 
 import argparse
-import asyncio
+import json
 import os
 import platform
 import random
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
+from serving import start_qbank, stop
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
 
 OCCUPATION = "6-31-01-03"
 LEVEL = 3
@@ -40,23 +47,6 @@ def blueprint(points: int) -> dict[str, Any]:
             {"code": f"{p + 1:03d}", "name": f"鉴定点{p + 1}",
              "importance": "X" if p % 20 < 17 else "Y" if p % 20 < 19 else "Z"} for p in codes]})
     return {"scopes": scopes}
-
-
-async def prepare_database(url: str, points: int) -> None:
-    import msgspec
-    from sqlalchemy.ext.asyncio import async_sessionmaker
-
-    from qbank.blueprints.schemas import BlueprintIn, OccupationIn
-    from qbank.blueprints.services import create_blueprint, create_occupation
-    from qbank.db import create_engine
-    from qbank.lib.actors import Actor, Role
-
-    engine = create_engine(url)
-    actor = Actor(token_id=0, name="bench", role=Role.admin)
-    async with async_sessionmaker(engine)() as db, db.begin():
-        await create_occupation(db, OccupationIn(code=OCCUPATION, name="维修电工", levels=[5, 4, 3, 2, 1]))
-        await create_blueprint(db, actor, OCCUPATION, LEVEL, msgspec.convert(blueprint(points), BlueprintIn))
-    await engine.dispose()
 
 
 def write_items(path: Path, items: int, points: int, seed: int) -> None:
@@ -95,16 +85,55 @@ def bare_read(path: Path) -> tuple[float, int]:
     return time.perf_counter() - start, rows
 
 
-async def count_items(url: str) -> int:
-    from sqlalchemy import text
+class HealthProbe(threading.Thread):
+    """GET /health one after another (a fresh connection each: what a load balancer's check does), timing each."""
 
-    from qbank.db import create_engine
+    def __init__(self, base: str) -> None:
+        super().__init__(daemon=True)
+        self.base = base
+        self.latencies: list[float] = []
+        self.failures = 0
+        self.running = threading.Event()
+        self.running.set()
 
-    engine = create_engine(url)
-    async with engine.connect() as conn:
-        n = (await conn.execute(text("SELECT count(*) FROM item"))).scalar_one()
-    await engine.dispose()
-    return int(n)
+    def run(self) -> None:
+        while self.running.is_set():
+            t0 = time.perf_counter()
+            try:
+                ok = httpx.get(f"{self.base}/health", timeout=30).status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            self.latencies.append(time.perf_counter() - t0)
+            self.failures += 0 if ok else 1
+            time.sleep(0.02)
+
+    def summary(self) -> str:
+        lat = sorted(self.latencies)
+        if not lat:
+            return "no /health answers"
+        pick = lambda q: 1000 * lat[min(len(lat) - 1, int(q * (len(lat) - 1)))]  # noqa: E731
+        return (f"{len(lat)} probes, p50 {pick(0.5):.1f} ms, p99 {pick(0.99):.1f} ms, max {1000 * lat[-1]:.1f} ms, "
+                f"{self.failures} failed")
+
+
+def import_job(client: httpx.Client, path: Path, probe: HealthProbe | None = None) -> tuple[float, dict[str, Any]]:
+    """POST the file, poll its job to the end; (wall seconds from the POST to the job's end, the job)."""
+    t0 = time.perf_counter()
+    with path.open("rb") as f:
+        r = client.post("/api/v1/imports", files={"file": (path.name, f)},
+                        data={"occupation_code": OCCUPATION, "level": str(LEVEL)})
+    if r.status_code != 202:
+        raise SystemExit(f"POST /api/v1/imports: {r.status_code} {r.text[:500]}")
+    job_id = r.json()["id"]
+    while True:
+        job = client.get(f"/api/v1/jobs/{job_id}").json()
+        if job["status"] in ("succeeded", "failed"):
+            break
+        time.sleep(0.05)
+    wall = time.perf_counter() - t0
+    if job["status"] != "succeeded":
+        raise SystemExit(f"import job failed: {json.dumps(job['error'], ensure_ascii=False)[:2000]}")
+    return wall, job
 
 
 def main() -> int:
@@ -112,43 +141,67 @@ def main() -> int:
     parser.add_argument("--items", type=int, default=10_000, help="items in the xlsx (default 10000)")
     parser.add_argument("--points", type=int, default=300, help="appraisal points in the blueprint (default 300)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--database-url", default="", help="an empty PostgreSQL database "
+                        "(postgresql+asyncpg://…); default: SQLite in the temporary data dir")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args()
 
-    from qbank.db import upgrade
-
     tmp = Path(tempfile.mkdtemp(prefix="qbank-import-bench-"))
-    url = f"sqlite+aiosqlite:///{tmp / 'qbank.db'}"
-    upgrade(url)
-    asyncio.run(prepare_database(url, args.points))
-    xlsx = tmp / "items.xlsx"
+    warm, xlsx = tmp / "warm-up.xlsx", tmp / "items.xlsx"
     t0 = time.perf_counter()
     write_items(xlsx, args.items, args.points, args.seed)
     generate_s = time.perf_counter() - t0
+    write_items(warm, 4000, args.points, args.seed + 1)  # over 512 KiB: read in the worker process too
     read_s, rows = bare_read(xlsx)
-    env = {**os.environ, "QBANK_DATABASE_URL": url, "QBANK_DATA_DIR": str(tmp), "QBANK_TOKEN_SECRET": "bench",
-           "QBANK_LOG_LEVEL": "WARNING", "COLUMNS": "100"}
+    env = {**os.environ, "QBANK_DATA_DIR": str(tmp), "QBANK_TOKEN_SECRET": "bench", "QBANK_LOG_LEVEL": "WARNING",
+           "QBANK_S3_ENDPOINT": ""}
+    if args.database_url:
+        env["QBANK_DATABASE_URL"] = args.database_url
+    else:
+        env["QBANK_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp / 'qbank.db'}"
     qbank = [sys.executable, "-m", "qbank"]
-    t0 = time.perf_counter()
-    subprocess.run([*qbank, "--help"], env=env, check=True, capture_output=True)
-    startup_s = time.perf_counter() - t0
-    command = [*qbank, "import", str(xlsx), "--occupation", OCCUPATION, "--level", str(LEVEL)]
-    t0 = time.perf_counter()
-    done = subprocess.run(command, env=env, capture_output=True, text=True)
-    import_s = time.perf_counter() - t0
-    if done.returncode != 0:
-        print(done.stdout, done.stderr, sep="\n", file=sys.stderr)
-        return 1
-    stored = asyncio.run(count_items(url))
-    assert stored == args.items, (stored, args.items)
-    print(f"machine: {platform.machine()} {os.cpu_count()} CPUs, Python {platform.python_version()}, SQLite")
+    subprocess.run([*qbank, "db", "upgrade"], env=env, check=True, capture_output=True, cwd=ROOT)
+    token = subprocess.run([*qbank, "token", "create", "--role", "admin", "--name", "bench"], env=env, check=True,
+                           capture_output=True, text=True, cwd=ROOT).stdout.strip().splitlines()[-1]
+    with (tmp / "serve.log").open("wb") as log:
+        proc, base = start_qbank(env, log)
+    try:
+        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=120) as client:
+            client.post("/api/v1/occupations", json={"code": OCCUPATION, "name": "维修电工",
+                                                     "levels": [5, 4, 3, 2, 1]}).raise_for_status()
+            client.post(f"/api/v1/occupations/{OCCUPATION}/levels/{LEVEL}/blueprints",
+                        json=blueprint(args.points)).raise_for_status()
+            warm_s, _ = import_job(client, warm)  # starts the service's worker process
+            idle = HealthProbe(base)  # the baseline: /health of the same server, no import running
+            idle.start()
+            time.sleep(5)
+            idle.running.clear()
+            idle.join()
+            probe = HealthProbe(base)
+            probe.start()
+            import_s, job = import_job(client, xlsx)
+            probe.running.clear()
+            probe.join()
+            stored = int(client.get("/api/v1/items", params={"occupation": OCCUPATION, "level": LEVEL,
+                                                              "limit": 1}).json()["total"])
+    finally:
+        stop(proc)
+    assert stored == args.items + 4000, (stored, args.items)
+    backend = "PostgreSQL" if args.database_url.startswith("postgres") else "SQLite"
+    started, finished = (datetime.fromisoformat(job[k]) for k in ("started_at", "finished_at"))
+    print(f"machine: {platform.machine()} {os.cpu_count()} CPUs, Python {platform.python_version()}, {backend}, "
+          f"load average {os.getloadavg()[0]:.1f}")
     print(f"file: {xlsx.stat().st_size / 1e6:.2f} MB, {args.items} items, {args.points} points "
           f"(generated in {generate_s:.2f} s)")
     print(f"bare openpyxl read (read_only, all {rows} rows): {read_s:.3f} s = {args.items / read_s:,.0f} rows/s")
-    print(f"qbank import through the CLI (subprocess, wall): {import_s:.2f} s = {args.items / import_s:,.0f} items/s "
-          f"(process start and CLI load alone: {startup_s:.2f} s)")
-    print(f"ratio import / bare read: {import_s / read_s:.1f}x")
-    print(f"stored: {stored} items; CLI said: {done.stdout.strip()}")
+    print(f"import job (POST → job succeeded, wall): {import_s:.2f} s = {args.items / import_s:,.0f} items/s; "
+          f"the job itself (started → finished): {(finished - started).total_seconds():.2f} s")
+    print(f"ratio import job / bare read: {import_s / read_s:.1f}x")
+    print(f"stages inside the job (s): {job['result']['seconds']}")
+    print(f"/health during the import: {probe.summary()}")
+    print(f"/health idle, just before:  {idle.summary()}")
+    print(f"warm-up import of 4000 items before (starts the worker process): {warm_s:.2f} s")
+    print(f"stored: {stored} items; job message: {job['message']}")
     print(f"reproduce: python benchmarks/import_xlsx.py --items {args.items} --points {args.points}")
     if args.keep:
         print(f"kept {tmp}")

@@ -13,8 +13,9 @@ a session of 200 candidates at 4 sites, and site keys. Then times, over HTTP:
   score     each site's POST /sessions/{id}/responses for all its candidates (random answers)
 
 Load: a second process downloads one site's package with N concurrent connections for a fixed number of
-requests, through the service (token, audit entry, digest-checked stream from the archive) and then straight
-from S3 with a presigned GET of the same object. Prints MB/s of each and the ratio. Servers stopped by pid.
+requests, three ways: the default `GET …/package` (token, audit entry, 307 to a presigned GET, followed), the
+same with `delivery=stream` (the digest-checked stream through the service), and straight from S3 with a
+presigned GET of the same object (the baseline). Prints MB/s of each and the ratios. Servers stopped by pid.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ async def _load(url: str, headers: dict[str, str], concurrency: int, requests: i
                     if done >= requests:
                         return
                     done += 1
-                async with client.stream("GET", url, headers=headers) as r:
+                async with client.stream("GET", url, headers=headers, follow_redirects=True) as r:
                     if r.status_code != 200:
                         raise SystemExit(f"GET {url.split('?')[0]}: {r.status_code}")
                     n = 0
@@ -257,7 +258,8 @@ def run(args: argparse.Namespace) -> None:
         packages: dict[str, Path] = {}
         t = time.perf_counter()
         for code in sites:
-            r = http.get(f"/api/v1/sessions/{sid}/package", headers={"Authorization": f"Bearer {site_tokens[code]}"})
+            r = http.get(f"/api/v1/sessions/{sid}/package", headers={"Authorization": f"Bearer {site_tokens[code]}"},
+                         follow_redirects=True)
             r.raise_for_status()
             packages[code] = tmp / f"package-{code}.json"
             packages[code].write_bytes(r.content)
@@ -295,19 +297,24 @@ def run(args: argparse.Namespace) -> None:
         archive = RetentionArchive(s3.endpoint, "benchkey", "bench-secret-1", "qbank-evidence", secure=False)
         presigned = archive.presigned_get(key, timedelta(hours=1))
         service_url = f"{base}/api/v1/sessions/{sid}/package"
-        rounds: list[tuple[float, float]] = []
+        ways = {"redirect": (service_url, site_tokens[code]),  # the default: 307 to a presigned GET, followed
+                "streamed": (f"{service_url}?delivery=stream", site_tokens[code]),  # the bytes through the service
+                "presigned": (presigned, None)}  # the baseline: straight from S3
+        rounds: list[dict[str, float]] = []
         for _ in range(args.rounds):
-            via = load_from_second_process(service_url, site_tokens[code], args.concurrency, args.requests)
-            direct = load_from_second_process(presigned, None, args.concurrency, args.requests)
-            mb_via, mb_direct = via["bytes"] / via["seconds"] / 1e6, direct["bytes"] / direct["seconds"] / 1e6
-            rounds.append((mb_via, mb_direct))
-            print(f"download {args.requests} × {sizes[0] / 1e6:.2f} MB, {args.concurrency} connections: service "
-                  f"{mb_via:7.1f} MB/s ({args.requests / via['seconds']:.1f} req/s), S3 presigned "
-                  f"{mb_direct:7.1f} MB/s ({args.requests / direct['seconds']:.1f} req/s), "
-                  f"ratio {mb_via / mb_direct:.2f}", flush=True)
-        best_via, best_direct = max(r[0] for r in rounds), max(r[1] for r in rounds)
-        print(f"best of {len(rounds)}: service {best_via:.1f} MB/s, S3 {best_direct:.1f} MB/s, "
-              f"ratio {best_via / best_direct:.2f}")
+            mb: dict[str, float] = {}
+            for name, (url, token) in ways.items():
+                got = load_from_second_process(url, token, args.concurrency, args.requests)
+                mb[name] = got["bytes"] / got["seconds"] / 1e6
+            rounds.append(mb)
+            print(f"download {args.requests} × {sizes[0] / 1e6:.2f} MB, {args.concurrency} connections: "
+                  + ", ".join(f"{name} {v:7.1f} MB/s" for name, v in mb.items())
+                  + f"; redirect/presigned {mb['redirect'] / mb['presigned']:.2f}, "
+                    f"streamed/presigned {mb['streamed'] / mb['presigned']:.2f}", flush=True)
+        best = {name: max(r[name] for r in rounds) for name in ways}
+        print(f"best of {len(rounds)}: " + ", ".join(f"{name} {v:.1f} MB/s" for name, v in best.items())
+              + f"; redirect/presigned {best['redirect'] / best['presigned']:.2f}, "
+                f"streamed/presigned {best['streamed'] / best['presigned']:.2f}")
     finally:
         stop(proc)
         log.close()

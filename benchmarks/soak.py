@@ -92,6 +92,7 @@ class Load:
                                                json={"layout_id": self.layout_id, "forms": 2,
                                                      "seed": rng.randrange(1000), "time_limit_s": 5}),
             "package": lambda: centre.request("GET", f"/api/v1/sessions/{self.sealed.session_id}/package",
+                                              follow_redirects=True,
                                               headers=self.sealed.tokens[self.sealed.sites[0]]),
             "health": lambda: centre.request("GET", "/health"),
         }

@@ -1,3 +1,4 @@
 from qbank.server.cli import main
 
-main()
+if __name__ == "__main__":  # not when a worker process (anyio.to_process) loads this as its parent's main module
+    main()

@@ -56,6 +56,8 @@ class Settings(msgspec.Struct, kw_only=True):
     job_attempts: int = 3  # runs of a job whose runner died, before it is marked failed
     job_lease_s: int = 30  # a running job's runner renews its lease; past it, others take the job back
     leftover_age_s: int = 3600  # spool/scratch files and multipart uploads untouched this long are removed at start
+    import_max_rows: int = 50_000  # questions one import file may hold (QBANK_IMPORT_MAX_ROWS)
+    token_cache_s: float = 0.5  # an authenticated token is not looked up again for this long (at most 1 s)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -185,6 +187,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         job_attempts=max(1, _int(env, "QBANK_JOB_ATTEMPTS", 3)),
         job_lease_s=max(3, _int(env, "QBANK_JOB_LEASE_S", 30)),
         leftover_age_s=max(0, _int(env, "QBANK_LEFTOVER_AGE_S", 3600)),
+        import_max_rows=max(1, _int(env, "QBANK_IMPORT_MAX_ROWS", 50_000)),
+        token_cache_s=min(1.0, _seconds(env, "QBANK_TOKEN_CACHE_S", 0.5)),
     )
 
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from litestar import Litestar
@@ -152,6 +154,52 @@ async def wait_job(api: Api, job_id: str, headers: dict[str, str] | None = None,
             return job  # type: ignore[no-any-return]
         assert loop.time() < deadline, f"job still {job['status']} after {timeout} s: {job}"
         await asyncio.sleep(0.1)
+
+
+@dataclass
+class ImportAnswer:
+    """An import's outcome read as one answer: 201 and the import when its job succeeded, the job's failure status
+    (400, 409, …) and its error (a problem's fields: detail, errors, …) when it failed, or the POST's own answer
+    when the import was refused before a job existed (401, 403, 404, 413, 400)."""
+
+    status_code: int
+    body: dict[str, Any]
+    job: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def json(self) -> dict[str, Any]:
+        return self.body
+
+    @property
+    def text(self) -> str:
+        return msgspec.json.encode(self.body).decode()
+
+
+async def import_file(api: Api, headers: dict[str, str], files: dict[str, Any], data: dict[str, str],
+                      timeout: float = 120) -> ImportAnswer:
+    """POST /api/v1/imports, then wait for its job."""
+    r = await api.client.post("/api/v1/imports", headers=headers, files=files, data=data)
+    if r.status_code != 202:
+        return ImportAnswer(r.status_code, r.json(), headers=dict(r.headers))
+    job = await wait_job(api, r.json()["id"], headers, timeout=timeout)
+    if job["status"] == "succeeded":
+        return ImportAnswer(201, job["result"], job)
+    return ImportAnswer(job["error"].get("status", 500), job["error"], job)  # no status: the job crashed
+
+
+async def get_package(api: Api, session_id: int, headers: dict[str, str], **params: str) -> httpx.Response:
+    """GET …/package as a site's client does: the 307 is followed to the S3 server (without the bearer token),
+    and the bytes must have the digest the centre named. Any other answer is returned as it is."""
+    r = await api.client.get(f"/api/v1/sessions/{session_id}/package", headers=headers, params=params,
+                             follow_redirects=False)
+    if r.status_code != 307:
+        return r
+    assert r.headers["cache-control"] == "no-store" and "authorization" not in r.headers
+    async with httpx.AsyncClient(timeout=30) as s3:
+        got = await s3.get(r.headers["location"])
+    assert got.status_code == 200, got.text
+    assert hashlib.sha256(got.content).hexdigest() == r.headers["x-package-sha256"]
+    return got
 
 
 LAYOUT = {"name": "small theory", "duration_minutes": 60, "facility_min": 0.55, "facility_max": 0.70,

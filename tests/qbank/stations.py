@@ -23,7 +23,17 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from tests.qbank.helpers import LAYOUT, Api, Bank, make_paper_bank, make_site, site_headers, time_travel, wait_job
+from tests.qbank.helpers import (
+    LAYOUT,
+    Api,
+    Bank,
+    get_package,
+    make_paper_bank,
+    make_site,
+    site_headers,
+    time_travel,
+    wait_job,
+)
 
 QBANK = str(Path(sys.executable).with_name("qbank"))
 
@@ -142,7 +152,7 @@ async def sealed_exam(api: Api, url: str, folder: Path, *, rooms: dict[str, int]
     assert job["status"] == "succeeded", job
     r = await api.client.post(f"/api/v1/sessions/{session_id}/seal", headers=admin)
     assert r.status_code == 200, r.text
-    r = await api.client.get(f"/api/v1/sessions/{session_id}/package", headers=headers)
+    r = await get_package(api, session_id, headers)
     assert r.status_code == 200, r.text
     package = folder / f"package-{session_id}-{site}.json"
     package.write_bytes(r.content)

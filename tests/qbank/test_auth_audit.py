@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
+import anyio.to_thread
 from sqlalchemy import text
 
 from tests.qbank.helpers import Api, make_bank, site_headers
@@ -32,6 +36,29 @@ async def test_missing_wrong_and_revoked_tokens_are_refused(api: Api) -> None:
     assert (await api.client.get("/api/v1/occupations", headers=mine)).status_code == 401
     r = await api.client.post(f"/api/v1/tokens/{created['id']}/revoke", headers=admin)
     assert r.status_code == 409
+
+
+async def test_a_token_revoked_elsewhere_stops_working_within_a_second(api: Api, tmp_path: Any) -> None:
+    """Tokens that authenticated are cached for a moment; a revocation by another process (here `qbank token
+    revoke`, as another instance would) reaches this one within a second."""
+    from click.testing import CliRunner
+
+    from qbank.server.cli import main
+
+    admin = await api.admin()
+    r = await api.client.post("/api/v1/tokens", json={"name": "cached", "role": "admin"}, headers=admin)
+    created = r.json()
+    mine = {"Authorization": f"Bearer {created['token']}"}
+    for _ in range(3):  # the first looks the token up, the others may be answered from the cache
+        assert (await api.client.get("/api/v1/occupations", headers=mine)).status_code == 200
+    env = {"QBANK_DATABASE_URL": str(api.app.state.settings.database_url), "QBANK_DATA_DIR": str(tmp_path),
+           "QBANK_TOKEN_SECRET": "test-token-secret"}
+    result = await anyio.to_thread.run_sync(lambda: CliRunner().invoke(main, ["token", "revoke", str(created["id"])],
+                                                                       env=env))
+    assert result.exit_code == 0, result.output
+    await asyncio.sleep(1.0)
+    r = await api.client.get("/api/v1/occupations", headers=mine)
+    assert r.status_code == 401 and "unknown or revoked" in r.json()["detail"]
 
 
 async def test_tokens_are_stored_hashed(api: Api) -> None:

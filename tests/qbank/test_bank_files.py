@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.qbank import bank_files as bf
-from tests.qbank.helpers import Api, Bank, make_bank
+from tests.qbank.helpers import Api, Bank, ImportAnswer, import_file, make_bank
 
 CONTENT = ("stem", "options", "answer", "explanation", "point_code", "facility", "difficulty", "enemy_groups",
            "stimulus_set", "tags", "media", "language", "practical")
@@ -21,12 +21,12 @@ RAW = ("Expected `", "regex", "Object missing", "Invalid enum", "msgspec")
 
 
 async def post_import(api: Api, bank: Bank, data: bytes, name: str, headers: dict[str, str] | None = None,
-                      point_map: tuple[str, bytes] | None = None, **form: Any) -> httpx.Response:
+                      point_map: tuple[str, bytes] | None = None, **form: Any) -> ImportAnswer:
     files: dict[str, Any] = {"file": (name, data)}
     if point_map is not None:
         files["point_map"] = point_map
-    return await api.client.post("/api/v1/imports", headers=headers or await api.admin(), files=files,
-                                 data={"occupation_code": bank.occupation, "level": str(bank.level), **form})
+    return await import_file(api, headers or await api.admin(), files,
+                             {"occupation_code": bank.occupation, "level": str(bank.level), **form})
 
 
 async def items_of(api: Api, bank: Bank) -> dict[str, dict[str, Any]]:

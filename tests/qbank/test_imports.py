@@ -12,7 +12,16 @@ from click.testing import CliRunner
 from openpyxl import Workbook
 
 from qbank.imports.excel import COLUMNS
-from tests.qbank.helpers import Api, Bank, item_body, make_bank
+from tests.qbank.helpers import (
+    Api,
+    Bank,
+    ImportAnswer,
+    audit_count,
+    import_file,
+    item_body,
+    make_bank,
+    wait_job,
+)
 
 CONTENT = ("stem", "options", "answer", "explanation", "point_code", "facility", "difficulty", "enemy_groups",
            "stimulus_set", "tags", "media", "practical")
@@ -116,9 +125,9 @@ MOODLE = """<?xml version="1.0" encoding="UTF-8"?>
 
 
 async def post_import(api: Api, bank: Bank, data: bytes, headers: dict[str, str], name: str = "bank.xlsx",
-                      **form: Any) -> Any:
-    return await api.client.post("/api/v1/imports", headers=headers, files={"file": (name, data)},
-                                 data={"occupation_code": bank.occupation, "level": str(bank.level), **form})
+                      **form: Any) -> ImportAnswer:
+    return await import_file(api, headers, {"file": (name, data)},
+                             {"occupation_code": bank.occupation, "level": str(bank.level), **form})
 
 
 async def bank_items(api: Api, bank: Bank) -> list[dict[str, Any]]:
@@ -129,8 +138,9 @@ async def bank_items(api: Api, bank: Bank) -> list[dict[str, Any]]:
 
 
 async def audit_total(api: Api) -> int:
+    """Trail entries but the import requests themselves (``job.submit``: the stored file and its job)."""
     r = await api.client.get("/api/v1/audit", params={"limit": 1}, headers=await api.admin())
-    return int(r.json()["total"])
+    return int(r.json()["total"]) - await audit_count(api, "job.submit")
 
 
 def comparable(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -356,7 +366,7 @@ async def test_hostile_and_refused_inputs_change_nothing(api: Api) -> None:
         r = await post_import(api, bank, data, admin, name="upload.bin")
         assert r.status_code == status, (name, r.text)
         body = r.json()
-        assert r.headers["content-type"].startswith("application/problem+json"), name
+        assert r.job is not None and r.job["status"] == "failed", name  # the file's content is the job's
         assert words in body["detail"], (name, body)
     settings = api.app.state.settings
     limit = settings.max_import_bytes
@@ -462,3 +472,101 @@ async def test_the_shipped_template_imports_one_item_of_each_type(api: Api) -> N
     assert tf["options"] == ["正确", "错误"] and tf["answer"] == ["A"] and tf["maintainer"] == "张老师"
     practical = next(i for i in items if i["type"] == "practical_task")["practical"]
     assert practical["duration_minutes"] == 60 and len(practical["marking"]) == 3
+
+
+async def test_an_import_is_a_job_that_only_its_author_polls(api: Api) -> None:
+    bank = await make_bank(api)
+    author = await api.headers("author", "郑老师", (bank.occupation,))
+    r = await api.client.post("/api/v1/imports", headers=author, files={"file": ("bank.xlsx", xlsx(good_rows("轮询")))},
+                              data={"occupation_code": bank.occupation, "level": str(bank.level)})
+    assert r.status_code == 202 and r.json()["kind"] == "item_import", r.text
+    job = await wait_job(api, r.json()["id"], author)
+    assert job["status"] == "succeeded", job
+    assert job["result"]["items_written"] == 4 and job["result"]["rows"] == 4
+    assert "4 rows parsed, 4 rows checked" in job["message"]
+    # another author of the same occupation (and a supervisor) cannot tell the job exists
+    for other in (await api.headers("author", "冯老师", (bank.occupation,)), await api.headers("supervisor")):
+        assert (await api.client.get(f"/api/v1/jobs/{job['id']}", headers=other)).status_code == 404
+        assert (await api.client.get(f"/api/v1/imports/{job['id']}/report", headers=other)).status_code in (403, 404)
+    assert (await api.client.get(f"/api/v1/jobs/{job['id']}", headers=await api.admin())).status_code == 200
+    # a succeeded import has no problem report
+    assert (await api.client.get(f"/api/v1/imports/{job['id']}/report", headers=author)).status_code == 404
+
+
+async def test_a_file_replaced_between_upload_and_parse_fails_the_job(api: Api) -> None:
+    from sqlalchemy import update
+
+    from qbank.imports.models import ImportUpload
+
+    bank = await make_bank(api)
+    author = await api.headers("author", "陈老师", (bank.occupation,))
+    async with api.app.state.job_runner.paused():  # the job stays queued while its stored file is replaced
+        r = await api.client.post("/api/v1/imports", headers=author,
+                                  files={"file": ("bank.xlsx", xlsx(good_rows("替换")))},
+                                  data={"occupation_code": bank.occupation, "level": str(bank.level)})
+        assert r.status_code == 202, r.text
+        async with api.db() as db, db.begin():
+            upload_id = r.json()["params"]["upload"]
+            await db.execute(update(ImportUpload).where(ImportUpload.id == upload_id).values(
+                data=xlsx(good_rows("换过的"))))
+    job = await wait_job(api, r.json()["id"], author)
+    assert job["status"] == "failed" and job["error"]["status"] == 409, job
+    assert "not the one uploaded" in job["error"]["detail"] and r.json()["params"]["sha256"] in job["error"]["detail"]
+    assert await bank_items(api, bank) == []
+
+
+async def test_refused_imports_list_200_problems_and_keep_the_full_report(api: Api) -> None:
+    bank = await make_bank(api)
+    author = await api.headers("author", "褚老师", (bank.occupation,))
+    rows = [{"type": "single_choice", "stem": f"只有一个选项的题{n}。", "option_A": "甲", "answer": "A",
+             "point_code": "001"} for n in range(260)]
+    r = await post_import(api, bank, xlsx(rows), author)
+    assert r.status_code == 400 and r.job is not None, r.text
+    error = r.json()
+    assert len(error["errors"]) == 200 and error["problems"] == 260 and error["extra"]["refused"] == 260
+    assert error["errors"][0]["field"] == "row 2: options"
+    report = await api.client.get(error["report"], headers=author)
+    assert report.status_code == 200 and report.headers["content-type"].startswith("text/csv")
+    lines = report.content.decode("utf-8-sig").splitlines()
+    assert lines[0] == "where,problem" and len(lines) == 261 and lines[-1].startswith("row 261: options,")
+    other = await api.headers("author", "卫老师", (bank.occupation,))
+    assert (await api.client.get(error["report"], headers=other)).status_code == 404
+    assert (await api.client.get(error["report"], headers=await api.admin())).status_code == 200
+    assert await bank_items(api, bank) == []
+
+
+async def test_a_file_over_the_row_cap_is_refused_without_reading_on(api: Api) -> None:
+    bank = await make_bank(api)
+    admin = await api.admin()
+    settings = api.app.state.settings
+    cap = settings.import_max_rows
+    settings.import_max_rows = 3
+    try:
+        r = await post_import(api, bank, xlsx(good_rows("上限")), admin)
+    finally:
+        settings.import_max_rows = cap
+    assert r.status_code == 400 and "more than 3 rows" in r.json()["detail"], r.text
+    assert "QBANK_IMPORT_MAX_ROWS" in r.json()["detail"]
+    assert await bank_items(api, bank) == []
+
+
+async def test_a_large_file_is_read_in_a_worker_process(api: Api) -> None:
+    import random
+
+    bank = await make_bank(api)
+    admin = await api.admin()
+    rng = random.Random(3)
+    pool = [chr(c) for c in range(0x4E00, 0x4E00 + 3000)]
+    rows = [{"type": "single_choice", "stem": f"第{n}题：" + "".join(rng.choices(pool, k=30)) + "（ ）。",
+             "option_A": "甲", "option_B": "乙", "answer": "A", "point_code": f"{n % 12 + 1:03d}",
+             "explanation": "".join(rng.choices(pool, k=4000))} for n in range(80)]
+    data = xlsx(rows)
+    assert len(data) > 512 * 1024  # over what a thread reads: the worker process reads it
+    r = await post_import(api, bank, data, admin)
+    assert r.status_code == 201, r.text
+    assert r.json()["count"] == 80 and r.json()["rows"] == 80
+    items = await bank_items(api, bank)
+    assert len(items) == 80 and {len(i["explanation"]) for i in items} == {4000}
+    bad = xlsx([{**rows[0], "stem": "重复的题。"}, *rows[1:], {**rows[1], "stem": "重复的题。"}])
+    r = await post_import(api, bank, bad, admin)
+    assert r.status_code == 400 and r.json()["problems"] >= 80, r.text  # the bank has them: refused in the process

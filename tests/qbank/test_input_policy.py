@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from tests.qbank.helpers import Api, Bank, item_body, make_bank
+from tests.qbank.helpers import Api, Bank, import_file, item_body, make_bank
 
 DECOMPOSED = "Cafe\u0301 和 e\u0301"  # é as e + combining acute: NFC makes it one character
 COMPOSED = unicodedata.normalize("NFC", DECOMPOSED)
@@ -134,9 +134,9 @@ async def test_every_field_of_every_item_type_goes_through_xlsx_and_qti_and_back
                 for name in z.namelist():
                     ElementTree.fromstring(z.read(name))  # well-formed, every member
         target = await make_bank(api, points=12)
-        r = await api.client.post("/api/v1/imports", headers=admin, files={"file": (f"bank.{fmt}", r.content)},
-                                  data={"occupation_code": target.occupation, "level": str(target.level)})
-        assert r.status_code == 201, r.text
+        answer = await import_file(api, admin, {"file": (f"bank.{fmt}", r.content)},
+                                   {"occupation_code": target.occupation, "level": str(target.level)})
+        assert answer.status_code == 201, answer.text
         expected = original if fmt == "xlsx" else as_html_reads(original)
         assert await bank_items(api, target) == expected
 

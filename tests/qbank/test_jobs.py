@@ -29,7 +29,7 @@ async def test_in_process_job_with_progress_and_result(api: Api) -> None:
     assert job["result"]["ok"] is True and job["result"]["entries"] >= 3
     assert "entries checked" in job["message"]
     other = await api.headers("supervisor")
-    assert (await api.client.get(f"/api/v1/jobs/{job['id']}", headers=other)).status_code == 403
+    assert (await api.client.get(f"/api/v1/jobs/{job['id']}", headers=other)).status_code == 404  # not probed
     assert (await api.client.get("/api/v1/jobs/nosuchjob", headers=admin)).status_code == 404
 
 

@@ -22,6 +22,7 @@ from tests.qbank.helpers import (
     Exam,
     assemble,
     blueprint_body,
+    get_package,
     id_number,
     make_exam,
     make_paper_bank,
@@ -33,7 +34,7 @@ from tests.qbank.helpers import (
 
 async def fetch_and_open(api: Api, exam: Exam, site: str) -> tuple[dict[str, Any], bytes]:
     mine = await site_headers(api, site)
-    r = await api.client.get(f"/api/v1/sessions/{exam.session_id}/package", headers=mine)
+    r = await get_package(api, exam.session_id, mine)  # 307 to the S3 server, followed
     assert r.status_code == 200, r.text
     data = r.content
     rel = await api.client.get(f"/api/v1/sessions/{exam.session_id}/release", headers=mine)
@@ -46,11 +47,12 @@ async def fetch_and_open(api: Api, exam: Exam, site: str) -> tuple[dict[str, Any
     return content, data
 
 
-async def latest_actions(api: Api, n: int = 500) -> list[str]:
-    """The actions of the trail's last ``n`` entries (the trail reads oldest first; other tests write to it)."""
+async def recent_actions(api: Api, last: int = 1000) -> list[str]:
+    """The actions of the trail's newest entries (the trail is read oldest first; other tests share it)."""
     admin = await api.admin()
     total = (await api.client.get("/api/v1/audit", params={"limit": 1}, headers=admin)).json()["total"]
-    trail = await api.client.get("/api/v1/audit", params={"limit": n, "offset": max(0, total - n)}, headers=admin)
+    trail = await api.client.get("/api/v1/audit", params={"limit": last, "offset": max(0, total - last)},
+                                 headers=admin)
     return [e["action"] for e in trail.json()["items"]]
 
 
@@ -235,7 +237,7 @@ async def test_assemble_seal_release_respond_and_score(api: Api) -> None:
     assert b"score-sheet.json" in pdf
 
     # the trail has every fetch and release
-    actions = await latest_actions(api)
+    actions = await recent_actions(api)
     for action in ("paper.assemble", "paper.seal", "paper.package_fetch", "paper.release", "paper.release_refused",
                    "responses.receive", "practical_scores.record", "record.upload"):
         assert action in actions, action
@@ -287,7 +289,7 @@ async def test_per_candidate_papers_and_a_leak_names_the_candidate(api: Api) -> 
     results = (await api.client.get(f"/api/v1/sessions/{exam.session_id}/results", headers=admin)).json()
     assert results["void"] is True and all(x["void"] for x in results["results"])
     assert (await api.client.post(f"/api/v1/leaks/{out['id']}/confirm", headers=admin)).status_code == 409
-    actions = await latest_actions(api)
+    actions = await recent_actions(api)
     assert {"leak.report", "leak.confirm", "results.void", "item.retire"} <= set(actions)
 
 

@@ -15,7 +15,7 @@ from paperbuild import sealing
 from qbank.lib.digest import GENESIS, chain_hash
 from qbank.papers.keys import signing_public_b64, site_signing_key
 from qbank.papers.schemas import BUNDLE_FORMAT, ResponseBundleDoc
-from tests.qbank.helpers import Api, assemble, make_exam, make_paper_bank, site_headers, time_travel
+from tests.qbank.helpers import Api, assemble, get_package, make_exam, make_paper_bank, site_headers, time_travel
 
 
 def chain(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -41,7 +41,7 @@ async def test_a_signed_bundle_is_verified_scored_and_kept(api: Api) -> None:
     admin, mine = await api.admin(), await site_headers(api, site)
     r = await api.client.post(f"/api/v1/sessions/{exam.session_id}/seal", headers=admin)
     assert r.status_code == 200, r.text
-    package = (await api.client.get(f"/api/v1/sessions/{exam.session_id}/package", headers=mine)).content
+    package = (await get_package(api, exam.session_id, mine)).content
     release = (await api.client.get(f"/api/v1/sessions/{exam.session_id}/release", headers=mine)).json()
     pkg = sealing.read_package(package)
     content = sealing.unseal(pkg, sealing.open_site_share(pkg, exam.keys[site]),

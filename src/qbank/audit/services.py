@@ -11,10 +11,10 @@ import hashlib
 import hmac
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import msgspec
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qbank.audit.anchors import AnchorBook, AnchorInvalid
@@ -56,9 +56,10 @@ def entry_hash(prev_hash: str, entry: AuditEntry, key: bytes | None) -> str:
     return hmac.new(key, prev_hash.encode() + canonical_json(body), hashlib.sha256).hexdigest()
 
 
-async def chain(db: AsyncSession, entries: list[AuditEntry]) -> None:
+async def chain(db: AsyncSession, entries: list[AuditEntry], *, bulk: bool = False) -> None:
     """Append ``entries`` in order in the caller's transaction, under one lock of the head (held until commit):
-    each gets its seq, its link to the one before and its keyed hash."""
+    each gets its seq, its link to the one before and its keyed hash. ``bulk``: one multi-row core insert (a bulk
+    import's batches); the entries stay out of the session."""
     key = trail_key_of(db)
     head = await db.scalar(select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update())
     if head is None:
@@ -69,7 +70,12 @@ async def chain(db: AsyncSession, entries: list[AuditEntry]) -> None:
         entry.seq, entry.prev_hash = head.seq + 1, head.hash
         entry.hash = entry_hash(head.hash, entry, key if entry.seq >= head.keyed_from else None)
         head.seq, head.hash = entry.seq, entry.hash
-    db.add_all(entries)
+    if bulk and entries:
+        table = cast(Table, AuditEntry.__table__)
+        columns = [c.key for c in table.columns if c.key != "id"]
+        await db.execute(insert(table), [{c: getattr(e, c) for c in columns} for e in entries])
+    else:
+        db.add_all(entries)
     await db.flush()
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from litestar import Controller, get, post
+from litestar.datastructures import State
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,6 +29,8 @@ class TokenController(Controller):
 
     @post("/{token_id:int}/revoke", summary="Revoke a token", status_code=200,
           responses=problem_responses(404, 409))
-    async def revoke(self, db_session: AsyncSession, actor: Actor,
+    async def revoke(self, db_session: AsyncSession, actor: Actor, state: State,
                      token_id: int = Parameter(ge=1)) -> TokenOut:
-        return await withdraw_token(db_session, actor, token_id)
+        out = await withdraw_token(db_session, actor, token_id)
+        state.token_cache.forget(token_id)  # at once here; other instances within the cache's lifetime
+        return out

@@ -33,7 +33,7 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
             raise NotAuthorizedException("a bearer token is required (Authorization: Bearer qb_…)")
         maker: async_sessionmaker[AsyncSession] = state.database.session_maker
         async with maker() as db:
-            actor = await find_actor(db, state.settings.token_secret, token)
+            actor = await find_actor(db, state.settings.token_secret, token, state.token_cache)
         if actor is None:
             await limiter.failed(address)
             raise NotAuthorizedException("the bearer token is unknown or revoked")

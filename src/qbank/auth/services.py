@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qbank.audit.services import record
+from qbank.auth.cache import TokenCache
 from qbank.auth.models import ApiToken
 from qbank.auth.schemas import TokenCreate, TokenCreated, TokenOut
 from qbank.db import get_or_404, utcnow
@@ -52,11 +53,19 @@ async def create_token(db: AsyncSession, secret: str, data: TokenCreate) -> tupl
     return TokenCreated(**{f: getattr(out, f) for f in out.__struct_fields__}, token=token), row
 
 
-async def find_actor(db: AsyncSession, secret: str, token: str) -> Actor | None:
-    row = await db.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(secret, token)))
+async def find_actor(db: AsyncSession, secret: str, token: str, cache: TokenCache | None = None) -> Actor | None:
+    """Who the token is, or None when it is unknown or revoked; ``cache``: a token seen within its lifetime is
+    not looked up again (:mod:`qbank.auth.cache`)."""
+    key = hash_token(secret, token)
+    if cache is not None and (known := cache.get(key)) is not None:
+        return known
+    row = await db.scalar(select(ApiToken).where(ApiToken.token_hash == key))
     if row is None or row.revoked_at is not None:
         return None
-    return actor_of(row)
+    actor = actor_of(row)
+    if cache is not None:
+        cache.put(key, actor)
+    return actor
 
 
 async def revoke_token(db: AsyncSession, token_id: int) -> ApiToken:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import click
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -45,10 +44,11 @@ def bank_health_command(occupation: str, level: int, layout_id: int | None, as_j
 
 @click.command("import", help="Import items from FILE (xlsx template, QTI 2.1/2.2/3.0 zip package or Moodle XML; the "
                              "format is detected) into one occupation and level, with the media the questions show: "
-                             "all or nothing. Every problem is printed, naming the question as the file does, and "
-                             "nothing is stored; exit code 1. Columns and point mapping: docs/import-formats.md. "
-                             "Media go to the evidence archive (QBANK_S3_*; without it the local S3 server is "
-                             "started here).")
+                             "all or nothing, as the import job the service runs (here, with a progress bar). Every "
+                             "problem is printed, naming the question as the file does, and nothing is stored; exit "
+                             "code 1. Columns and point mapping: docs/import-formats.md. Media go to the evidence "
+                             "archive (QBANK_S3_*; without it the local S3 server is started here for QTI and Moodle "
+                             "files).")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True))
 @click.option("--occupation", required=True, help="occupation code, e.g. 4-04-05-01")
 @click.option("--level", required=True, type=click.IntRange(1, 5), help="level 5 (初级工) … 1 (高级技师)")
@@ -62,65 +62,63 @@ def bank_health_command(occupation: str, level: int, layout_id: int | None, as_j
 @click.option("--author", default="cli", show_default=True, help="name recorded as author of the items")
 def import_file(file: str, occupation: str, level: int, fmt: str | None, file_point: str | None,
                 point_map: str | None, author: str) -> None:
+    import csv
+    import gzip
+    import io
     from pathlib import Path
 
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from qbank.cli.common import load_cli_settings
+    from qbank.imports.jobs import ITEM_IMPORT, request_import
+    from qbank.imports.models import ImportUpload
     from qbank.imports.safety import Limits
-    from qbank.imports.services import carries_media, import_items, read_file
+    from qbank.imports.services import detect_format
+    from qbank.jobs.local import run_job_here
+    from qbank.jobs.schemas import JobOut
     from qbank.lib.problems import ProblemError
-    from qbank.storage import evidence_store
 
     if file_point is not None and not re.fullmatch(r"\d{3}", file_point):
         raise click.BadParameter(f"{file_point!r} is not a 3-digit appraisal point code", param_hint="--point")
     path = Path(file)
-    err = Console(stderr=True)
     actor = Actor(token_id=0, name=author, role=Role.admin)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, transient=False) as bar:
-        task = bar.add_task(f"checking {path.name}", total=None)
+    settings = load_cli_settings()
+    data = path.read_bytes()
+    map_bytes = Path(point_map).read_bytes() if point_map else None
+    try:  # an xlsx carries no media of its own: the archive is needed only to find media it names by key
+        needs_store = (fmt or detect_format(data, Limits.of(settings))) != "xlsx" or bool(settings.s3_endpoint)
+    except ProblemError:
+        needs_store = False  # the job says what is wrong with the file
 
-        def progress(phase: str, done: int, total: int) -> None:
-            label = {"create": "creating items", "near-duplicates": "near duplicates, audit"}.get(phase, phase)
-            bar.update(task, description=label, completed=done, total=total)
+    async def request(db: AsyncSession) -> JobOut:
+        return await request_import(db, actor, settings, data, occupation, level, fmt=fmt, filename=path.name,
+                                    file_point=file_point, point_map=map_bytes)
 
-        data = path.read_bytes()
-        limits = Limits(max_bytes=load_cli_settings().max_import_bytes)
+    row = run_job_here(settings, ITEM_IMPORT, request, f"importing {path.name}", with_store=needs_store)
+    if row.status != "succeeded":
+        error = row.error or {}
+        upload_id = str(row.params.get("upload", ""))
 
-        async def work(db: AsyncSession, settings: Settings) -> Any:
-            parsed = read_file(data, fmt, limits)
+        async def report(db: AsyncSession, _settings: Settings) -> bytes | None:
+            upload = await db.get(ImportUpload, upload_id)
+            return upload.report if upload is not None else None
 
-            async def go(archive: Any) -> Any:
-                return await import_items(
-                    db, actor, data, occupation, level, archive=archive, filename=path.name, limits=limits,
-                    media_limit=settings.max_upload_bytes, file_point=file_point, parsed=parsed,
-                    point_map=Path(point_map).read_bytes() if point_map else None, progress=progress)
-
-            if not carries_media(parsed):  # no archive needed: no S3 server is reached or started
-                return await go(None)
-            async with evidence_store(settings) as store:
-                return await go(store.archive)
-
-        try:
-            out = run_in_db(work)
-        except ProblemError as exc:
-            bar.stop()
-            for e in exc.errors:
-                err.print(f"{e.field}: {e.reason}", markup=False, highlight=False)
-            head = exc.detail.split(": nothing was imported", 1)[0] + ": nothing was imported" \
-                if exc.errors and ": nothing was imported" in exc.detail else exc.detail
-            raise click.ClickException(f"{head} ({len(exc.errors)} problem(s) listed above)" if exc.errors
-                                       else head) from exc
-    click.echo(f"imported {out.count} items ({out.format}) into {occupation} level {level}: "
-               f"ids {out.first_id}–{out.last_id}; {out.media} media; {out.near_duplicates} flagged as near "
-               f"duplicates; file sha256 {out.sha256}")
-    for placement in out.placed:
-        click.echo(f"  {placement.count:>5} placed by {placement.rule}"
-                   + (f" → {placement.point_code}" if placement.point_code else ""))
-    if out.left_out:
-        click.echo("  left out (no candidate reads them): " + ", ".join(f"{k} {n}" for k, n in out.left_out.items()))
+        stored = run_in_db(report)
+        rows = list(csv.reader(io.StringIO(gzip.decompress(stored).decode("utf-8-sig"))))[1:] if stored else []
+        for where, problem in rows:  # every problem, not only the first ones the job's error lists
+            click.echo(f"{where}: {problem}", err=True)
+        detail = str(error.get("detail", "the import failed"))
+        head = detail.split(": nothing was imported", 1)[0] + ": nothing was imported" \
+            if ": nothing was imported" in detail else detail
+        problems = int(error.get("problems") or 0)
+        raise click.ClickException(f"{head} ({problems} problem(s) listed above)" if problems else head)
+    out = row.result or {}
+    click.echo(f"imported {out['count']} items ({out['format']}) into {occupation} level {level}: "
+               f"ids {out['first_id']}–{out['last_id']}; {out['media']} media; {out['near_duplicates']} flagged as "
+               f"near duplicates; file sha256 {out['sha256']}")
+    for placement in out.get("placed") or []:
+        click.echo(f"  {placement['count']:>5} placed by {placement['rule']}"
+                   + (f" → {placement['point_code']}" if placement.get("point_code") else ""))
+    if out.get("left_out"):
+        click.echo("  left out (no candidate reads them): " + ", ".join(f"{k} {n}" for k, n in out["left_out"].items()))
 
 
 @click.command("export", help="Export a bank (or a filtered part of it) as a QTI 3.0 package, Moodle XML or the xlsx "

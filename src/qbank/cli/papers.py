@@ -94,6 +94,41 @@ def site_keygen(output: str) -> None:
     click.echo(f"signing key: {signing}", err=True)
 
 
+@site.command("fetch", help="Download the site's sealed package of a session (from the centre's S3 server, through "
+                            "the short-lived link the centre redirects to), check its digest and the centre's "
+                            "signature, and write it to FILE for `qbank site unseal` or `qbank station serve`.")
+@click.option("--url", required=True, help="the service, e.g. https://qbank.example.org")
+@click.option("--token", required=True, envvar="QBANK_SITE_TOKEN", help="the site's bearer token")
+@click.option("--session", "session_id", type=int, required=True, help="the session")
+@click.option("--key", "key_file", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="the site's private key (from `qbank site keygen`)")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="package file to write")
+def site_fetch(url: str, token: str, session_id: int, key_file: str, output: str) -> None:
+    import asyncio
+    from pathlib import Path
+
+    from qbank.station.package import Centre, CentreError, PackageRefused, open_package, read_site_key
+
+    async def fetch() -> bytes:
+        async with Centre(url, token, timeout=60) as centre:
+            data = await centre.package(session_id)
+            opened = open_package(data, read_site_key(key_file), await centre.centre_key())
+            if opened.session_id != session_id:
+                raise PackageRefused(f"this package is for session {opened.session_id}, not session {session_id}")
+            click.echo(f"package {opened.package_id}: session {opened.session_id}, site {opened.site}, "
+                       "signature verified", err=True)
+            return data
+
+    try:
+        data = asyncio.run(fetch())
+    except PackageRefused as exc:
+        raise click.ClickException(f"REFUSED: {exc.reason}") from exc
+    except CentreError as exc:
+        raise click.ClickException(exc.detail) from exc
+    Path(output).write_bytes(data)
+    click.echo(f"{len(data)} bytes written to {output}")
+
+
 @site.command("unseal", help="Verify a sealed package with the centre's key, fetch the release share (only in the "
                              "exam window), decrypt, and write the papers. Refuses a tampered or foreign package.")
 @click.argument("package", type=click.Path(exists=True, dir_okay=False))

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, Parameter
@@ -16,11 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from evidence import RetentionArchive
 from qbank.blueprints.schemas import ItemType, Level
 from qbank.imports import exports
-from qbank.imports import services as svc
+from qbank.imports.jobs import import_report, request_import
 from qbank.imports.points import MAX_MAP_BYTES
-from qbank.imports.safety import Limits
-from qbank.imports.schemas import ExportFormat, ImportFormat, ImportOut
+from qbank.imports.schemas import ExportFormat, ImportFormat
 from qbank.items.schemas import Status
+from qbank.jobs.schemas import JobOut
+from qbank.jobs.services import JobRunner, accepted
 from qbank.lib.actors import Actor, OccupationCode, Role, requires
 from qbank.lib.inputs import upload_filename
 from qbank.lib.problems import ProblemError, problem_responses
@@ -65,24 +66,39 @@ class ImportController(Controller):
     responses = problem_responses(400, 401, 403, 404)
 
     @post("/imports", guards=[requires(Role.admin, Role.author)], before_request=refuse_oversized,
-          request_max_body_size=BODY_CEILING, responses=problem_responses(413, 503),
-          summary="Import items from an xlsx template, a QTI 2.1/2.2/3.0 package or Moodle XML: all or nothing",
-          description="Every question is checked first; if any is bad nothing is stored and the 400 answer lists "
-                      "every problem, naming the question as the file does (`row 7: answer`, "
-                      "`item q-12 \"Title\": options`, `question \"熔断器\" (no. 3): point_code`). Images, sounds "
-                      "and videos the questions show go with the items. The answer counts what each source of "
-                      "appraisal points placed (`placed`). Columns and mappings: docs/import-formats.md.")
+          request_max_body_size=BODY_CEILING, responses=problem_responses(413, 503), status_code=202,
+          summary="Import items from an xlsx template, a QTI 2.1/2.2/3.0 package or Moodle XML: a job, all or "
+                  "nothing",
+          description="Stores the file (its SHA-256 is checked again before it is read) and answers 202 with the "
+                      "import job; poll `GET /api/v1/jobs/{id}`. The job reads and checks every question in a "
+                      "worker process (progress: rows parsed, rows checked), then writes the items in one "
+                      "transaction (`result`: the import, `items_written`). If any question is bad nothing is "
+                      "stored and the job fails with `error.status` 400 and the first 200 problems "
+                      "(`error.errors`, named as the file names the question: `row 7: answer`, "
+                      "`item q-12 \"Title\": options`, `question \"熔断器\" (no. 3): point_code`), their total "
+                      "(`error.problems`) and where the full list is (`error.report`). Refused at once: the "
+                      "caller's occupation (403), an unknown level (404), the size (413), an unreadable point map "
+                      "(400). Images, sounds and videos the questions show go with the items. Columns and "
+                      "mappings: docs/import-formats.md.")
     async def create(
-        self, settings: Settings, actor: Actor, db_session: AsyncSession, archive: RetentionArchive,
+        self, settings: Settings, actor: Actor, db_session: AsyncSession, job_runner: JobRunner,
         data: Annotated[ImportForm, Body(media_type=RequestEncodingType.MULTI_PART)],
-    ) -> ImportOut:
-        limits = Limits(max_bytes=settings.max_import_bytes)
-        content = await data.file.read(limits.max_bytes + 1)
+    ) -> Response[JobOut]:
+        content = await data.file.read(settings.max_import_bytes + 1)
         point_map = await data.point_map.read(MAX_MAP_BYTES + 1) if data.point_map is not None else None
-        return await svc.import_items(db_session, actor, content, data.occupation_code, data.level, archive=archive,
-                                      fmt=data.format, filename=upload_filename(data.file), limits=limits,
-                                      media_limit=settings.max_upload_bytes, file_point=data.point,
-                                      point_map=point_map)
+        job = await request_import(db_session, actor, settings, content, data.occupation_code, data.level,
+                                   fmt=data.format, filename=upload_filename(data.file), file_point=data.point,
+                                   point_map=point_map)
+        return accepted(job_runner, job)
+
+    @get("/imports/{job_id:str}/report", guards=[requires(Role.admin, Role.author)],
+         summary="Every problem of a refused import, as CSV (where, problem)",
+         description="For who asked for the import, or an admin; 404 to anyone else and when the import was not "
+                     "refused for its questions.")
+    async def report(self, db_session: AsyncSession, actor: Actor, job_id: str) -> Response[bytes]:
+        body = await import_report(db_session, actor, job_id)
+        return Response(body, media_type="text/csv; charset=utf-8", headers={
+            "Content-Disposition": 'attachment; filename="import-problems.csv"'})
 
     @get("/exports", guards=[requires(Role.admin, Role.author, Role.reviewer)], responses=problem_responses(409),
          summary="Export a bank or a selection as a QTI 3.0 package, Moodle XML or the xlsx template",

@@ -15,7 +15,7 @@ from openpyxl import Workbook, load_workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.utils.exceptions import InvalidFileException
 
-from qbank.imports.safety import UNREADABLE, Limits, open_zip
+from qbank.imports.safety import UNREADABLE, Limits, open_zip, too_many_rows
 from qbank.imports.schemas import ExportItem, ParsedItem, ParseResult
 from qbank.items.schemas import LABELS
 from qbank.lib.problems import FieldError, bad_request
@@ -191,6 +191,8 @@ def parse_excel(data: bytes, limits: Limits) -> ParseResult:
                 continue
             cells = {k: v for k, v in zip(keys, row, strict=False) if k and not k.startswith("?")}
             result.positions.append(f"row {row_no}")
+            if len(result.positions) > limits.max_rows:  # stop reading: time and memory stay bounded
+                raise too_many_rows(len(result.positions), limits, "rows")
             item = _row_item(row_no, cells, result.errors)
             if item is not None:
                 result.items.append(item)

@@ -34,6 +34,17 @@ class Limits(msgspec.Struct, kw_only=True, frozen=True):
     max_unpacked: int = 512 * MiB  # total uncompressed size of the members
     max_member: int = 200 * MiB  # one member, uncompressed
     max_ratio: int = 200  # uncompressed / compressed, for members over 1 MiB
+    max_rows: int = 50_000  # questions in one file (``settings.import_max_rows``)
+
+    @classmethod
+    def of(cls, settings: Any) -> Limits:
+        """The limits the service's settings set (``qbank.settings.Settings``)."""
+        return cls(max_bytes=settings.max_import_bytes, max_rows=settings.import_max_rows)
+
+
+def too_many_rows(count: int, limits: Limits, word: str = "questions") -> ProblemError:
+    return bad_request("file", f"the file holds more than {limits.max_rows} {word} ({count} read so far); an "
+                               f"import takes at most {limits.max_rows} (QBANK_IMPORT_MAX_ROWS): split the file")
 
 
 def check_size(data: bytes, limits: Limits) -> None:

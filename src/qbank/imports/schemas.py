@@ -103,3 +103,4 @@ class ImportOut(msgspec.Struct, kw_only=True):
     left_out: Annotated[dict[str, int], msgspec.Meta(
         description="what no candidate reads, left out of stems and options on purpose, by kind: how many "
                     "(feedback, tooltips, rubrics for scorers …)", examples=[{"tooltips": 2}])] = {}
+    rows: Annotated[int, msgspec.Meta(ge=0, description="questions (rows) the file holds: parsed and checked")] = 0

@@ -1,20 +1,18 @@
-"""Import (all or nothing) and export of a bank.
-
-An import runs in three stages, each its own function so that a background job can run them apart:
+"""Import (all or nothing) of a bank's questions, in three stages, run by the import job (``imports.jobs``):
 
 1. ``read_file`` (pure): detect the format and parse every question, with the media it shows;
-2. ``check_import``: place questions on appraisal points (``points.place``), check media (type and size, as
-   ``POST /api/v1/media``), every question the way ``add_item`` checks one (the items domain's own
-   ``content_errors``), duplicates within the file and against the bank; every bad question is listed, named
-   as the file names it, and nothing is written;
-3. ``write_import``: every item through ``add_item`` in the caller's transaction, media into the archive, near
-   duplicates refreshed once, the audit trail (one entry per item, chained in one batch, and one for the
-   import)."""
+2. ``check_parsed`` (pure, with what ``check_inputs`` read from the database) then ``finish_check``: place
+   questions on appraisal points (``points.place``), check media (type and size, as ``POST /api/v1/media``),
+   every question the way ``add_item`` checks one (the items domain's own ``content_errors``), duplicates within
+   the file and against the bank; every bad question is listed, named as the file names it, and nothing is
+   written. ``read_and_check`` runs the pure part in a worker process;
+3. ``write_import``: the items in multi-row batches (``items.services.insert_items``) with their trail entries
+   chained in the same batches, media into the archive, near duplicates refreshed once, one entry for the
+   import; all in one transaction."""
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable
+from typing import Any
 
 import anyio.to_thread
 import msgspec
@@ -26,25 +24,23 @@ from evidence import ObjectNotFound, RetentionArchive
 from qbank.audit.models import AuditEntry
 from qbank.audit.services import chain, record
 from qbank.blueprints.schemas import Point
-from qbank.blueprints.services import point_index, require_level
+from qbank.blueprints.services import point_index
 from qbank.db import utcnow
 from qbank.imports.excel import parse_excel
 from qbank.imports.moodle import parse_moodle
-from qbank.imports.points import Rule, parse_point_map, place, rule_errors
+from qbank.imports.points import Rule, place, rule_errors
 from qbank.imports.qti import parse_qti
-from qbank.imports.safety import Limits, check_size, open_zip
+from qbank.imports.safety import Limits, check_size, open_zip, too_many_rows
 from qbank.imports.schemas import ImportOut, ParsedItem, ParseResult, Placement
 from qbank.items.media import ACCEPTED, put_media, sniff_media
-from qbank.items.models import Item, ItemVersion
+from qbank.items.models import Item
 from qbank.items.schemas import ItemIn
-from qbank.items.services import add_item, complete, content_errors, describe_items, refresh_near_duplicates
+from qbank.items.services import complete, content_errors, describe_items, insert_items, refresh_near_duplicates
 from qbank.items.similarity import content_key
 from qbank.lib.actors import Actor, check_occupation
 from qbank.lib.problems import FieldError, ProblemError, bad_request
 from qbank.lib.text import TextRefused, clean_tree
 from qbank.lib.validation import convert_or_errors
-
-Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
 
 class Checked(msgspec.Struct, kw_only=True):
@@ -97,6 +93,8 @@ def read_file(data: bytes, fmt: str | None, limits: Limits) -> ParseResult:
         raise bad_request("format", f"unknown import format {fmt!r}: xlsx, moodle, qti3, qti21 (or qti: either)")
     if not parsed.positions and not parsed.errors:
         raise bad_request("file", "the file holds no items")
+    if len(parsed.positions) > limits.max_rows:
+        raise too_many_rows(len(parsed.positions), limits)
     return parsed
 
 
@@ -195,56 +193,142 @@ def refusal(parsed: ParseResult) -> ProblemError:
                                               "refused": len(bad)})
 
 
-async def check_import(db: AsyncSession, archive: RetentionArchive | None, parsed: ParseResult, occupation: str,
-                       level: int, *, file_point: str | None = None, rules: list[Rule] | None = None,
-                       media_limit: int) -> Checked:
-    """Stage 2: points placed, media and every question checked; a ProblemError lists every problem."""
-    rules = rules or []
-    if rules and parsed.format == "xlsx":
-        raise bad_request("point_map", "a point map places Moodle and QTI questions (categories, identifiers, "
-                                       "labels, metadata); an xlsx names its points in the 鉴定点 column")
+class CheckInputs(msgspec.Struct, kw_only=True):
+    """What checking a file needs from the database, read before the file is (so the pure stages can run in a
+    worker process): the level's points, its items by content key, the file-wide point and the point map."""
+
+    occupation: str
+    level: int
+    points: dict[str, tuple[Point, list[str]]]
+    bank: dict[str, int]  # content key → item id, of the level's items
+    file_point: str | None = None
+    rules: list[Rule] = []
+    media_limit: int
+
+
+class Staged(msgspec.Struct, kw_only=True, tag=True):
+    """Stages 1 and 2 done without the database: the file read, its questions placed and checked."""
+
+    parsed: ParseResult
+    good: list[tuple[ParsedItem, ItemIn]]
+    in_bank: dict[str, int]  # position → the bank's item it repeats
+    placed: list[Placement]
+
+
+class Refused(msgspec.Struct, kw_only=True, tag=True):
+    """A ProblemError as plain data, to cross a process boundary."""
+
+    status: int
+    detail: str
+    errors: list[FieldError] = []
+    extra: dict[str, Any] = {}
+
+    @classmethod
+    def of(cls, exc: ProblemError) -> Refused:
+        return cls(status=exc.status_code, detail=exc.detail, errors=exc.errors, extra=exc.problem_extra)
+
+    def problem(self) -> ProblemError:
+        return ProblemError(self.status, self.detail, errors=self.errors, extra=self.extra)
+
+
+async def check_inputs(db: AsyncSession, occupation: str, level: int, *, file_point: str | None = None,
+                       rules: list[Rule] | None = None, media_limit: int) -> CheckInputs:
     points = await point_index(db, occupation, level)
-    if file_point is not None and file_point not in points:
-        parsed.error(None, "point", f"appraisal point {file_point} is not in this level's blueprint")
-    parsed.errors.extend(rule_errors(rules, set(points)))
-    placed = place(parsed, rules, file_point)
-    _media_errors(parsed, media_limit)
-    await _archive_errors(parsed, archive)
     bank = {key: item_id for key, item_id in (await db.execute(select(Item.content_key, Item.id).where(
         Item.occupation_code == occupation, Item.level == level))).all()}
-    good, in_bank = check_rows(parsed, occupation, level, points, bank)
-    names = await describe_items(db, sorted(set(in_bank.values())))
-    for position, item_id in in_bank.items():
+    return CheckInputs(occupation=occupation, level=level, points=points, bank=bank, file_point=file_point,
+                       rules=rules or [], media_limit=media_limit)
+
+
+def check_parsed(parsed: ParseResult, inputs: CheckInputs) -> Staged:
+    """Stage 2 without the database: points placed, media and every question checked (pure)."""
+    points = inputs.points
+    if inputs.rules and parsed.format == "xlsx":
+        raise bad_request("point_map", "a point map places Moodle and QTI questions (categories, identifiers, "
+                                       "labels, metadata); an xlsx names its points in the 鉴定点 column")
+    if inputs.file_point is not None and inputs.file_point not in points:
+        parsed.error(None, "point", f"appraisal point {inputs.file_point} is not in this level's blueprint")
+    parsed.errors.extend(rule_errors(inputs.rules, set(points)))
+    placed = place(parsed, inputs.rules, inputs.file_point)
+    _media_errors(parsed, inputs.media_limit)
+    good, in_bank = check_rows(parsed, inputs.occupation, inputs.level, points, inputs.bank)
+    return Staged(parsed=parsed, good=good, in_bank=in_bank, placed=placed)
+
+
+def read_and_check(data: bytes, fmt: str | None, limits: Limits, inputs: CheckInputs) -> Staged | Refused:
+    """Stages 1 and 2 as far as they go without the database or the archive."""
+    try:
+        return check_parsed(read_file(data, fmt, limits), inputs)
+    except ProblemError as exc:
+        return Refused.of(exc)
+
+
+Packed = tuple[bytes, list[bytes], list[bytes]]  # the outcome without its lists; the good questions; all of them
+PACK = 1000  # questions per MessagePack chunk: each decode holds the interpreter lock only that long
+
+
+def read_and_check_packed(data: bytes, fmt: str | None, limits: Limits, inputs: CheckInputs) -> Packed:
+    """:func:`read_and_check` for a worker process (``JobContext.isolated``): its outcome as MessagePack chunks,
+    which the service decodes in a thread (:func:`unpack_staged`). A pickled outcome would be rebuilt on the
+    service's event loop, object by object (seconds for 50,000 questions); one big MessagePack document would
+    hold the interpreter lock, and so the event loop, as long."""
+    outcome = read_and_check(data, fmt, limits, inputs)
+    if isinstance(outcome, Refused):
+        return msgspec.msgpack.encode(outcome), [], []
+    good, items = outcome.good, outcome.parsed.items
+    outcome.good, outcome.parsed.items = [], []
+    encode = msgspec.msgpack.encode
+    return (encode(outcome), [encode(good[i:i + PACK]) for i in range(0, len(good), PACK)],
+            [encode(items[i:i + PACK]) for i in range(0, len(items), PACK)])
+
+
+def unpack_staged(packed: Packed) -> Staged | Refused:
+    head, good, items = packed
+    outcome = msgspec.msgpack.decode(head, type=Staged | Refused)
+    if isinstance(outcome, Staged):
+        for chunk in good:
+            outcome.good.extend(msgspec.msgpack.decode(chunk, type=list[tuple[ParsedItem, ItemIn]]))
+        for chunk in items:
+            outcome.parsed.items.extend(msgspec.msgpack.decode(chunk, type=list[ParsedItem]))
+    return outcome
+
+
+async def finish_check(db: AsyncSession, archive: RetentionArchive | None, staged: Staged,
+                       inputs: CheckInputs) -> Checked:
+    """The rest of stage 2: media an xlsx names are in the archive, repeats of the bank named; a ProblemError
+    lists every problem of the file."""
+    parsed = staged.parsed
+    await _archive_errors(parsed, archive)
+    names = await describe_items(db, sorted(set(staged.in_bank.values())))
+    for position, item_id in staged.in_bank.items():
         parsed.error(position, "stem", f"the same question (stem and options) already exists as {names[item_id]}")
     if parsed.errors:
         raise refusal(parsed)
-    return Checked(parsed=parsed, items=good, placed=placed, points=points)
+    return Checked(parsed=parsed, items=staged.good, placed=staged.placed, points=inputs.points)
 
 
-async def _record_items(db: AsyncSession, actor: Actor, created: list[tuple[Item, ItemVersion]],
-                        file_sha: str) -> None:
-    """One ``item.create`` entry per item, chained in one batch under one lock of the head."""
-    await chain(db, [AuditEntry(at=utcnow(), actor=actor.label, role=actor.role.value, action="item.create",
-                                entity_type="item", entity_id=str(item.id), before_digest=None,
-                                after_digest=version.digest, detail={"version": 1, "import": file_sha})
-                     for item, version in created])
+BATCH = 1000  # items per multi-row insert; their trail entries are chained in the same batch
 
 
 async def write_import(db: AsyncSession, actor: Actor, archive: RetentionArchive | None, checked: Checked,
-                       occupation: str, level: int, sha: str, filename: str | None,
-                       progress: Progress | None = None) -> ImportOut:
-    """Stage 3: every item, its media, near duplicates and the trail, in the caller's transaction."""
+                       occupation: str, level: int, sha: str, filename: str | None) -> ImportOut:
+    """Stage 3: the items in batches (multi-row inserts, ids returned, one ``item.create`` trail entry each,
+    chained in the same batch), their media, near duplicates, and the import's own entry; all in the caller's
+    transaction."""
     parsed = checked.parsed
     if parsed.media and archive is None:
         raise ProblemError(503, "the file carries media and this process has no evidence archive configured")
-    created: list[tuple[Item, ItemVersion]] = []
-    total = len(checked.items)
+    check_occupation(actor, occupation)
+    items = [item_in for _, item_in in checked.items]
+    ids: list[int] = []
     try:
-        for n, (_, item_in) in enumerate(checked.items, start=1):
-            created.append(await add_item(db, actor, item_in, checked.points, batch_checked=True))
-            if progress is not None and (n % 200 == 0 or n == total):
-                progress("create", n, total)
-        await db.flush()
+        for start in range(0, len(items), BATCH):
+            batch = await insert_items(db, actor, items[start:start + BATCH])
+            await chain(db, [AuditEntry(at=utcnow(), actor=actor.label, role=actor.role.value, action="item.create",
+                                        entity_type="item", entity_id=str(item_id), before_digest=None,
+                                        after_digest=version_digest, detail={"version": 1, "import": sha})
+                             for item_id, version_digest in batch], bulk=True)
+            ids.extend(item_id for item_id, _ in batch)
     except IntegrityError as exc:  # a concurrent writer added one of these questions after the check
         raise ProblemError(409, "another write added one of these questions while the import ran; nothing was "
                                 "imported, try again") from exc
@@ -253,44 +337,19 @@ async def write_import(db: AsyncSession, actor: Actor, archive: RetentionArchive
     for medium in parsed.media.values():
         assert archive is not None
         await put_media(db, actor, archive, medium.data, sniff_media(medium.data) or "", medium.name)
-    ids = [item.id for item, _ in created]
-    if progress is not None:
-        progress("near-duplicates", 0, 1)
-    await refresh_near_duplicates(db, occupation, level, ids)
-    await _record_items(db, actor, created, sha)
-    media = {key for _, item_in in checked.items for key in item_in.media}
+    flagged = await refresh_near_duplicates(db, occupation, level, ids)
+    media = {key for item_in in items for key in item_in.media}
     out = ImportOut(format=parsed.format, sha256=sha, count=len(ids), first_id=min(ids, default=None),
-                    last_id=max(ids, default=None), item_ids=ids,
-                    near_duplicates=sum(1 for item, _ in created if item.near_duplicates),
-                    placed=checked.placed, media=len(media), left_out=dict(sorted(parsed.left_out.items())))
+                    last_id=max(ids, default=None), item_ids=ids, near_duplicates=len(flagged & set(ids)),
+                    placed=checked.placed, media=len(media), left_out=dict(sorted(parsed.left_out.items())),
+                    rows=len(parsed.positions))
     await record(db, actor, "import.create", "import", sha, after={"item_ids": ids}, detail={
         "count": out.count, "sha256": sha, "first_id": out.first_id, "last_id": out.last_id,
         "format": parsed.format, "filename": filename, "occupation": occupation, "level": level,
         "media": out.media, "placed": msgspec.to_builtins(checked.placed)})
-    if progress is not None:
-        progress("near-duplicates", 1, 1)
     return out
 
 
 def carries_media(parsed: ParseResult) -> bool:
     """Whether writing (or checking) the file needs the evidence archive."""
     return bool(parsed.media) or any(item.fields.get("media") for item in parsed.items)
-
-
-async def import_items(db: AsyncSession, actor: Actor, data: bytes, occupation: str, level: int, *,
-                       archive: RetentionArchive | None = None, fmt: str | None = None, filename: str | None = None,
-                       limits: Limits | None = None, media_limit: int = 20 * 1024 * 1024,
-                       file_point: str | None = None, point_map: bytes | None = None,
-                       parsed: ParseResult | None = None, progress: Progress | None = None) -> ImportOut:
-    """Import every question of the file or none; raises ProblemError 400 listing every bad question.
-    ``parsed``: the file already read (stage 1) by the caller."""
-    limits = limits or Limits()
-    check_occupation(actor, occupation)
-    await require_level(db, occupation, level)
-    rules = parse_point_map(point_map) if point_map is not None else []
-    parsed = parsed or read_file(data, fmt, limits)
-    checked = await check_import(db, archive, parsed, occupation, level, file_point=file_point, rules=rules,
-                                 media_limit=media_limit)
-    return await write_import(db, actor, archive, checked, occupation, level, hashlib.sha256(data).hexdigest(),
-                              filename, progress)
-

@@ -79,8 +79,7 @@ class ItemController(Controller):
 
     @get("/{item_id:int}", guards=[READERS], summary="Read an item at its current version")
     async def read(self, item_id: int, db_session: AsyncSession, actor: Actor) -> ItemOut:
-        item = await svc.get_item(db_session, actor, item_id)
-        return svc.item_out(item, await svc.get_version(db_session, item.id, item.version))
+        return await svc.read_item(db_session, actor, item_id)
 
     @patch("/{item_id:int}", guards=[WRITERS], summary="Change some fields of an item (JSON Merge Patch)",
            description="The body is a JSON Merge Patch (RFC 7396, `application/merge-patch+json`; plain "

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from datetime import datetime
+from typing import Any, cast
 
+import anyio.to_thread
 import msgspec
 import numpy as np
 from litestar.exceptions import PermissionDeniedException
-from sqlalchemy import func, or_, select
+from sqlalchemy import Table, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.util import identity_key
 
 from qbank.audit.models import AuditEntry
 from qbank.audit.services import chain, new_entry, record
@@ -163,30 +166,40 @@ async def exact_duplicate(db: AsyncSession, occupation: str, level: int, key: st
     return await db.scalar(query.limit(1))
 
 
-async def refresh_near_duplicates(db: AsyncSession, occupation: str, level: int, changed: list[int]) -> None:
-    """Recompute the near-duplicate marks of the changed items and of the items they resemble."""
+async def refresh_near_duplicates(db: AsyncSession, occupation: str, level: int, changed: list[int]) -> set[int]:
+    """Recompute the near-duplicate marks of the changed items and of the items they resemble; the changed items
+    that now have marks."""
     rows = (await db.execute(select(Item.id, Item.stem, Item.near_duplicates).where(
         Item.occupation_code == occupation, Item.level == level, Item.status != "retired"))).all()
     if not rows:
-        return
+        return set()
     ids = [r[0] for r in rows]
     position = {item_id: i for i, item_id in enumerate(ids)}
     candidates = np.array([position[i] for i in changed if i in position], dtype=np.int64)
     found: dict[int, set[int]] = {i: set() for i in changed}
-    for a, b, _ in near_duplicate_pairs(stem_vectors([r[1] for r in rows]), ids, candidates):
+    stems = [r[1] for r in rows]
+    # CPU work (a bulk import compares thousands of stems with the bank): in a thread, off the event loop
+    pairs = await anyio.to_thread.run_sync(lambda: near_duplicate_pairs(stem_vectors(stems), ids, candidates))
+    for a, b, _ in pairs:
         found.setdefault(a, set()).add(b)
         found.setdefault(b, set()).add(a)
     previous = {r[0]: set(r[2] or []) for r in rows}
     changed_set = set(changed)
+    untracked: list[dict[str, Any]] = []
     for item_id in set(found) | {i for i, prev in previous.items() if prev & changed_set}:
         marks = found.get(item_id, set())
         if item_id not in changed_set:  # keep its marks to untouched items, redo those to changed ones
             marks = (previous.get(item_id, set()) - changed_set) | marks
         if marks != previous.get(item_id, set()):
-            item = await db.get(Item, item_id)
-            if item is not None:
-                item.near_duplicates = sorted(marks)
+            loaded = db.identity_map.get(identity_key(Item, item_id))
+            if isinstance(loaded, Item):
+                loaded.near_duplicates = sorted(marks)
+            else:  # not in this session (a bulk import's rows): one UPDATE by primary key for all of them
+                untracked.append({"id": item_id, "near_duplicates": sorted(marks)})
+    if untracked:
+        await db.execute(update(Item), untracked)
     await db.flush()
+    return {i for i in changed if found.get(i)}
 
 
 async def add_item(db: AsyncSession, actor: Actor, data: ItemIn,
@@ -207,20 +220,44 @@ async def add_item(db: AsyncSession, actor: Actor, data: ItemIn,
     key = content_key(data.stem, data.options)
     if not batch_checked:
         await refuse_duplicate(db, await exact_duplicate(db, data.occupation_code, data.level, key, None))
-    content = content_of(data)
     now = utcnow()
-    item = Item(occupation_code=data.occupation_code, level=data.level, type=data.type, status="draft", version=1,
-                stem=data.stem, stem_key=stem_key(data.stem), content_key=key, point_code=data.point_code,
-                author=actor.name,
-                maintainer=data.maintainer or actor.name, near_duplicates=[], created_at=now, updated_at=now)
+    item = Item(**_item_row(actor, data, now))
     db.add(item)
     await db.flush()
-    version = ItemVersion(item_id=item.id, version=1, content=content, digest=digest(content),
-                          created_at=now, created_by=actor.label, created_by_token_id=actor.token_id)
+    version = ItemVersion(**_version_row(actor, item.id, content_of(data), now))
     db.add(version)
     if not batch_checked:
         await db.flush()
     return item, version
+
+
+def _item_row(actor: Actor, data: ItemIn, now: datetime) -> dict[str, Any]:
+    """A new item's row (draft, version 1); ``data`` already checked."""
+    return dict(occupation_code=data.occupation_code, level=data.level, type=data.type, status="draft", version=1,
+                stem=data.stem, stem_key=stem_key(data.stem), content_key=content_key(data.stem, data.options),
+                point_code=data.point_code, author=actor.name, maintainer=data.maintainer or actor.name,
+                near_duplicates=[], times_used=0, created_at=now, updated_at=now)
+
+
+def _version_row(actor: Actor, item_id: int, content: dict[str, Any], now: datetime) -> dict[str, Any]:
+    return dict(item_id=item_id, version=1, content=content, digest=digest(content), created_at=now,
+                created_by=actor.label, created_by_token_id=actor.token_id)
+
+
+async def insert_items(db: AsyncSession, actor: Actor, batch: Sequence[ItemIn]) -> list[tuple[int, str]]:
+    """A bulk import's batch, already checked as a whole (``imports.services.check_rows``: content, level, exact
+    duplicates): the items and their first versions in two multi-row inserts; (item id, version digest) in the
+    batch's order. Near duplicates and the trail are the caller's (once per import, in the same batches)."""
+    if not batch:
+        return []
+    now = utcnow()
+    # core inserts on the tables: no ORM bookkeeping per row
+    items, versions_table = cast(Table, Item.__table__), cast(Table, ItemVersion.__table__)
+    ids = list((await db.scalars(insert(items).returning(items.c.id, sort_by_parameter_order=True),
+                                 [_item_row(actor, data, now) for data in batch])).all())
+    versions = [_version_row(actor, item_id, content_of(data), now) for item_id, data in zip(ids, batch, strict=True)]
+    await db.execute(insert(versions_table), versions)
+    return [(item_id, version["digest"]) for item_id, version in zip(ids, versions, strict=True)]
 
 
 async def create_item(db: AsyncSession, actor: Actor, data: ItemIn) -> tuple[Item, ItemVersion]:
@@ -233,6 +270,18 @@ async def get_item(db: AsyncSession, actor: Actor, item_id: int) -> Item:
     item = await get_or_404(db, Item, item_id, "item")
     check_occupation(actor, item.occupation_code)
     return item
+
+
+async def read_item(db: AsyncSession, actor: Actor, item_id: int) -> ItemOut:
+    """An item at its current version: the item and that version in one query."""
+    row = (await db.execute(select(Item, ItemVersion).join(ItemVersion, (ItemVersion.item_id == Item.id)
+                                                           & (ItemVersion.version == Item.version))
+                            .where(Item.id == item_id))).first()
+    if row is None:
+        raise not_found("item", item_id)
+    item, version = row
+    check_occupation(actor, item.occupation_code)
+    return item_out(item, version)
 
 
 async def get_version(db: AsyncSession, item_id: int, version: int) -> ItemVersion:

@@ -8,22 +8,24 @@ from __future__ import annotations
 import asyncio
 import secrets
 import traceback
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 import structlog
 from litestar import Response
 from litestar.background_tasks import BackgroundTask
-from litestar.exceptions import PermissionDeniedException
 from saq import Queue
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qbank.db import get_or_404, utcnow
+from qbank.db import utcnow
 from qbank.jobs.kinds import JobContext, JobEnv, JobFailed, JobKind, JobLost, JobResult, P
 from qbank.jobs.models import Job
 from qbank.jobs.schemas import JobOut
 from qbank.lib.actors import Actor, Role
+from qbank.lib.problems import not_found
 
 log = structlog.get_logger("qbank.jobs")
 
@@ -95,6 +97,7 @@ class InProcessRunner:
     def __init__(self, env: JobEnv, concurrency: int = 2) -> None:
         self.env = env
         self._slots = asyncio.Semaphore(concurrency)
+        self._concurrency = concurrency
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
     async def enqueue(self, job_id: str, attempt: int = 0, again: int = 0) -> None:
@@ -107,6 +110,19 @@ class InProcessRunner:
     async def _run(self, job_id: str) -> None:
         async with self._slots:
             await execute(self.env, job_id)
+
+    @asynccontextmanager
+    async def paused(self) -> AsyncIterator[None]:
+        """Hold every slot: jobs handed over meanwhile stay queued until the end (maintenance, tests)."""
+        held = 0
+        try:
+            for _ in range(self._concurrency):
+                await self._slots.acquire()
+                held += 1
+            yield
+        finally:
+            for _ in range(held):
+                self._slots.release()
 
     async def ping(self) -> None:
         return None
@@ -160,8 +176,8 @@ def accepted(runner: JobRunner, job: JobOut) -> Response[JobOut]:
 
 
 async def get_job(db: AsyncSession, actor: Actor, job_id: str) -> Job:
-    """The job, for its creator or an admin."""
-    row = await get_or_404(db, Job, job_id, "job")
-    if actor.role != Role.admin and row.created_by != actor.label:
-        raise PermissionDeniedException("only the job's creator or an admin may read it")
+    """The job, for its creator or an admin; to anyone else it does not exist (404: job ids are not probed)."""
+    row = await db.get(Job, job_id)
+    if row is None or (actor.role != Role.admin and row.created_by != actor.label):
+        raise not_found("job", job_id)
     return row

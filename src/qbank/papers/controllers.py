@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from litestar import Controller, Request, Response, get, post, put
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
-from litestar.response import Stream
+from litestar.response import Redirect, Stream
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evidence import RetentionArchive
@@ -49,8 +50,10 @@ ADMIN = requires(Role.admin)
 SITE_OR_ADMIN = requires(Role.site, Role.admin)
 ANY_ROLE = requires(*Role)
 PACKAGE_DOC = ("The site's sealed package (canonical JSON: AES-256-GCM ciphertext, the site's key share sealed to its "
-               "X25519 key, the centre's Ed25519 signature), streamed from the retention archive with its digest "
-               "checked. A site gets its own package any time after sealing; an admin names the site. Each fetch is "
+               "X25519 key, the centre's Ed25519 signature): by default a 307 to a short-lived presigned GET on the "
+               "S3 server, which sends the bytes (`delivery=stream`: through the service, its digest checked as it "
+               "streams); either way the site verifies the signature and the digest. A site gets its own package "
+               "any time after sealing; an admin names the site. Each fetch is "
                "in the audit trail. Open it with `qbank site unseal`.")
 
 BUNDLE_DOC = ("The body is the bundle's canonical JSON exactly as the station signed it (format "
@@ -147,11 +150,21 @@ class PaperController(Controller):
         return await sealing.seal_session(db_session, actor, settings, archive, exam_session)
 
     @get("/api/v1/sessions/{session_id:int}/package", guards=[SITE_OR_ADMIN], summary="Download a sealed package",
-         description=PACKAGE_DOC, responses=problem_responses(409), media_type="application/json")
+         description=PACKAGE_DOC, media_type="application/json", responses={
+             **problem_responses(409),
+             307: ResponseSpec(None, description="`Location`: a presigned GET of the package on the S3 server, "
+                                                 "valid 5 minutes; `X-Package-SHA256`: its digest")})
     async def package(self, exam_session: ExamSession, db_session: AsyncSession, actor: Actor, database: Database,
                       archive: RetentionArchive,
                       site: str | None = Parameter(default=None, max_length=40, description="site (admins)"),
-                      ) -> Stream:
+                      delivery: Literal["redirect", "stream"] = Parameter(
+                          default="redirect", description="redirect (307 to the S3 server) or stream (the bytes "
+                                                          "through the service, for a site that cannot reach S3)"),
+                      ) -> Response[Any]:
+        if delivery == "redirect":
+            fetch, url = await sealing.package_link(db_session, database, actor, archive, exam_session, site)
+            return Redirect(url, status_code=307, headers={"X-Package-SHA256": fetch.sha256,
+                                                           "Cache-Control": "no-store"})
         fetch, reader = await sealing.fetch_package(db_session, database, actor, archive, exam_session, site)
         return Stream(sealing.package_chunks(reader), media_type="application/json",
                       headers={"Content-Length": str(fetch.size), "X-Package-SHA256": fetch.sha256,

@@ -225,12 +225,7 @@ async def fetch_package(db: AsyncSession, database: Database, actor: Actor, arch
     """The sealed package a caller may fetch (a site its own, an admin names one), opened in the archive; each
     fetch is in the trail. The object is opened before the fetch is recorded and before any byte of the answer
     is sent, so a store that cannot serve it gives an error status (503), never a 200 that breaks off."""
-    code, session_id = site_for(actor, site), session.id  # rows read here expire at the rollback below
-    row = await site_package(db, session, code)
-    fetch = PackageFetch(key=row.archive_key, size=row.size, sha256=row.sha256,
-                         filename=f"papers-{session_id}-{code}.json")
-    row_id = row.id
-    await db.rollback()  # read only: give the connection back before the trail write and the stream
+    fetch, row_id, session_id, code = await _package_of(db, actor, session, site)
     reader = await anyio.to_thread.run_sync(archive.open, fetch.key)
     try:
         await record_apart(database, actor, "paper.package_fetch", "sealed_paper", row_id,
@@ -239,6 +234,35 @@ async def fetch_package(db: AsyncSession, database: Database, actor: Actor, arch
         await anyio.to_thread.run_sync(reader.close)
         raise
     return fetch, reader
+
+
+PACKAGE_LINK_TTL = timedelta(minutes=5)  # a package link is used at once: by the redirect it comes with
+
+
+async def package_link(db: AsyncSession, database: Database, actor: Actor, archive: RetentionArchive,
+                       session: ExamSession, site: str | None) -> tuple[PackageFetch, str]:
+    """What :func:`fetch_package` gives, as a short-lived presigned GET of the archived package (the S3 server
+    sends the bytes, not the service); the fetch is in the trail as one. The link is handed out only once the
+    server has said it holds the object, so a store that cannot serve it gives 503, not a dead link. Its bytes
+    are what the site verifies (the centre's signature, the digest in ``X-Package-SHA256``)."""
+    fetch, row_id, session_id, code = await _package_of(db, actor, session, site)
+    url = await anyio.to_thread.run_sync(lambda: archive.presigned_get(
+        fetch.key, PACKAGE_LINK_TTL, download_name=fetch.filename, confirm=True))
+    await record_apart(database, actor, "paper.package_fetch", "sealed_paper", row_id,
+                       {"session": session_id, "site": code, "sha256": fetch.sha256, "by": "presigned link"})
+    return fetch, url
+
+
+async def _package_of(db: AsyncSession, actor: Actor, session: ExamSession,
+                      site: str | None) -> tuple[PackageFetch, int, int, str]:
+    """The package the caller may fetch, and its row id, session id and site; the read transaction is over."""
+    code, session_id = site_for(actor, site), session.id  # rows read here expire at the rollback below
+    row = await site_package(db, session, code)
+    fetch = PackageFetch(key=row.archive_key, size=row.size, sha256=row.sha256,
+                         filename=f"papers-{session_id}-{code}.json")
+    row_id = row.id
+    await db.rollback()  # read only: give the connection back before the trail write and the bytes
+    return fetch, row_id, session_id, code
 
 
 async def release_to_site(db: AsyncSession, database: Database, actor: Actor, settings: Settings,

@@ -11,6 +11,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
+from qbank.auth.cache import TokenCache
 from qbank.auth.guards import PUBLIC_PATHS, BearerTokenMiddleware
 from qbank.db import Database, WriteGateMiddleware
 from qbank.lib.headers import SecurityHeaders
@@ -66,7 +67,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         request_class=PolicyRequest,  # JSON bodies and forms under the input policy (qbank.lib.text)
         exception_handlers={HTTPException: http_exception_handler, Exception: internal_error_handler},
         lifespan=[disposing(engine), evidence(settings), jobs(settings, database), anchoring(settings, database)],
-        state=State({"settings": settings, "database": database, "limiters": Limiters.of(settings)}),
+        state=State({"settings": settings, "database": database, "limiters": Limiters.of(settings),
+                     "token_cache": TokenCache(settings.token_cache_s)}),
         before_send=[SecurityHeaders(lambda: media_origins(settings, app.state.store.endpoint))],
         template_config=review_template_config(),  # the supervisor review page (/review)
         stores=review_stores(settings),

@@ -13,6 +13,7 @@ from qbank.auth.controllers import TokenController
 from qbank.banks.controllers import BankController
 from qbank.blueprints.controllers import BlueprintController, LayoutController, OccupationController
 from qbank.imports.controllers import ImportController
+from qbank.imports.jobs import ITEM_IMPORT
 from qbank.items.controllers import ItemController, MediaController
 from qbank.jobs.controllers import JobController
 from qbank.jobs.kinds import JobKind, JobKinds
@@ -37,7 +38,7 @@ from qbank.sessions.dependencies import SESSION_DEPENDENCIES
 from qbank.settings import Settings
 
 JOB_KINDS: tuple[JobKind[Any], ...] = (AUDIT_VERIFY, PAPER_ASSEMBLY, PAPER_CONTINUE, PANEL_ASSIGNMENT,
-                                       RECORDING_ANALYSIS)
+                                       RECORDING_ANALYSIS, ITEM_IMPORT)
 # what the service and each worker reconcile at start, beyond jobs whose runner is gone (qbank.jobs.lease)
 STARTUP_CHECKS: tuple[StartupCheck, ...] = (requeue_lost_analyses,)
 

@@ -10,6 +10,7 @@ def load_all() -> MetaData:
     import qbank.audit.models
     import qbank.auth.models
     import qbank.blueprints.models
+    import qbank.imports.models
     import qbank.items.models
     import qbank.jobs.models
     import qbank.panels.models

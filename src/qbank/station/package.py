@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,28 @@ class Centre:
             raise CentreError(r.status_code, f"{path}: {r.status_code} {problem.get('detail') or r.text[:300]}",
                               problem)
         return r.status_code, body
+
+    async def package(self, session_id: int) -> bytes:
+        """The site's sealed package: the centre answers with a redirect to a short-lived link on its S3 server,
+        which is followed (without the bearer token: another origin); the bytes must have the digest the centre
+        named (:class:`PackageRefused` otherwise). Its signature is checked when it is opened."""
+        path = f"/api/v1/sessions/{session_id}/package"
+        try:
+            r = await self.client.get(path, follow_redirects=True)
+        except httpx.HTTPError as exc:
+            raise CentreError(None, f"cannot fetch the package: {exc.__class__.__name__} {exc}") from exc
+        if not 200 <= r.status_code < 300:
+            try:
+                problem = r.json() if r.headers.get("content-type", "").endswith("json") else {}
+            except ValueError:
+                problem = {}
+            detail = problem.get("detail") if isinstance(problem, dict) else None
+            raise CentreError(r.status_code, f"{path}: {r.status_code} {detail or r.text[:300]}")
+        named = next((h.headers.get("x-package-sha256") for h in [*r.history, r] if "x-package-sha256" in h.headers),
+                     None)
+        if named is not None and hashlib.sha256(r.content).hexdigest() != named:
+            raise PackageRefused("the package's bytes do not have the digest the centre named")
+        return r.content
 
     async def centre_key(self) -> Ed25519PublicKey:
         _, body = await self.request("GET", "/api/v1/centre-key")
