@@ -60,7 +60,7 @@ def plan(seed: int, count: int, duration: float) -> list[tuple[str, Clip, float 
         kinds = [k for k in DEFECTS if not (scene == "lowcontrast" and k == "blurred")]
         rng.shuffle(kinds)
         if i % 5 == 4:  # room for a gap
-            kinds = kinds[:2]
+            kinds = kinds[:1]
         for kind in kinds:
             length = rng.uniform(5.0, 20.0)
             if t + length > duration - 6:
