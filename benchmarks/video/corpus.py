@@ -138,9 +138,11 @@ def _double(rate: str) -> str:
 
 
 def generate(c: Clip, out: Path, *, threads: int = 1) -> Path:
-    """Encode ``c`` to ``out`` (MP4, faststart) and write ``<out>.truth.json``; skipped when both exist."""
+    """Encode ``c`` to ``out`` (MP4, faststart) and write ``<out>.truth.json``; skipped when both exist and the
+    truth is this spec's."""
     truth_path = out.with_suffix(".truth.json")
-    if out.exists() and truth_path.exists():
+    spec = json.dumps(asdict(c), indent=1)
+    if out.exists() and truth_path.exists() and truth_path.read_text() == spec:
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     src, graph = filtergraph(c)
@@ -158,7 +160,7 @@ def generate(c: Clip, out: Path, *, threads: int = 1) -> Path:
     cmd += ["-movflags", "+faststart", str(tmp)]
     subprocess.run(cmd, check=True, timeout=1800)
     tmp.replace(out)
-    truth_path.write_text(json.dumps(asdict(c), indent=1))
+    truth_path.write_text(spec)
     return out
 
 

@@ -4,32 +4,37 @@ One pass over the file with PyAV, in-process, one thread:
 
 * every packet is demuxed (no decoding): timestamps and sizes give gaps, timestamp jumps and truncation;
 * only the key packets are decoded (``skip_loop_filter``), and from each key frame's luma plane, reduced to a
-  quarter of its size by 2×2 averaging of every other row/column (no scaler), come per block of a 9 × 16 grid:
-  the strongest edge (sharpness), the high-frequency energy (mean absolute Laplacian: detail; in the flattest
-  blocks only noise: the grain) and the block's mean (uniformity); and the difference to the previous key
-  frame at half size on a 27 × 48 grid of blocks (median and largest block mean).
+  quarter of its size by 2×2 averaging of every other row/column (no scaler), come per block of a 9 × 16 grid
+  the high-frequency energy (mean absolute Laplacian) and the mean: **detail** (90th percentile of the
+  energies: edges, wherever they are), **grain** (10th percentile: the flattest blocks hold only noise) and
+  **uniformity** (how far the blocks' means spread); and the difference to the previous key frame at half
+  size on a 27 × 48 grid of blocks (median and largest block mean).
 
 Each recording is judged against its **own** baselines, robust statistics over all its key frames
-(:class:`_Model`): the grain (median over the key frames), the detail and sharpness baselines (75th
-percentile). Per key frame (thresholds in :class:`QualityConfig`):
+(:class:`_Model`): its grain (median) and its detail baseline (75th percentile), so a dim, low-contrast or
+infrared camera is compared with itself. Per key frame (thresholds in :class:`QualityConfig`):
 
 * **black** – mean luma below ``black_luma`` and no structure;
-* **covered** – the detail is gone (below a fraction of the baseline: only noise left) *and* the picture is
-  uniform (a hand, cloth or paper, dark or bright). A dim or low-contrast scene
-  keeps its detail; a lens covered by a third keeps two thirds of its blocks: neither is covered;
-* **blurred** – sharpness below ``blur_ratio`` × the baseline, the picture not uniform;
-* **frozen** – consecutive key frames that differ by no more than the encoder's floor (from the grain: a
-  repeated picture differs by ≈ 0–1, live sensor noise by ≈ 3–4), clock or no clock.
+* **covered** – the detail above the grain falls below ``cover_detail_ratio`` of the baseline's (only noise
+  left) *and* the picture is uniform: a hand, cloth or paper, dark or bright. A sharp low-contrast scene keeps
+  its detail; a lens covered by a third keeps the detail of the rest: neither is covered;
+* **blurred** – the same loss of detail, the picture not uniform (the scene's shapes still there);
+* **frozen** – consecutive key frames that differ by no more than the encoder's floor (from the grain,
+  clamped: a repeated picture differs by ≈ 0–1.5 in its median block and ≈ 2–4 in its most changed block,
+  live sensor noise by ≈ 3–4 everywhere, a live clock by 20+ in its block), clock or no clock.
 
 Edges: the key frames give the stretches; an edge between two key frames at most 2 s apart is their midpoint
-(error ≤ 1 s); further apart (GOPs of 4–10 s), only that GOP is decoded (seek to the key frame before, decode
-on) and the edge placed on the first frame that turns, sampled every ``edge_step`` s
-(``QualityReport.edge_frames_decoded`` says what it cost). All times are seconds from the first frame.
+(error ≤ 1 s); further apart (GOPs of 4–10 s, or the last key frame before the end), only that GOP is decoded
+(seek to the key frame before, decode on, stop a second after the picture has turned) and the edge placed on
+the frame that turns, sampled every ``edge_step`` s (``QualityReport.edge_frames_decoded`` says what it cost).
+A defect shorter than a GOP may hold no key frame at all and is then not seen: the price of not decoding
+every frame. All times are seconds from the first frame.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -65,18 +70,18 @@ class QualityConfig(msgspec.Struct, frozen=True, kw_only=True):
     """Thresholds of :func:`analyse`. Luma values are 8-bit Y (16 = video black, 235 = white).
 
     The picture is judged against the recording's own statistics (per camera; robust over the whole file):
-    its **grain** (the noise floor: high-frequency energy of the flattest blocks, median over the key frames),
-    its **detail** baseline (high-frequency energy of a block at the ``baseline_percentile`` of its key frames)
-    and its **sharpness** baseline (``baseline_sharpness`` when the service knows it from earlier recordings).
+    its **grain** (the noise floor: high-frequency energy of the flattest blocks, median over the key frames)
+    and its **detail** baseline (at the ``baseline_percentile`` of its key frames; ``baseline_sharpness``
+    when the service knows it from earlier recordings of the camera — a recording blurred or covered for most
+    of its length has no baseline of its own).
 
     Defaults: ``black_luma`` 32 (≈ blackdetect ``pix_th`` 0.1 in limited range), ``black_max_std`` 10;
-    covered = detail at most ``cover_detail_ratio`` 0.45 of the baseline (``baseline_detail`` when the service
-    knows the camera: a recording covered for most of its length has no baseline of its own), together with
-    a uniform picture (90 % of the blocks' means within ``cover_max_spread`` 16 of their median: a hand,
-    cloth or paper, dark or bright; a partly covered lens is not covered). A sharp low-contrast picture keeps
-    0.7–0.9 of its detail; a cover leaves only the grain (noise), 0.2–0.35. ``blur_ratio`` 0.45 of the
-    sharpness baseline; frozen = key frames whose median block difference stays at the encoder floor:
-    ``frozen_grain_ratio`` 0.35 × the grain, clamped to ``frozen_floor`` (1.2, 2.2) — a repeated picture
+    covered = detail above the grain at most ``cover_detail_ratio`` 0.4 of the baseline's, together with a
+    uniform picture (90 % of the blocks' means within ``cover_max_spread`` 16 of their median); blurred = the
+    same loss (``blur_ratio`` 0.4) in a picture that is not uniform. A sharp low-contrast picture keeps
+    0.7–0.9 of its detail, a cover or a blur 0–0.3. Frozen = key frames whose median block difference stays
+    within 2.5 × and whose largest within 3 × the encoder floor:
+    ``frozen_grain_ratio`` 0.35 × the grain, clamped to ``frozen_floor`` (1.5, 2.2) — a repeated picture
     measures ≈ 0–1, live sensor noise ≈ 3–4, a live burned-in clock 20+ in its block; ``min_keyframes`` 2
     for blurred / covered / frozen when key frames come at most ``short_gop`` 2.5 s apart, else 1 (black
     always 1); edges placed within ``edge_tolerance`` 1 s by decoding the GOPs around them when key frames
@@ -87,14 +92,13 @@ class QualityConfig(msgspec.Struct, frozen=True, kw_only=True):
 
     black_luma: float = 32.0
     black_max_std: float = 10.0
-    cover_detail_ratio: float = 0.45
-    baseline_detail: float | None = None
+    cover_detail_ratio: float = 0.4
     cover_max_spread: float = 16.0
-    blur_ratio: float = 0.45
+    blur_ratio: float = 0.4
     baseline_percentile: float = 75.0
     baseline_sharpness: float | None = None
     frozen_grain_ratio: float = 0.35
-    frozen_floor: tuple[float, float] = (1.2, 2.2)
+    frozen_floor: tuple[float, float] = (1.5, 2.2)
     min_keyframes: int = 2
     short_gop: float = 2.5
     edge_tolerance: float = 1.0
@@ -166,8 +170,7 @@ class _Pic(msgspec.Struct):
     t: float
     mean: float
     std: float
-    sharp: float  # strongest edge per block, 75th percentile over the blocks
-    detail: float  # high-frequency energy (mean |Laplacian|) per block, 75th percentile over the blocks
+    detail: float  # high-frequency energy (mean |Laplacian|) per block, 90th percentile over the blocks
     grain: float  # the same, 10th percentile: the flattest blocks hold only noise
     spread: float  # 90th percentile of |block mean - median block mean|: 0 for a uniform picture
     dmed: float = float("inf")  # median block mean |ΔY| to the previous key frame (inf for the first)
@@ -178,29 +181,21 @@ class _Model(msgspec.Struct):
     """The recording's own baselines (robust over all its key frames) and the per-picture rules."""
 
     cfg: QualityConfig
-    sharp_base: float
     detail_base: float
     grain: float
     frozen_floor: float
 
     @classmethod
     def of(cls, cfg: QualityConfig, keys: Sequence[_Pic]) -> _Model:
-        black = [cls.is_black(cfg, k) for k in keys]
-        lit = [k for k, b in zip(keys, black, strict=True) if not b] or list(keys)
+        lit = [k for k in keys if not cls.is_black(cfg, k)] or list(keys)
         grain = float(np.median([k.grain for k in lit])) if lit else 0.0
-        if cfg.baseline_detail is not None:
-            detail_base = cfg.baseline_detail
+        if cfg.baseline_sharpness is not None:
+            detail_base = cfg.baseline_sharpness
         else:
             detail_base = float(np.percentile([k.detail for k in lit], cfg.baseline_percentile)) if lit else 0.0
-        # sharpness baseline from the pictures that have structure (not covered-looking)
-        structured = [k.sharp for k in lit if k.spread > cfg.cover_max_spread] or [k.sharp for k in lit]
-        if cfg.baseline_sharpness is not None:
-            sharp_base = cfg.baseline_sharpness
-        else:
-            sharp_base = float(np.percentile(structured, cfg.baseline_percentile)) if structured else 0.0
         lo, hi = cfg.frozen_floor
         floor = min(max(cfg.frozen_grain_ratio * grain, lo), hi)
-        return cls(cfg=cfg, sharp_base=sharp_base, detail_base=detail_base, grain=grain, frozen_floor=floor)
+        return cls(cfg=cfg, detail_base=detail_base, grain=grain, frozen_floor=floor)
 
     @staticmethod
     def is_black(cfg: QualityConfig, p: _Pic) -> bool:
@@ -209,19 +204,25 @@ class _Model(msgspec.Struct):
     def black(self, p: _Pic) -> bool:
         return self.is_black(self.cfg, p)
 
+    def detail_left(self, p: _Pic) -> float:
+        """The share of the baseline's detail above the grain that this picture keeps (1 = all of it)."""
+        above = max(self.detail_base - self.grain, 1e-6)
+        return max(p.detail - self.grain, 0.0) / above
+
     def covered(self, p: _Pic) -> bool:
         c = self.cfg
-        no_detail = p.detail <= c.cover_detail_ratio * self.detail_base
-        return not self.black(p) and no_detail and p.spread <= c.cover_max_spread
+        return not self.black(p) and self.detail_left(p) <= c.cover_detail_ratio and p.spread <= c.cover_max_spread
 
     def blurred(self, p: _Pic) -> bool:
-        return not self.black(p) and not self.covered(p) and p.sharp < self.cfg.blur_ratio * self.sharp_base
+        c = self.cfg
+        return not self.black(p) and self.detail_left(p) <= c.blur_ratio and p.spread > c.cover_max_spread
 
     def same(self, dmed: float, dmax: float, slack: float = 1.0) -> bool:
         """Two pictures are one repeated picture: they differ by no more than the encoder's floor anywhere
-        (``slack`` for a predicted frame against a key frame: coded at another quality)."""
+        (``slack`` for a predicted frame against a key frame: coded at another quality). A live picture
+        differs by its sensor noise everywhere, or by its clock or motion somewhere."""
         floor = slack * self.frozen_floor
-        return dmed <= floor and dmax <= 3 * floor
+        return dmed <= 2.5 * floor and dmax <= 3 * floor
 
 
 def _open(path: str) -> Any:
@@ -281,14 +282,13 @@ def _measure(t: float, half: npt.NDArray[np.uint8]) -> _Pic:
     lh, lw = lap.shape[0] // by * by, lap.shape[1] // bx * bx
     if not (lh and lw):
         v = float(lap.max()) if lap.size else 0.0
-        return _Pic(t=t, mean=mean, std=std, sharp=v, detail=v, grain=v, spread=std)
+        return _Pic(t=t, mean=mean, std=std, detail=v, grain=v, spread=std)
     blocks = lap[:lh, :lw].reshape(by, lh // by, bx, lw // bx)
-    sharp = float(np.percentile(blocks.max(axis=(1, 3)), 75))
     energy = blocks.mean(axis=(1, 3))
-    detail, grain = (float(x) for x in np.percentile(energy, [75, 10]))
+    detail, grain = (float(x) for x in np.percentile(energy, [90, 10]))
     means = small[1 : lh + 1, 1 : lw + 1].reshape(by, lh // by, bx, lw // bx).mean(axis=(1, 3))
     spread = float(np.percentile(np.abs(means - np.median(means)), 90))
-    return _Pic(t=t, mean=mean, std=std, sharp=sharp, detail=detail, grain=grain, spread=spread)
+    return _Pic(t=t, mean=mean, std=std, detail=detail, grain=grain, spread=spread)
 
 
 def _diff(a: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8]) -> tuple[float, float]:
@@ -341,21 +341,30 @@ def analyse(path: str | os.PathLike[str], config: QualityConfig | None = None) -
         tb = float(stream.time_base) if stream.time_base else 1.0 / 90000
         pts_list: list[int] = []
         keys: list[_Pic] = []
-        prev: npt.NDArray[np.uint8] | None = None
+        # key pictures wait here until the next few arrive: a decoder with a reorder delay (HEVC with B-frames)
+        # hands them out of order, and each is compared with the key picture just before it in time
+        pending: dict[float, tuple[_Pic, npt.NDArray[np.uint8]]] = {}
+        last: npt.NDArray[np.uint8] | None = None
         decode_errors: list[float] = []
         truncated_reason = ""
 
+        def settle(keep: int) -> None:
+            nonlocal last
+            while len(pending) > keep:
+                pic, half = pending.pop(min(pending))
+                if last is not None:
+                    pic.dmed, pic.dmax = _diff(half, last)
+                last = half
+                keys.append(pic)
+
         def take(frames: Iterable[Any]) -> None:
-            nonlocal prev
             for fr in frames:
                 if fr.pts is None:
                     continue
-                half = _half(fr)
-                pic = _measure(fr.pts * tb, half)
-                if prev is not None:
-                    pic.dmed, pic.dmax = _diff(half, prev)
-                prev = np.ascontiguousarray(half)
-                keys.append(pic)
+                t = fr.pts * tb
+                half = np.ascontiguousarray(_half(fr))
+                pending[t] = (_measure(t, half), half)
+                settle(3)
 
         demux = container.demux(stream)
         while True:
@@ -376,6 +385,7 @@ def analyse(path: str | os.PathLike[str], config: QualityConfig | None = None) -
                     decode_errors.append(pkt.pts * tb)
         with contextlib.suppress(av.error.FFmpegError):
             take(ctx.decode(None))
+        settle(0)
         width, height = ctx.width, ctx.height
         rate = stream.average_rate or stream.guessed_rate
         fps = float(rate) if rate else 0.0
@@ -463,7 +473,7 @@ def analyse(path: str | os.PathLike[str], config: QualityConfig | None = None) -
         packets=int(pts.size),
         keyframes_decoded=len(keys),
         edge_frames_decoded=refine_frames,
-        baseline_sharpness=round(model.sharp_base, 2) if model else 0.0,
+        baseline_sharpness=round(model.detail_base, 2) if model else 0.0,
         grain=round(model.grain, 2) if model else 0.0,
         frozen_floor=round(model.frozen_floor, 2) if model else 0.0,
         wall_seconds=round(time.perf_counter() - wall0, 3),
@@ -553,10 +563,11 @@ def _picture_findings(
             if b - a + 1 < (1 if kind == "black" else need):
                 continue
             vals = keys[a : b + 1]
+            kept = np.median([model.detail_left(k) for k in vals])
             detail = (
-                f"mean luma {np.median([k.mean for k in vals]):.0f}, detail {np.median([k.detail for k in vals]):.1f} "
-                f"vs baseline {model.detail_base:.1f} (grain {model.grain:.1f}), sharpness "
-                f"{np.median([k.sharp for k in vals]):.1f} vs {model.sharp_base:.1f}"
+                f"mean luma {np.median([k.mean for k in vals]):.0f}, {kept:.0%} of the detail left "
+                f"(detail {np.median([k.detail for k in vals]):.1f}, baseline {model.detail_base:.1f}, "
+                f"grain {model.grain:.1f})"
             )
             stretches.append((kind, a, b, detail))
     # frozen: key frame i repeats key frame i-1; the run of one picture is i-1 .. j
@@ -575,25 +586,33 @@ def _picture_findings(
 
     refiner: _Refiner | None = None
 
-    def place(kind: str, lo: int, hi: int, rising: bool) -> float:
-        """The edge between key frames ``lo`` (before) and ``hi`` (after)."""
+    def place(kind: str, t_lo: float, t_hi: float, rising: bool, across: float = 0.0) -> float:
+        """The edge between key frame times ``t_lo`` (before) and ``t_hi`` (after; or the file's end);
+        ``across``: the largest block change between those two key frames (frozen only)."""
         nonlocal refiner
-        if ts[hi] - ts[lo] <= 2 * cfg.edge_tolerance:
-            return (ts[lo] + ts[hi]) / 2
+        if t_hi - t_lo <= 2 * cfg.edge_tolerance:
+            return (t_lo + t_hi) / 2
         if refiner is None:
             refiner = _Refiner(path, cfg.edge_step)
         ref: npt.NDArray[np.uint8] | None = None
         if kind == "frozen":  # the repeated picture: key frame hi (rising) or lo (falling)
-            ref = next(iter(refiner.frames(ts[hi], ts[hi]) if rising else refiner.frames(ts[lo], ts[lo])), (0, None))[1]
+            at = t_hi if rising else t_lo
+            ref = next(iter(refiner.frames(at, at)), (0, None))[1]
             if ref is None:
-                return (ts[lo] + ts[hi]) / 2
+                return (t_lo + t_hi) / 2
         rule = {"black": model.black, "covered": model.covered, "blurred": model.blurred}.get(kind)
+        # a predicted frame of the frozen picture differs from the key frame by more than the key frames among
+        # themselves (8 in the clock's block, say) but far less than the live side does (a ticking clock: 100):
+        # the cut lies between the floor and the change across the edge (geometric mean)
+        floor_max = 3 * model.frozen_floor
+        cut = math.sqrt(floor_max * max(across, floor_max))
         times: list[float] = []
         fl: list[bool] = []
         settled = 0  # samples in a row that already look like the far side: stop decoding after a second
-        for t, h in refiner.frames(ts[lo], ts[hi]):
+        for t, h in refiner.frames(t_lo, t_hi):
             if ref is not None:
-                flag = model.same(*_diff(h, ref), slack=1.5)
+                dmed, dmax = _diff(h, ref)
+                flag = dmed <= 2.5 * 1.2 * model.frozen_floor and dmax <= max(cut, 1.2 * floor_max)
             else:
                 assert rule is not None
                 flag = rule(_measure(t, h))
@@ -603,15 +622,16 @@ def _picture_findings(
             if settled * cfg.edge_step > 1.0 + 1e-9:
                 break
         if len(times) < 2:
-            return (ts[lo] + ts[hi]) / 2
+            return (t_lo + t_hi) / 2
         i = _split(fl, rising)
-        return times[i] if i < len(times) else ts[hi]
+        return times[i] if i < len(times) else t_hi
 
     out: list[Finding] = []
     try:
         for kind, a, b, detail in stretches:
-            start = place(kind, a - 1, a, True) if a > 0 else t0
-            end = place(kind, b, b + 1, False) if b + 1 < len(keys) else t_end
+            start = place(kind, ts[a - 1], ts[a], True, keys[a].dmax) if a > 0 else t0
+            last = b + 1 < len(keys)
+            end = place(kind, ts[b], ts[b + 1] if last else t_end, False, keys[b + 1].dmax if last else 0.0)
             out.append(Finding(kind=kind, start=start, end=end, detail=detail))
     finally:
         if refiner is not None:
