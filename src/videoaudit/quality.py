@@ -66,7 +66,7 @@ FINDING_KINDS = ("black", "frozen", "blurred", "covered", "gap", "corrupt")
 RECORDING_FINDING_KINDS = ("low_resolution", "low_fps", "low_bit_rate")
 
 
-class QualityConfig(msgspec.Struct, frozen=True, kw_only=True):
+class QualityConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Thresholds of :func:`analyse`. Luma values are 8-bit Y (16 = video black, 235 = white).
 
     The picture is judged against the recording's own statistics (per camera; robust over the whole file):

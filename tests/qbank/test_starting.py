@@ -152,3 +152,15 @@ def test_setup_waits_for_the_apt_lock_and_serve_installs_only_the_service(tmp_pa
     assert "pip install -q -e .[dev]" in calls, calls
     env["QBANK_APT_LOCK_TIMEOUT"] = "30"
     assert all("DPkg::Lock::Timeout=30" in c for c in run("scripts/setup") if c.startswith("apt-get"))
+
+
+def test_a_video_threshold_the_engine_does_not_know_is_refused_in_one_line(tmp_path: Path) -> None:
+    # thresholds renamed by the detail-based rules (issue 13) must not be ignored silently
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QBANK_")}
+    env |= {"QBANK_DATA_DIR": str(tmp_path), "QBANK_VIDEO_QUALITY": '{"cover_max_std": 14}'}
+    done = subprocess.run([QBANK, "token", "create", "--role", "admin", "--name", "x"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and not done.stdout
+    assert "QBANK_VIDEO_QUALITY" in done.stderr and "cover_max_std" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "qbank.db").exists()
