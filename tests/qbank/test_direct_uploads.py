@@ -6,19 +6,27 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import subprocess
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import anyio.to_thread
 import httpx
 import pytest
+from click.testing import CliRunner
 
+from qbank.server.cli import main
+from tests.conftest import running_service
 from tests.qbank.helpers import Api, make_bank, make_site, site_headers
+from tests.qbank.stations import live_api
 from tests.videoaudit.clips import defects_clip
 
 TZ = ZoneInfo("Asia/Shanghai")
 START = datetime(2026, 12, 3, 9, 0, tzinfo=TZ)
+SECRET = "site-upload-secret"
 
 
 @pytest.fixture(scope="session")
@@ -224,3 +232,53 @@ async def test_another_sites_upload_is_not_found(api: Api, direct_clips: dict[st
     r = await complete(api, sid, mine, up["id"])
     assert r.status_code == 201, r.text  # untouched by the other site's attempts
     await analysed(api, r.json()["id"], mine)
+
+
+@pytest.fixture(scope="module")
+def server(s3_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
+    """`qbank serve` over real HTTP, with the smallest part size S3 allows (so that a small file has parts)."""
+    with running_service(tmp_path_factory.mktemp("site-upload"), s3_server, QBANK_TOKEN_SECRET=SECRET,
+                         QBANK_RECORDING_PART_SIZE=str(5 << 20)) as started:
+        yield started
+
+
+async def test_site_upload_cli_resumes_and_stores(server: tuple[str, dict[str, str]], tmp_path: Path) -> None:
+    url, env = server
+    live, engine = await live_api(url, env, SECRET)
+    try:
+        site = await make_site(live)
+        sid = await make_session(live, site)
+        mine = await site_headers(live, site)
+        token = mine["Authorization"].split()[1]
+        video = tmp_path / "front.mp4"  # ≈ 12 MB: three parts of 5 MiB
+        await anyio.to_thread.run_sync(lambda: subprocess.run(
+            ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25", "-t", "24",
+             "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "4M", "-pix_fmt", "yuv420p", str(video)], check=True))
+        data = video.read_bytes()
+        assert len(data) > 2 * (5 << 20), len(data)
+        # a connection broke after part 2: storage holds it, the site resumes that upload
+        up = await begin(live, sid, mine, f"{site}/T101", data)
+        assert up["parts_total"] >= 3
+        await put_parts(up, data, only={2})
+        args = ["site", "upload", str(video), "--centre", url, "--token", token, "--session", str(sid),
+                "--room", f"{site}/T101", "--view", "front", "--start", START.isoformat()]
+        done = await anyio.to_thread.run_sync(lambda: CliRunner().invoke(main, [*args, "--upload-id", up["id"]]))
+        assert done.exit_code == 0, done.output
+        assert f"resumed: {5 << 20} bytes were already in storage" in done.output
+        assert "stored and verified" in done.output and hashlib.sha256(data).hexdigest() in done.output
+        recordings = (await live.client.get(f"/api/v1/sessions/{sid}/recordings", headers=mine)).json()
+        assert [(r["size"], r["view"]) for r in recordings] == [(len(data), "front")]
+        # the same file again: a new upload, recognised as already stored; no state file left behind
+        again = await anyio.to_thread.run_sync(lambda: CliRunner().invoke(main, args))
+        assert again.exit_code == 0 and "already stored" in again.output, again.output
+        assert not video.with_name("front.mp4.qbank-upload").exists()
+        # bytes that are not video: refused with the centre's reason
+        text = tmp_path / "notes.mp4"
+        text.write_bytes(b"not a video\n" * 1000)
+        refused = await anyio.to_thread.run_sync(lambda: CliRunner().invoke(
+            main, [*args[:2], str(text), *args[3:]]))
+        assert refused.exit_code == 1 and "not a usable video" in refused.output, refused.output
+        await analysed(live, recordings[0]["id"], mine)
+    finally:
+        await live.client.aclose()
+        await engine.dispose()
