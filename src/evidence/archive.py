@@ -525,7 +525,7 @@ class RetentionArchive:
             self.discard_staged(staging_key)
             return self._store_known(existing, deposit, until)
         meta = Prepared(io.BytesIO(), staged.size, sha256, deposit.filename).object_metadata(deposit)
-        headers = {f"x-amz-meta-{k}": v for k, v in meta.items()}
+        headers = {f"x-amz-meta-{k}": v for k, v in meta.items()} | {"Content-Type": deposit.content_type}
         if staged.size <= 5 << 30:
             self._client.copy_object(self.bucket, key, CopySource(self.bucket, staging_key,
                                                                     version_id=staged.version_id),

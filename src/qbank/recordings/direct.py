@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, timedelta
 
+import anyio
 import anyio.to_thread
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -146,7 +147,8 @@ async def complete_upload(db: AsyncSession, actor: Actor, settings: Settings, ar
         stored = await anyio.to_thread.run_sync(
             lambda: archive.lock_staged(RECORDINGS_KIND, upload.staging_key, sha256, **labels))
     except BaseException:
-        await anyio.to_thread.run_sync(archive.discard_staged, upload.staging_key, upload.s3_upload_id)
+        with anyio.CancelScope(shield=True):  # a cancelled request still removes what it staged
+            await anyio.to_thread.run_sync(archive.discard_staged, upload.staging_key, upload.s3_upload_id)
         raise
     finally:
         path.unlink(missing_ok=True)

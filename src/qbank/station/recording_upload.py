@@ -98,19 +98,23 @@ async def _send_parts(centre: Centre, upload_path: str, path: Path, upload: dict
             _, fresh = await centre.request("GET", upload_path)
             urls.update({p["number"]: p["url"] for p in fresh["parts"]})
 
-    async def send(s3: httpx.AsyncClient, n: int) -> None:
+    def put(s3: httpx.Client, n: int, url: str, length: int) -> int:
+        """Read part ``n`` and PUT it (a blocking client in a thread: the bytes never pass the event loop)."""
+        data = os.pread(fd, length, (n - 1) * part_size)
+        return s3.put(url, content=data).status_code
+
+    async def send(s3: httpx.Client, n: int) -> None:
         nonlocal done
         length = min(part_size, size - (n - 1) * part_size)
-        data = await asyncio.to_thread(os.pread, fd, length, (n - 1) * part_size)
         for attempt in range(1, ATTEMPTS + 1):
             url = urls[n]
             try:
-                r = await s3.put(url, content=data)
-                if r.status_code == 200:
+                status = await asyncio.to_thread(put, s3, n, url, length)
+                if status == 200:
                     break
-                if r.status_code == 403:  # the URL expired (or was not accepted): ask for fresh ones
+                if status == 403:  # the URL expired (or was not accepted): ask for fresh ones
                     await renew(n, url)
-                reason = f"HTTP {r.status_code}"
+                reason = f"HTTP {status}"
             except httpx.HTTPError as exc:
                 reason = f"{exc.__class__.__name__} {exc}"
             if attempt == ATTEMPTS:
@@ -121,13 +125,13 @@ async def _send_parts(centre: Centre, upload_path: str, path: Path, upload: dict
         if progress:
             progress(done, size, skipped)
 
-    async def worker(s3: httpx.AsyncClient) -> None:
+    async def worker(s3: httpx.Client) -> None:
         while queue:
             await send(s3, queue.pop(0))
 
     try:
         limits = httpx.Limits(max_connections=PARALLEL)
-        async with httpx.AsyncClient(timeout=httpx.Timeout(60, connect=10), limits=limits) as s3:
+        with httpx.Client(timeout=httpx.Timeout(120, connect=10), limits=limits) as s3:
             await asyncio.gather(*(worker(s3) for _ in range(PARALLEL)))
     finally:
         os.close(fd)
