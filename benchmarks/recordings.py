@@ -84,6 +84,30 @@ def big_file(out: Path, size_gb: float) -> Path:
     return path
 
 
+def quick_file(out: Path, size_gb: float) -> Path:
+    """A playable MP4 of at least ``size_gb`` GB made in a minute or two (for --direct): a 60 s 720p clip of
+    noisy test pattern at ~20 Mb/s (x264 ultrafast), copies concatenated (no re-encode)."""
+    clip = out / "rec_quick_720p_60s.mp4"
+    if not clip.exists():
+        say(f"generating {clip.name}")
+        tmp = clip.with_name("partial-" + clip.name)
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25",
+                        "-t", "60", "-vf", "noise=alls=30:allf=t", "-c:v", "libx264", "-preset", "ultrafast",
+                        "-b:v", "20M", "-pix_fmt", "yuv420p", "-f", "mp4", str(tmp)], check=True)
+        tmp.replace(clip)
+    copies = max(1, math.ceil(size_gb * 1e9 / clip.stat().st_size))
+    path = out / f"rec_quick_{copies}x60s.mp4"
+    if not path.exists():
+        listing = out / "rec_quick_concat.txt"
+        listing.write_text("".join(f"file '{clip.resolve()}'\n" for _ in range(copies)))
+        tmp = path.with_name("partial-" + path.name)
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", str(listing), "-c",
+                        "copy", "-movflags", "+faststart", str(tmp)], check=True)
+        tmp.replace(path)
+        listing.unlink()
+    return path
+
+
 def layouts(out: Path, minutes: int) -> dict[str, Path]:
     """One clip per defect layout: 'defects' (footage.py's hour720 layout) and 'clean' (still stretches only)."""
     duration = minutes * 60.0
@@ -266,6 +290,46 @@ def client_main(url: str, path: str, token: str) -> None:
                       "body": r.json() if r.headers.get("content-type", "").startswith("application/") else r.text}))
 
 
+def direct_client_main(url: str, token: str, session_id: str, room: str, view: str, start: str, path: str) -> None:
+    """The site's side of an upload straight to storage (what `qbank site upload` runs, without its bar): the
+    SHA-256 is taken before the clock starts (a recorder has it when it closes the file); prints the time of the
+    parts (first PUT → last part stored) and of the complete step (the service's check and lock) as JSON."""
+    import asyncio
+
+    from qbank.station.package import Centre
+    from qbank.station.recording_upload import file_sha256, send_recording
+
+    file = Path(path)
+    sha256 = file_sha256(file)
+    marks: dict[str, float] = {}
+
+    def progress(done: int, total: int, skipped: int) -> None:
+        marks.setdefault("first", time.perf_counter())
+        if done == total:
+            marks["last_byte"] = time.perf_counter()
+
+    async def work() -> dict[str, Any]:
+        async with Centre(url, token, timeout=3600) as centre:
+            return await send_recording(centre, int(session_id), file, room=room, view=view,
+                                        start=datetime.fromisoformat(start), sha256=sha256, progress=progress)
+
+    t0 = time.perf_counter()
+    rec = asyncio.run(work())
+    t_end = time.perf_counter()
+    print(json.dumps({"parts_s": marks["last_byte"] - t0, "complete_s": t_end - marks["last_byte"],
+                      "total_s": t_end - t0, "body": rec}))
+
+
+def direct_upload(svc: Service, session_id: int, token: str, room: str, view: str, start: str, path: Path
+                  ) -> dict[str, Any]:
+    done = subprocess.run([sys.executable, __file__, "--direct-client", svc.url, token, str(session_id), room, view,
+                           start, str(path)], capture_output=True, text=True, timeout=3600, env=svc.env)
+    if done.returncode:
+        raise RuntimeError(f"direct upload client failed: {done.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
 def upload(svc: Service, session_id: int, token: str, room: str, view: str, start: str, path: Path
            ) -> dict[str, Any]:
     params = httpx.QueryParams({"room": room, "view": view, "start": start})
@@ -360,6 +424,56 @@ def bench_upload(svc: Service, s3: Any, sampler: RssSampler, api: httpx.Client, 
                      "archive_put_s": alone, "rss_before": rss_before, "peak_rss": peak, "peak_rss_tree": peak_tree,
                      "analysis_s": ran, "duration": rec.get("duration"), "load": load_at})
     return {"size": size, "runs": runs, "samples": sampler.samples}
+
+
+def bench_direct(svc: Service, s3: Any, api: httpx.Client, admin: dict[str, str], occupation: str, site: str,
+                 site_token: str, files: list[Path]) -> dict[str, Any]:
+    """Per file: fput_object, the direct upload, the streamed upload, fput_object again (own bytes each, so
+    nothing is deduplicated: each file is used once per path, in its own session)."""
+    size = files[0].stat().st_size
+    mb = size / 1e6
+    say(f"direct part: {len(files)} × {size / 1e9:.2f} GB; load {load()}")
+    for path in files:
+        with path.open("rb") as f:
+            while f.read(8 * CHUNK):
+                pass
+    runs: list[dict[str, Any]] = []
+    for k, path in enumerate(files, 1):
+        load_at = load()
+        before = fput_baseline(s3, path, "baseline-locked", f"direct-fput-{k}a.mp4")
+        say(f"#{k} fput_object: {before:.1f} s ({mb / before:.0f} MB/s)")
+        sid = make_session(api, admin, occupation, site, 1, ["front"], "09:00:00", "10:30:00")
+        start = f"{DATE}T09:00:00{TZ_OFFSET}"
+        d = direct_upload(svc, sid, site_token, f"{site}/T101", "front", start, path)
+        say(f"#{k} direct: parts {d['parts_s']:.1f} s ({mb / d['parts_s']:.0f} MB/s), complete (check + lock) "
+            f"{d['complete_s']:.1f} s")
+        wait_job(api, admin, d["body"]["job_id"], 3600)
+        sid2 = make_session(api, admin, occupation, site, 1, ["front"], "09:00:00", "10:30:00")
+        other = variant(path, path.parent, f"streamed{k}")  # own bytes: the direct upload's are stored already
+        streamed = upload(svc, sid2, site_token, f"{site}/T101", "front", start, other)
+        say(f"#{k} streamed through the service: {streamed['total_s']:.1f} s")
+        wait_job(api, admin, streamed["body"]["job_id"], 3600)
+        after = fput_baseline(s3, path, "baseline-locked", f"direct-fput-{k}b.mp4")
+        say(f"#{k} fput_object again: {after:.1f} s ({mb / after:.0f} MB/s); load {load()}")
+        base = (before + after) / 2
+        runs.append({"fput_s": [before, after], "parts_s": d["parts_s"], "complete_s": d["complete_s"],
+                     "streamed_s": streamed["total_s"], "ratio": base / d["parts_s"],
+                     "complete_ratio": d["complete_s"] / d["parts_s"], "streamed_ratio": base / streamed["total_s"],
+                     "load": load_at})
+    return {"size": size, "runs": runs}
+
+
+def direct_report(direct: dict[str, Any]) -> str:
+    mb = direct["size"] / 1e6
+    lines = ["| run (load 1/5 min) | `fput_object` before / after | direct: parts | **ratio** (target ≥ 0.95) "
+             "| complete: check + lock | **÷ upload** (target ≤ 0.3) | streamed through the service (ratio) |",
+             "|---|---|---|---|---|---|---|"]
+    for k, r in enumerate(direct["runs"], 1):
+        f1, f2 = r["fput_s"]
+        lines.append(f"| {k} ({r['load']}) | {f1:.1f} s / {f2:.1f} s | {r['parts_s']:.1f} s "
+                     f"({mb / r['parts_s']:.0f} MB/s) | **{r['ratio']:.2f}** | {r['complete_s']:.1f} s "
+                     f"| **{r['complete_ratio']:.2f}** | {r['streamed_s']:.1f} s ({r['streamed_ratio']:.2f}) |")
+    return "\n".join(lines)
 
 
 def bench_session(svc: Service, sampler: RssSampler, api: httpx.Client, admin: dict[str, str], occupation: str,
@@ -493,6 +607,9 @@ def main() -> None:
     if len(sys.argv) == 5 and sys.argv[1] == "--client":
         client_main(*sys.argv[2:])
         return
+    if len(sys.argv) == 9 and sys.argv[1] == "--direct-client":
+        direct_client_main(*sys.argv[2:])
+        return
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out", help="footage cache (gitignored)")
     p.add_argument("--size-gb", type=float, default=2.0, help="size of the big recording, GB (10^9 bytes)")
@@ -502,6 +619,8 @@ def main() -> None:
     p.add_argument("--minutes", type=int, default=30, help="length of each session recording")
     p.add_argument("--skip-upload", action="store_true", help="skip the 2 GB upload")
     p.add_argument("--skip-session", action="store_true", help="skip the session audit")
+    p.add_argument("--direct", action="store_true", help="only the upload straight to storage, beside the "
+                                                         "streamed upload and fput_object (no session part)")
     p.add_argument("--readme", action="store_true", help="write the figures into benchmarks/README.md")
     p.add_argument("--render", type=Path, metavar="JSON",
                    help="measure nothing: print (and with --readme write) the figures of a saved recordings.json")
@@ -520,9 +639,9 @@ def main() -> None:
     loads = [load()]
     files: list[Path] = []
     if not args.skip_upload:
-        big = big_file(args.out, args.size_gb)
+        big = quick_file(args.out, args.size_gb) if args.direct else big_file(args.out, args.size_gb)
         files = [big] + [variant(big, args.out, f"rep{k}") for k in range(2, args.repeat + 1)]
-    if not args.skip_session:
+    if not args.skip_session and not args.direct:
         layouts(args.out, args.minutes)
     tmp = Path(tempfile.mkdtemp(prefix="qbank-recbench-"))
     say(f"data in {tmp}; load {load()}")
@@ -541,6 +660,13 @@ def main() -> None:
             admin = {"Authorization": f"Bearer {admin_token}"}
             occupation, site = setup_bank(api, admin)
             site_token = svc.cli("token", "create", "--role", "site", "--site", site, "--name", f"site-{site}")
+            if files and args.direct:
+                direct = bench_direct(svc, s3, api, admin, occupation, site, site_token, files)
+                text = direct_report(direct)
+                (args.out / "recordings-direct.json").write_text(json.dumps(direct, indent=1))
+                print()
+                print(text)
+                return
             if files:
                 up = bench_upload(svc, s3, sampler, api, admin, occupation, site, site_token, files)
                 loads.append(load())

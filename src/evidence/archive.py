@@ -39,7 +39,7 @@ import urllib.parse
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Self, Unpack
+from typing import Any, Self, Unpack, cast
 
 import msgspec
 
@@ -230,15 +230,7 @@ class RetentionArchive:
         if existing is not None and existing.sha256 == prepared.digest and (
             prepared.size is None or existing.size == prepared.size
         ):
-            current = existing.retain_until
-            if current is None or current < until:
-                self._client.set_object_retention(
-                    self.bucket, key, S3Retention(COMPLIANCE, until), version_id=existing.version_id
-                )
-            if legal_hold and not existing.legal_hold:
-                self._client.enable_object_legal_hold(self.bucket, key, version_id=existing.version_id)
-            refreshed = self.stat(key)
-            return msgspec.structs.replace(refreshed, already_stored=True)
+            return self._store_known(existing, deposit, until)
         reader = HashingReader(prepared.stream, prepared.size, prepared.digest, prepared.before_commit)
         self._client.put_object(
             self.bucket,
@@ -253,6 +245,22 @@ class RetentionArchive:
             legal_hold=legal_hold,
         )
         return self.stat(key)
+
+    def _store_known(self, existing: ArchivedObject, deposit: Deposit, until: datetime) -> ArchivedObject:
+        """The same bytes again: extend the stored object's retention (never shorten), set the legal hold if
+        asked."""
+        from minio.commonconfig import COMPLIANCE
+        from minio.retention import Retention as S3Retention
+
+        current = existing.retain_until
+        if current is None or current < until:
+            self._client.set_object_retention(
+                self.bucket, existing.key, S3Retention(COMPLIANCE, until), version_id=existing.version_id
+            )
+        if deposit.retention.legal_hold and not existing.legal_hold:
+            self._client.enable_object_legal_hold(self.bucket, existing.key, version_id=existing.version_id)
+        refreshed = self.stat(existing.key)
+        return msgspec.structs.replace(refreshed, already_stored=True)
 
     # ------------------------------------------------------------------ read
     def _stat_or_none(self, key: str, version_id: str | None = None) -> ArchivedObject | None:
@@ -425,6 +433,114 @@ class RetentionArchive:
                 if exc.code == "AccessDenied":
                     raise ObjectLocked(key, None, False, f"server refused: {exc.code}") from exc
                 raise
+
+    # ------------------------------------------------------------------ staged uploads (straight from the client)
+    def begin_staged(self, staging_key: str, content_type: str = "application/octet-stream") -> str:
+        """Start a multipart upload to ``staging_key`` *without* retention (its bytes are checked before anything
+        is locked: :meth:`lock_staged`); returns the S3 upload id."""
+        upload_id: str = self._client._create_multipart_upload(self.bucket, staging_key,
+                                                               {"Content-Type": content_type})
+        return upload_id
+
+    def presigned_part(self, staging_key: str, upload_id: str, part_number: int, expires: timedelta) -> str:
+        """A PUT link for one part of a staged upload, signed for ``public_endpoint`` (≤ ``presign_max``)."""
+        if not (timedelta(0) < expires <= self.presign_max):
+            raise ValueError(f"expiry must be in (0, {self.presign_max}]")
+        url: str = self._public.get_presigned_url(
+            "PUT", self.bucket, staging_key, expires=expires,
+            extra_query_params={"partNumber": str(part_number), "uploadId": upload_id})
+        return url
+
+    def staged_parts(self, staging_key: str, upload_id: str) -> dict[int, tuple[int, str]]:
+        """The parts the server holds of a staged upload: number → (size, ETag). An upload that is no longer
+        there (completed or aborted): :class:`ObjectNotFound`."""
+        from minio.error import S3Error
+
+        out: dict[int, tuple[int, str]] = {}
+        marker: int | None = None
+        while True:
+            try:
+                page = self._client._list_parts(self.bucket, staging_key, upload_id, part_number_marker=marker)
+            except S3Error as exc:
+                if exc.code in ("NoSuchUpload", "NoSuchKey"):
+                    raise ObjectNotFound(staging_key) from exc
+                raise
+            for p in page.parts:
+                out[int(p.part_number)] = (int(p.size or 0), str(p.etag))
+            if not page.is_truncated or page.next_part_number_marker is None:
+                return out
+            marker = int(page.next_part_number_marker)
+
+    def complete_staged(self, staging_key: str, upload_id: str, parts: dict[int, tuple[int, str]]) -> ArchivedObject:
+        """Join the parts of a staged upload into one (unlocked) object at ``staging_key``."""
+        from minio.datatypes import Part
+
+        self._client._complete_multipart_upload(
+            self.bucket, staging_key, upload_id, [Part(n, etag) for n, (_, etag) in sorted(parts.items())])
+        return self.stat(staging_key)
+
+    def discard_staged(self, staging_key: str, upload_id: str | None = None) -> None:
+        """Remove a staged upload: its parts (abort) and every version of its object (never locked)."""
+        from minio.error import S3Error
+
+        if upload_id is not None:
+            with contextlib.suppress(S3Error):  # already completed or aborted
+                self._client._abort_multipart_upload(self.bucket, staging_key, upload_id)
+        for v in self._client.list_objects(self.bucket, prefix=staging_key, include_version=True):
+            if v.object_name == staging_key:
+                self._client.remove_object(self.bucket, staging_key, version_id=v.version_id)
+
+    def fetch_staged(self, staging_key: str, dest: str | os.PathLike[str]) -> tuple[str, int]:
+        """Copy a staged object to ``dest`` and return the SHA-256 and size of the bytes the server holds."""
+        import hashlib
+
+        digest, size = hashlib.sha256(), 0
+        resp = self._client.get_object(self.bucket, staging_key)
+        try:
+            with open(dest, "wb") as f:
+                for chunk in resp.stream(CHUNK):
+                    digest.update(chunk)
+                    f.write(chunk)
+                    size += len(chunk)
+        finally:
+            resp.close()
+            resp.release_conn()
+        return digest.hexdigest(), size
+
+    def lock_staged(self, kind: str, staging_key: str, sha256: str,
+                    **options: Unpack[BytesOptions]) -> ArchivedObject:
+        """Store a staged object whose bytes the caller verified (digest ``sha256``) under its content-addressed
+        key with COMPLIANCE retention, as :meth:`store` would, then remove the staged copy. Same bytes already
+        stored: their retention is extended and the result says ``already_stored=True``. The copy is made on the
+        server (``copy_object`` keeps no retention, so it is set on the copy afterwards)."""
+        from minio.commonconfig import COMPLIANCE, REPLACE, ComposeSource, CopySource
+        from minio.retention import Retention as S3Retention
+
+        deposit = deposit_of(kind, cast(PutOptions, options))
+        until = deposit.retention.until(self.retention_years)
+        key = self.key_for(kind, sha256)
+        staged = self.stat(staging_key)
+        existing = self._stat_or_none(key)
+        if existing is not None and existing.sha256 == sha256 and existing.size == staged.size:
+            self.discard_staged(staging_key)
+            return self._store_known(existing, deposit, until)
+        meta = Prepared(io.BytesIO(), staged.size, sha256, deposit.filename).object_metadata(deposit)
+        headers = {f"x-amz-meta-{k}": v for k, v in meta.items()} | {"Content-Type": deposit.content_type}
+        if staged.size <= 5 << 30:
+            self._client.copy_object(self.bucket, key, CopySource(self.bucket, staging_key,
+                                                                    version_id=staged.version_id),
+                                     metadata=headers, metadata_directive=REPLACE)
+        else:  # a single copy is limited to 5 GiB: copy in parts
+            self._client.compose_object(self.bucket, key, [ComposeSource(self.bucket, staging_key,
+                                                                          version_id=staged.version_id)],
+                                        metadata=headers)
+        copied = self.stat(key)
+        self._client.set_object_retention(self.bucket, key, S3Retention(COMPLIANCE, until),
+                                          version_id=copied.version_id)
+        if deposit.retention.legal_hold:
+            self._client.enable_object_legal_hold(self.bucket, key, version_id=copied.version_id)
+        self.discard_staged(staging_key)
+        return self.stat(key, copied.version_id)
 
     # ------------------------------------------------------------------ leftovers
     def abort_stale_uploads(self, older_than: timedelta) -> tuple[int, int]:

@@ -12,10 +12,11 @@ from qbank.jobs.schemas import JobOut
 from qbank.jobs.services import JobRunner, accepted
 from qbank.lib.actors import Actor, Role, requires
 from qbank.lib.problems import problem_responses
+from qbank.recordings import direct
 from qbank.recordings import services as svc
 from qbank.recordings.audit import session_video_audit
 from qbank.recordings.jobs import reanalyse
-from qbank.recordings.schemas import RecordingLink, RecordingOut, VideoAudit
+from qbank.recordings.schemas import DirectUploadIn, DirectUploadOut, RecordingLink, RecordingOut, VideoAudit
 from qbank.sessions.models import ExamSession
 from qbank.settings import Settings
 
@@ -30,6 +31,22 @@ UPLOAD_DOC = (
     "a `corrupt` finding, and it ends `corrupt`; a file that is not video is refused (415). "
     "Send `X-Content-SHA256` (the file's SHA-256, hex) and the body goes to the archive while it arrives, "
     "instead of after it: faster for large files; the upload completes only if the bytes match it.")
+
+
+DIRECT_DOC = (
+    "For large files: the site sends the file straight to the S3 server. Give room, view, claimed start, size and "
+    "SHA-256; the answer has an upload id and one presigned URL per part (`part_size` bytes each, the last one "
+    "shorter; the URLs work for an hour at most). PUT each part to its URL, then "
+    "`POST …/uploads/{upload_id}/complete`. `GET …/uploads/{upload_id}` says which parts storage holds and gives "
+    "fresh URLs for the others (to resume). Nothing is locked before the complete step has checked the bytes. "
+    "`qbank site upload FILE …` does all of it.")
+
+
+def received_response(got: svc.Received, job_runner: JobRunner) -> Response[RecordingOut]:
+    status = 200 if got.already_stored else 201
+    if got.job is None:
+        return Response(got.recording, status_code=status)
+    return Response(got.recording, status_code=status, background=accepted(job_runner, got.job).background)
 
 
 class RecordingController(Controller):
@@ -50,10 +67,34 @@ class RecordingController(Controller):
     ) -> Response[RecordingOut]:
         got = await svc.receive_recording(db_session, actor, settings, archive, exam_session, room, view, start,
                                           request.stream(), content_sha256)
-        status = 200 if got.already_stored else 201
-        if got.job is None:
-            return Response(got.recording, status_code=status)
-        return Response(got.recording, status_code=status, background=accepted(job_runner, got.job).background)
+        return received_response(got, job_runner)
+
+    @post("/api/v1/sessions/{session_id:int}/recordings/uploads", guards=[requires(Role.site, Role.admin)],
+          summary="Start an upload straight to storage", description=DIRECT_DOC, status_code=201,
+          responses=problem_responses(413))
+    async def begin_direct(self, exam_session: ExamSession, data: DirectUploadIn, db_session: AsyncSession,
+                           actor: Actor, settings: Settings, archive: RetentionArchive) -> DirectUploadOut:
+        return await direct.begin_upload(db_session, actor, settings, archive, exam_session, data)
+
+    @get("/api/v1/sessions/{session_id:int}/recordings/uploads/{upload_id:str}",
+         guards=[requires(Role.site, Role.admin)], responses=problem_responses(409),
+         summary="An upload straight to storage: the parts storage holds, fresh URLs for the others (resume)")
+    async def read_direct(self, exam_session: ExamSession, upload_id: str, db_session: AsyncSession, actor: Actor,
+                          settings: Settings, archive: RetentionArchive) -> DirectUploadOut:
+        return await direct.read_upload(db_session, actor, settings, archive, exam_session, upload_id)
+
+    @post("/api/v1/sessions/{session_id:int}/recordings/uploads/{upload_id:str}/complete",
+          guards=[requires(Role.site, Role.admin)], status_code=201, responses=problem_responses(409, 415),
+          summary="Complete an upload straight to storage: checked, then stored with retention and analysed",
+          description="Joins the parts and checks the stored bytes (size, SHA-256, probe); only then are they "
+                      "stored under retention. A refusal (missing parts: 400 `parts`, wrong digest: 400 `sha256`, "
+                      "not video: 415) removes the parts; start a new upload. Otherwise as the streamed upload "
+                      "(200 for bytes already stored, 409 for them with another start, an analysis job).")
+    async def complete_direct(self, exam_session: ExamSession, upload_id: str, db_session: AsyncSession,
+                              actor: Actor, settings: Settings, archive: RetentionArchive,
+                              job_runner: JobRunner) -> Response[RecordingOut]:
+        got = await direct.complete_upload(db_session, actor, settings, archive, exam_session, upload_id)
+        return received_response(got, job_runner)
 
     @get("/api/v1/sessions/{session_id:int}/recordings", guards=[FOOTAGE_READERS],
          summary="The recordings of a session (a site sees its own rooms')")

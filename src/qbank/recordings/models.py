@@ -35,3 +35,26 @@ class Recording(Base):
     uploaded_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     analysed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class RecordingUpload(Base):
+    """A recording a site sends straight to storage: presigned parts to a staging key (no retention), then
+    completed here; what it claims is checked against the stored bytes before anything is locked."""
+
+    __tablename__ = "recording_upload"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # random: the site's handle on its upload
+    session_id: Mapped[int] = mapped_column(ForeignKey("exam_session.id"), index=True)
+    room_id: Mapped[int] = mapped_column(ForeignKey("room.id"))
+    view: Mapped[str] = mapped_column(String(30))
+    claimed_start: Mapped[datetime] = mapped_column(UTCDateTime())
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    part_size: Mapped[int] = mapped_column(BigInteger)
+    staging_key: Mapped[str] = mapped_column(String(200))
+    s3_upload_id: Mapped[str] = mapped_column(String(400))
+    # open → stored (recording_id set); a refused upload stays open, but its parts and bytes are gone from storage
+    status: Mapped[str] = mapped_column(String(12), default="open")
+    recording_id: Mapped[int | None] = mapped_column(ForeignKey("recording.id"), default=None)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

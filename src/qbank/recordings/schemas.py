@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -83,3 +83,38 @@ def stored_findings(report: videoaudit.QualityReport) -> list[dict[str, Any]]:
     """What the recording row keeps of an analysis: the picture findings, then the format minimums (no span)."""
     return [msgspec.to_builtins(f) for f in report.findings] + \
         [msgspec.to_builtins(f) for f in report.recording_findings]
+
+
+class DirectUploadIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A recording the site will send straight to storage: where and when it claims to be, its size and digest."""
+
+    room: Annotated[str, msgspec.Meta(max_length=80, description="site/room code")]
+    view: Annotated[str, msgspec.Meta(max_length=30, description="camera view")]
+    start: Annotated[datetime, msgspec.Meta(description="claimed start, with its time zone")]
+    size: Annotated[int, msgspec.Meta(gt=0, description="the file's size in bytes")]
+    sha256: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$", description="the file's SHA-256 (hex)")]
+
+
+class PartUrl(msgspec.Struct, kw_only=True):
+    number: int  # 1-based; part n holds bytes [(n-1)·part_size, n·part_size)
+    url: str  # PUT the part's bytes here (presigned; no token)
+
+
+class DirectUploadOut(msgspec.Struct, kw_only=True):
+    """An upload straight to storage: PUT each part to its URL (the ETag of each answer is not needed), then
+    complete it. ``received`` lists the parts storage holds already (resume: send only the others)."""
+
+    id: str
+    session_id: int
+    room: str
+    view: str
+    claimed_start: datetime
+    size: int
+    sha256: str
+    status: Literal["open", "stored"]
+    part_size: int
+    parts_total: int
+    received: list[int]
+    parts: list[PartUrl]  # URLs for the parts not received yet
+    urls_expire_at: datetime
+    recording_id: int | None = None

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import videoaudit
-from evidence import ObjectNotFound, RetentionArchive
+from evidence import ArchivedObject, ObjectNotFound, RetentionArchive
 from qbank.audit.services import record
 from qbank.db import get_or_404, utcnow
 from qbank.jobs.schemas import JobOut
@@ -150,9 +150,7 @@ async def upload_recording(db: AsyncSession, actor: Actor, settings: Settings, a
     """Store the file (or recognise it), probe it; returns the row and whether it was already stored.
 
     With ``claimed_sha256`` the body goes to the archive while it arrives; without, it is spooled first."""
-    local_day = session.starts_at.astimezone(settings.tz).date()
-    put_args: dict[str, Any] = {"exam_date": local_day, "content_type": "video/mp4",
-                "metadata": {"session": str(session.id), "room": room_label(room), "view": view}}
+    put_args = archive_labels(settings, session, room, view)
     known = claimed_sha256 is not None and await db.scalar(select(Recording.id).where(
         Recording.room_id == room.id, Recording.view == view, Recording.sha256 == claimed_sha256))
     if claimed_sha256 is not None and not known:
@@ -177,15 +175,28 @@ async def upload_recording(db: AsyncSession, actor: Actor, settings: Settings, a
                 RECORDINGS_KIND, spooled.path, size=spooled.size, sha256=spooled.sha256, **put_args))
         finally:
             spooled.path.unlink(missing_ok=True)
+    return await add_recording(db, actor, session, room, view, claimed_start, stored, info, corrupt), False
+
+
+def archive_labels(settings: Settings, session: ExamSession, room: Room, view: str) -> dict[str, Any]:
+    """How a recording is deposited: retained from its exam's (local) day, labelled with where it was filmed."""
+    return {"exam_date": session.starts_at.astimezone(settings.tz).date(), "content_type": "video/mp4",
+            "metadata": {"session": str(session.id), "room": room_label(room), "view": view}}
+
+
+async def add_recording(db: AsyncSession, actor: Actor, session: ExamSession, room: Room, view: str,
+                        claimed_start: datetime, stored: ArchivedObject, info: videoaudit.VideoInfo | None,
+                        corrupt: str | None) -> Recording:
+    """The row of a recording just stored in the archive and probed."""
     row = Recording(
         session_id=session.id, room_id=room.id, view=view, claimed_start=claimed_start.astimezone(UTC),
-        sha256=spooled.sha256, size=spooled.size, archive_key=stored.key, retain_until=stored.retain_until,
+        sha256=stored.sha256, size=stored.size, archive_key=stored.key, retain_until=stored.retain_until,
         status=status_after_probe(corrupt), corrupt_reason=corrupt,
         duration=info.duration if info else None, probe=msgspec.to_builtins(info) if info else None,
         findings=[], uploaded_by=actor.label, created_at=utcnow())
     db.add(row)
     await db.flush()
-    return row, False
+    return row
 
 
 class Received(msgspec.Struct, kw_only=True):
@@ -204,6 +215,12 @@ async def receive_recording(db: AsyncSession, actor: Actor, settings: Settings, 
     check_claimed_start(settings, session, claimed_start)
     row, already = await upload_recording(db, actor, settings, archive, session, target, view, claimed_start, body,
                                           claimed_sha256)
+    return await received(db, actor, target, row, already)
+
+
+async def received(db: AsyncSession, actor: Actor, target: Room, row: Recording, already: bool) -> Received:
+    """After an upload (streamed or straight to storage): start the analysis, record the upload; the same bytes
+    again restart an analysis that was lost."""
     if already:  # the same bytes again: if their analysis was lost, it starts again
         job = None
         if row.status in PENDING and not await analysis_live(db, row):

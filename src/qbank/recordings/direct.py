@@ -1,0 +1,178 @@
+"""Recordings straight to storage: the site PUTs presigned multipart parts to a staging key (no retention), then
+asks the service to complete. Only bytes that storage holds, that have the claimed size and SHA-256 and that probe
+as video are copied under their content-addressed key with COMPLIANCE retention — so junk or a wrong digest is
+never locked; a refused upload's parts and staged bytes are removed. From there on it is the streamed upload's
+path (same bytes → already stored, another start → 409, analysis job, trail)."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, timedelta
+
+import anyio
+import anyio.to_thread
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from evidence import ObjectNotFound, RetentionArchive
+from qbank.audit.services import record
+from qbank.db import utcnow
+from qbank.lib.actors import Actor, Role
+from qbank.lib.problems import bad_request, conflict, not_found
+from qbank.recordings.models import Recording, RecordingUpload
+from qbank.recordings.schemas import DirectUploadIn, DirectUploadOut, PartUrl
+from qbank.recordings.services import (
+    RECORDINGS_KIND,
+    Received,
+    add_recording,
+    archive_labels,
+    check_claimed_start,
+    check_same_start,
+    find_room,
+    probe_upload,
+    received,
+    room_label,
+)
+from qbank.sessions.models import ExamSession, Room
+from qbank.settings import Settings
+
+MAX_PARTS = 10_000  # S3's limit
+
+
+def parts_total(size: int, part_size: int) -> int:
+    return -(-size // part_size)
+
+
+async def begin_upload(db: AsyncSession, actor: Actor, settings: Settings, archive: RetentionArchive,
+                       session: ExamSession, data: DirectUploadIn) -> DirectUploadOut:
+    """Check the claims as the streamed upload does, start a multipart upload without retention, hand out the
+    part URLs."""
+    room = await find_room(db, actor, session, data.room, data.view)
+    check_claimed_start(settings, session, data.start)
+    if data.size > settings.max_recording_bytes:
+        raise bad_request("size", f"{data.size} bytes is more than a recording may have "
+                                  f"({settings.max_recording_bytes}, QBANK_MAX_RECORDING_BYTES)", status=413)
+    part_size = max(settings.recording_part_size, -(-data.size // MAX_PARTS))
+    upload = RecordingUpload(
+        id=secrets.token_hex(16), session_id=session.id, room_id=room.id, view=data.view,
+        claimed_start=data.start.astimezone(UTC), sha256=data.sha256, size=data.size, part_size=part_size,
+        staging_key="", s3_upload_id="", created_by=actor.label, created_at=utcnow())
+    upload.staging_key = f"staging/{RECORDINGS_KIND}/{upload.id}"
+    upload.s3_upload_id = await anyio.to_thread.run_sync(archive.begin_staged, upload.staging_key, "video/mp4")
+    db.add(upload)
+    await db.flush()
+    await record(db, actor, "recording.upload_begin", "recording_upload", upload.id,
+                 detail={"room": room_label(room), "view": data.view, "sha256": data.sha256, "size": data.size})
+    return await upload_out(archive, settings, upload, room, received_parts={})
+
+
+async def upload_out(archive: RetentionArchive, settings: Settings, upload: RecordingUpload, room: Room,
+                     received_parts: dict[int, tuple[int, str]]) -> DirectUploadOut:
+    total = parts_total(upload.size, upload.part_size)
+    ttl = timedelta(seconds=settings.recording_part_url_s)
+    missing = [n for n in range(1, total + 1) if n not in received_parts] if upload.status == "open" else []
+
+    def sign() -> list[PartUrl]:
+        return [PartUrl(number=n, url=archive.presigned_part(upload.staging_key, upload.s3_upload_id, n, ttl))
+                for n in missing]
+
+    urls = await anyio.to_thread.run_sync(sign)
+    return DirectUploadOut(
+        id=upload.id, session_id=upload.session_id, room=room_label(room), view=upload.view,
+        claimed_start=upload.claimed_start, size=upload.size, sha256=upload.sha256,
+        status=upload.status,  # type: ignore[arg-type]
+        part_size=upload.part_size, parts_total=total, received=sorted(received_parts), parts=urls,
+        urls_expire_at=utcnow() + ttl, recording_id=upload.recording_id)
+
+
+async def own_upload(db: AsyncSession, actor: Actor, session: ExamSession,
+                     upload_id: str) -> tuple[RecordingUpload, Room]:
+    """The upload of this session; another site's is as unknown as one that does not exist (404)."""
+    upload = await db.get(RecordingUpload, upload_id)
+    room = await db.get(Room, upload.room_id) if upload is not None else None
+    if upload is None or room is None or upload.session_id != session.id or (
+            actor.role == Role.site and room.site_code != actor.site):
+        raise not_found("recording upload", "with this id")
+    return upload, room
+
+
+async def stored_parts(archive: RetentionArchive, upload: RecordingUpload) -> dict[int, tuple[int, str]]:
+    try:
+        return await anyio.to_thread.run_sync(archive.staged_parts, upload.staging_key, upload.s3_upload_id)
+    except ObjectNotFound as exc:
+        raise conflict("this upload is no longer open in storage (it was refused, or left unused too long): "
+                       "start a new one") from exc
+
+
+async def read_upload(db: AsyncSession, actor: Actor, settings: Settings, archive: RetentionArchive,
+                      session: ExamSession, upload_id: str) -> DirectUploadOut:
+    """Which parts storage holds, with fresh URLs for the others (to resume after a broken connection)."""
+    upload, room = await own_upload(db, actor, session, upload_id)
+    got = await stored_parts(archive, upload) if upload.status == "open" else {}
+    return await upload_out(archive, settings, upload, room, got)
+
+
+async def complete_upload(db: AsyncSession, actor: Actor, settings: Settings, archive: RetentionArchive,
+                          session: ExamSession, upload_id: str) -> Received:
+    """Complete the multipart upload, check the stored bytes (size, SHA-256, probe), then lock them under their
+    content-addressed key and go on as the streamed upload does. Any refusal removes the parts and bytes."""
+    upload, room = await own_upload(db, actor, session, upload_id)
+    if upload.status == "stored":  # completed before (e.g. the answer was lost): the same answer again
+        row = await db.get(Recording, upload.recording_id)
+        assert row is not None
+        return await received(db, actor, room, row, already=True)
+    parts = await stored_parts(archive, upload)
+    total = parts_total(upload.size, upload.part_size)
+    path = settings.data_dir / "spool" / f"direct-{upload.id}"
+    try:
+        check_parts(upload, parts, total)
+        await anyio.to_thread.run_sync(archive.complete_staged, upload.staging_key, upload.s3_upload_id, parts)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sha256, size = await anyio.to_thread.run_sync(archive.fetch_staged, upload.staging_key, path)
+        if size != upload.size:
+            raise bad_request("size", f"storage holds {size} bytes, not the claimed {upload.size}; nothing was "
+                                      "stored and the parts are removed")
+        if sha256 != upload.sha256:
+            raise bad_request("sha256", f"the stored bytes have SHA-256 {sha256}, not the claimed {upload.sha256}; "
+                                        "nothing was stored and the parts are removed")
+        existing = await db.scalar(select(Recording).where(
+            Recording.room_id == room.id, Recording.view == upload.view, Recording.sha256 == sha256))
+        if existing is not None:
+            check_same_start(settings, existing, upload.claimed_start)
+            await anyio.to_thread.run_sync(archive.discard_staged, upload.staging_key, None)
+            mark_stored(upload, existing)
+            return await received(db, actor, room, existing, already=True)
+        info, corrupt = await anyio.to_thread.run_sync(probe_upload, path, upload.claimed_start, settings)
+        labels = archive_labels(settings, session, room, upload.view)
+        stored = await anyio.to_thread.run_sync(
+            lambda: archive.lock_staged(RECORDINGS_KIND, upload.staging_key, sha256, **labels))
+    except BaseException:
+        with anyio.CancelScope(shield=True):  # a cancelled request still removes what it staged
+            await anyio.to_thread.run_sync(archive.discard_staged, upload.staging_key, upload.s3_upload_id)
+        raise
+    finally:
+        path.unlink(missing_ok=True)
+    row = await add_recording(db, actor, session, room, upload.view, upload.claimed_start, stored, info, corrupt)
+    mark_stored(upload, row)
+    return await received(db, actor, room, row, already=False)
+
+
+def check_parts(upload: RecordingUpload, parts: dict[int, tuple[int, str]], total: int) -> None:
+    """Every part there, each of the part size but the last, no extra part: else 400 naming them."""
+    missing = [n for n in range(1, total + 1) if n not in parts]
+    if missing:
+        raise bad_request("parts", f"storage lacks part(s) {', '.join(map(str, missing[:20]))} of {total}; "
+                                   "nothing was stored and the parts are removed")
+    extra = sorted(n for n in parts if n > total)
+    wrong = [n for n in range(1, total + 1)
+             if parts[n][0] != min(upload.part_size, upload.size - (n - 1) * upload.part_size)]
+    if extra or wrong:
+        raise bad_request("parts", f"part(s) {', '.join(map(str, (wrong + extra)[:20]))} do not have the size "
+                                   f"the claimed size and part size {upload.part_size} give; nothing was stored "
+                                   "and the parts are removed")
+
+
+def mark_stored(upload: RecordingUpload, row: Recording) -> None:
+    upload.status = "stored"
+    upload.recording_id = row.id
+
