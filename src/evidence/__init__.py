@@ -19,7 +19,7 @@ Public API (plain data in and out; everything synchronous — call from a worker
   :class:`S3ServerError`, :func:`find_weed`.
 """
 
-from evidence.archive import ArchivedObject, RetentionArchive
+from evidence.archive import STAGING_PREFIX, ArchivedObject, RetentionArchive
 from evidence.digests import VerifyingReader
 from evidence.errors import (
     ArchiveError,
@@ -36,6 +36,7 @@ from evidence.upload import BytesOptions, Deposit, PutOptions
 
 __all__ = [
     "MIN_RETENTION_YEARS",
+    "STAGING_PREFIX",
     "ArchiveError",
     "ArchivedObject",
     "BytesOptions",

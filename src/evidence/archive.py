@@ -58,7 +58,9 @@ from evidence.retention import (
 from evidence.transport import GuardedClient
 from evidence.upload import BytesOptions, Deposit, Prepared, PutOptions, Source, check_kind, deposit_of, prepare
 
-__all__ = ["ArchivedObject", "RetentionArchive"]
+__all__ = ["STAGING_PREFIX", "ArchivedObject", "RetentionArchive"]
+
+STAGING_PREFIX = "staging/"  # where clients' parts are joined before their bytes are checked and locked
 
 
 class ArchivedObject(msgspec.Struct, frozen=True, kw_only=True):
@@ -565,6 +567,19 @@ class RetentionArchive:
             if not page.is_truncated or not page.next_key_marker:  # (the SDK loses the upload id marker)
                 return count, size
             key_marker, upload_marker = page.next_key_marker, page.next_upload_id_marker
+
+    def remove_stale_staged(self, older_than: timedelta, prefix: str = STAGING_PREFIX) -> tuple[int, int]:
+        """Remove staged objects (joined from a client's parts, never locked) untouched for ``older_than``: a
+        process that crashed between joining and locking leaves them. Returns how many and their bytes."""
+        cutoff = datetime.now(UTC) - older_than
+        count = size = 0
+        for v in self._client.list_objects(self.bucket, prefix=prefix, recursive=True, include_version=True):
+            if v.object_name is None or v.last_modified is None or as_utc(v.last_modified) > cutoff:
+                continue
+            self._client.remove_object(self.bucket, v.object_name, version_id=v.version_id)
+            count += 1
+            size += int(v.size or 0)
+        return count, size
 
     def __enter__(self) -> Self:
         return self

@@ -96,20 +96,22 @@ def remove_old_entries(directory: Path, older_than_s: float) -> tuple[int, int]:
 
 
 async def sweep_leftovers(settings: Settings, store: EvidenceStore | None) -> dict[str, int]:
-    """Remove what killed processes left: spool files, scratch directories, incomplete multipart uploads, all
-    untouched for ``settings.leftover_age_s``; logs and returns the counts and bytes."""
+    """Remove what killed processes left: spool files, scratch directories, incomplete multipart uploads, staged
+    objects never locked, all untouched for ``settings.leftover_age_s``; logs and returns the counts and bytes."""
     age = float(settings.leftover_age_s)
     spool = await anyio.to_thread.run_sync(remove_old_entries, spool_dir(settings), age)
     scratch = await anyio.to_thread.run_sync(remove_old_entries, scratch_base(settings), age)
-    uploads = (0, 0)
+    uploads = staged = (0, 0)
     if store is not None:
         try:
             archive = store.available()
             uploads = await anyio.to_thread.run_sync(archive.abort_stale_uploads, timedelta(seconds=age))
+            staged = await anyio.to_thread.run_sync(archive.remove_stale_staged, timedelta(seconds=age))
         except StoreUnavailable as exc:
             log.warning("could not look for incomplete uploads: the store is unavailable", reason=exc.reason)
     counts = {"spool_files": spool[0], "spool_bytes": spool[1], "scratch_dirs": scratch[0],
-              "scratch_bytes": scratch[1], "uploads": uploads[0], "upload_bytes": uploads[1]}
+              "scratch_bytes": scratch[1], "uploads": uploads[0], "upload_bytes": uploads[1], "staged": staged[0],
+              "staged_bytes": staged[1]}
     log.info("removed leftovers older than the leftover age", age_s=settings.leftover_age_s, **counts)
     return counts
 

@@ -5,6 +5,7 @@ left on disk and in S3 is removed at start."""
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import sqlite3
 import subprocess
@@ -307,7 +308,7 @@ async def test_leftovers_older_than_the_leftover_age_are_removed_at_start(tmp_pa
     data = tmp_path / "data"
     url = f"sqlite+aiosqlite:///{data / 'q.db'}"
     settings = service_settings(url, s3_server, data, QBANK_LEFTOVER_AGE_S="5")
-    from evidence import RetentionArchive
+    from evidence import STAGING_PREFIX, RetentionArchive
 
     archive = RetentionArchive(s3_server.endpoint, s3_server.access_key, s3_server.secret_key, "qbank-evidence")
     await anyio.to_thread.run_sync(archive.ensure_bucket)
@@ -315,7 +316,12 @@ async def test_leftovers_older_than_the_leftover_age_are_removed_at_start(tmp_pa
     client = archive.client
     upload_id = client._create_multipart_upload(archive.bucket, key, {})
     client._upload_part(archive.bucket, key, b"x" * (5 << 20), None, upload_id, 1)
+    # a site's parts joined, then the service killed before it checked and locked them
+    staged = f"{STAGING_PREFIX}recordings/{time.time_ns()}"
+    client.put_object(archive.bucket, staged, io.BytesIO(b"s" * 1000), 1000)
     await asyncio.sleep(6)  # older than the leftover age
+    fresh = f"{STAGING_PREFIX}recordings/{time.time_ns()}"
+    client.put_object(archive.bucket, fresh, io.BytesIO(b"f" * 10), 10)
     old = time.time() - 7200
     (data / "spool").mkdir(parents=True)
     (data / "spool" / "upload-old").write_bytes(b"o" * 1000)
@@ -337,6 +343,9 @@ async def test_leftovers_older_than_the_leftover_age_are_removed_at_start(tmp_pa
     assert sorted(p.name for p in (data / "scratch").iterdir()) == ["tmp-working"]
     left = client._list_multipart_uploads(archive.bucket, prefix=key).uploads
     assert left == [], "the stale multipart upload was aborted"
+    names = [o.object_name for o in client.list_objects(archive.bucket, prefix=STAGING_PREFIX, recursive=True,
+                                                        include_version=True)]
+    assert staged not in names and fresh in names, names
 
 
 def test_removing_old_entries_counts_them_and_their_bytes(tmp_path: Path) -> None:

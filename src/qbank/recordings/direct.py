@@ -14,7 +14,7 @@ import anyio.to_thread
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from evidence import ObjectNotFound, RetentionArchive
+from evidence import STAGING_PREFIX, ObjectNotFound, RetentionArchive
 from qbank.audit.services import record
 from qbank.db import utcnow
 from qbank.lib.actors import Actor, Role
@@ -57,7 +57,7 @@ async def begin_upload(db: AsyncSession, actor: Actor, settings: Settings, archi
         id=secrets.token_hex(16), session_id=session.id, room_id=room.id, view=data.view,
         claimed_start=data.start.astimezone(UTC), sha256=data.sha256, size=data.size, part_size=part_size,
         staging_key="", s3_upload_id="", created_by=actor.label, created_at=utcnow())
-    upload.staging_key = f"staging/{RECORDINGS_KIND}/{upload.id}"
+    upload.staging_key = f"{STAGING_PREFIX}{RECORDINGS_KIND}/{upload.id}"
     upload.s3_upload_id = await anyio.to_thread.run_sync(archive.begin_staged, upload.staging_key, "video/mp4")
     db.add(upload)
     await db.flush()
