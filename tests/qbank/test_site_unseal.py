@@ -119,7 +119,15 @@ async def test_a_site_unseals_its_papers_in_the_window(live: Api, server: tuple[
                         "--token", token_c, "--session", str(later.session_id), "-o", str(tmp_path / "out-c"))
     assert refused.exit_code != 0 and "403" in refused.output and "released from" in refused.output, refused.output
 
-    trail = await live.client.get("/api/v1/audit", params={"limit": 500}, headers=admin)
+    # a package asked for as another session's: refused in one line, nothing written
+    refused = await cli("site", "unseal", str(package_a), "--key", str(keys[a]), "--url", url, "--token", token_a,
+                        "--session", str(later.session_id), "-o", str(tmp_path / "out-s"))
+    assert refused.exit_code != 0 and "REFUSED" in refused.output and "not session" in refused.output, refused.output
+    assert not (tmp_path / "out-s").exists()
+
+    total = (await live.client.get("/api/v1/audit", params={"limit": 1}, headers=admin)).json()["total"]
+    trail = await live.client.get("/api/v1/audit", params={"limit": 1000, "offset": max(0, total - 1000)},
+                                  headers=admin)
     actions = [e["action"] for e in trail.json()["items"]]
     assert actions.count("paper.package_fetch") >= 3 and "paper.release" in actions
     assert "paper.release_refused" in actions

@@ -4,12 +4,44 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qbank.cli.common import CLI_ACTOR, load_cli_settings
+
+if TYPE_CHECKING:
+    from qbank.station.package import OpenedPackage
+
+
+T = TypeVar("T")
+
+
+def verified(opened: OpenedPackage, session_id: int | None) -> OpenedPackage:
+    """A package whose signature held, refused when it is for another session than the one asked for."""
+    from qbank.station.package import PackageRefused
+
+    if session_id is not None and session_id != opened.session_id:
+        raise PackageRefused(f"this package is for session {opened.session_id}, not session {session_id}")
+    click.echo(f"package {opened.package_id}: session {opened.session_id}, site {opened.site}, "
+               "signature verified", err=True)
+    return opened
+
+
+def with_centre(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a conversation with the centre; a refused package or the centre's refusal as one line."""
+    import asyncio
+
+    from qbank.station.package import CentreError, PackageRefused
+
+    try:
+        return asyncio.run(work())
+    except PackageRefused as exc:
+        raise click.ClickException(f"REFUSED: {exc.reason}") from exc
+    except CentreError as exc:
+        raise click.ClickException(exc.detail) from exc
 
 
 @click.group(help="Papers of exam sessions.")
@@ -104,27 +136,17 @@ def site_keygen(output: str) -> None:
               help="the site's private key (from `qbank site keygen`)")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="package file to write")
 def site_fetch(url: str, token: str, session_id: int, key_file: str, output: str) -> None:
-    import asyncio
     from pathlib import Path
 
-    from qbank.station.package import Centre, CentreError, PackageRefused, open_package, read_site_key
+    from qbank.station.package import Centre, open_package, read_site_key
 
     async def fetch() -> bytes:
         async with Centre(url, token, timeout=60) as centre:
             data = await centre.package(session_id)
-            opened = open_package(data, read_site_key(key_file), await centre.centre_key())
-            if opened.session_id != session_id:
-                raise PackageRefused(f"this package is for session {opened.session_id}, not session {session_id}")
-            click.echo(f"package {opened.package_id}: session {opened.session_id}, site {opened.site}, "
-                       "signature verified", err=True)
+            verified(open_package(data, read_site_key(key_file), await centre.centre_key()), session_id)
             return data
 
-    try:
-        data = asyncio.run(fetch())
-    except PackageRefused as exc:
-        raise click.ClickException(f"REFUSED: {exc.reason}") from exc
-    except CentreError as exc:
-        raise click.ClickException(exc.detail) from exc
+    data = with_centre(fetch)
     Path(output).write_bytes(data)
     click.echo(f"{len(data)} bytes written to {output}")
 
@@ -143,29 +165,19 @@ def site_fetch(url: str, token: str, session_id: int, key_file: str, output: str
               help="directory for papers.json and one file per candidate")
 def site_unseal(package: str, key_file: str, url: str, token: str, session_id: int | None,
                 centre_key_file: str | None, output: str) -> None:
-    import asyncio
     from pathlib import Path
 
-    from qbank.station.package import Centre, CentreError, PackageRefused, open_package, parse_centre_key, read_site_key
+    from qbank.station.package import Centre, open_package, parse_centre_key, read_site_key
 
     async def fetch() -> Any:
         async with Centre(url, token, timeout=60) as centre:
             site_key = read_site_key(key_file)
             public = parse_centre_key(Path(centre_key_file).read_text()) if centre_key_file else \
                 await centre.centre_key()
-            opened = open_package(Path(package).read_bytes(), site_key, public)
-            if session_id is not None and session_id != opened.session_id:
-                raise PackageRefused(f"this package is for session {opened.session_id}, not session {session_id}")
-            click.echo(f"package {opened.package_id}: session {opened.session_id}, site {opened.site}, "
-                       "signature verified", err=True)
+            opened = verified(open_package(Path(package).read_bytes(), site_key, public), session_id)
             return opened.open(await centre.release(opened.session_id))
 
-    try:
-        content = asyncio.run(fetch())
-    except PackageRefused as exc:
-        raise click.ClickException(f"REFUSED: {exc.reason}") from exc
-    except CentreError as exc:
-        raise click.ClickException(exc.detail) from exc
+    content = with_centre(fetch)
     out = Path(output)
     (out / "candidates").mkdir(parents=True, exist_ok=True)
     (out / "papers.json").write_text(json.dumps(content, ensure_ascii=False, indent=1))
