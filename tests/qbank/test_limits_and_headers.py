@@ -148,9 +148,10 @@ def test_headers_everywhere_secure_cookies_behind_https_and_short_links(served: 
     assert claimed.headers.get_list("set-cookie") and not any("Secure" in c for c in claimed.headers.get_list(
         "set-cookie")) and "strict-transport-security" not in claimed.headers
     # presigned links last at most an hour
-    r = served.direct.get("/api/v1/recordings/1/link", params={"minutes": 61}, headers=served.admin)
+    nowhere = 2**31 - 1  # no recording has this id, whatever other tests stored in a shared database
+    r = served.direct.get(f"/api/v1/recordings/{nowhere}/link", params={"minutes": 61}, headers=served.admin)
     assert r.status_code == 400 and r.json()["errors"][0]["field"].endswith("minutes"), r.text
-    assert served.direct.get("/api/v1/recordings/1/link", params={"minutes": 60},
+    assert served.direct.get(f"/api/v1/recordings/{nowhere}/link", params={"minutes": 60},
                              headers=served.admin).status_code == 404
     schema = served.direct.get("/schema/openapi.json").json()
     link = schema["paths"]["/api/v1/recordings/{recording_id}/link"]["get"]
