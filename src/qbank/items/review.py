@@ -8,7 +8,7 @@ from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 
 from litestar.exceptions import PermissionDeniedException
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qbank.audit.services import chain
@@ -21,7 +21,7 @@ from qbank.items.schemas import (
     ItemFilter,
     ItemReviewResult,
 )
-from qbank.items.services import TRANSITIONS, apply_transition, check_transition, status_entry
+from qbank.items.services import TRANSITIONS, apply_transition, check_transition, items_where, status_entry
 from qbank.lib.actors import Actor, Role, check_occupation
 from qbank.lib.problems import FieldError, ProblemError, bad_request
 
@@ -43,21 +43,8 @@ async def chosen_ids(db: AsyncSession, actor: Actor, data: BulkReviewIn) -> list
             raise bad_request("ids", f"items named more than once: {', '.join(map(str, twice[:20]))}")
         return list(data.ids)
     f = data.filter or ItemFilter()
-    query = select(Item.id).where(Item.status.in_(sorted(TRANSITIONS[data.action][0])))
-    if f.occupation:
-        check_occupation(actor, f.occupation)
-        query = query.where(Item.occupation_code == f.occupation)
-    elif not actor.may_touch(""):
-        query = query.where(Item.occupation_code.in_(actor.occupations))
-    if f.level is not None:
-        query = query.where(Item.level == f.level)
-    if f.point:
-        query = query.where(Item.point_code == f.point)
-    if f.type:
-        query = query.where(Item.type == f.type)
-    if f.q:
-        escaped = f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(or_(Item.stem.ilike(f"%{escaped}%", escape="\\")))
+    query = items_where(select(Item.id).where(Item.status.in_(sorted(TRANSITIONS[data.action][0]))), actor,
+                        occupation=f.occupation, level=f.level, point=f.point, item_type=f.type, text=f.q)
     ids = list((await db.scalars(query.order_by(Item.id).limit(BULK_LIMIT + 1))).all())
     if len(ids) > BULK_LIMIT:
         raise bad_request("filter", f"the filter finds more than {BULK_LIMIT:,} items; narrow it (or send them in "

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import anyio.to_thread
 import msgspec
 import numpy as np
 from litestar.exceptions import PermissionDeniedException
-from sqlalchemy import Table, func, insert, or_, select, update
+from sqlalchemy import Select, Table, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.util import identity_key
 
@@ -405,11 +405,13 @@ async def transition(db: AsyncSession, actor: Actor, item: Item, action: str, re
         await refresh_near_duplicates(db, item.occupation_code, item.level, [item.id])
 
 
-async def search_items(
-    db: AsyncSession, actor: Actor, *, occupation: str | None, level: int | None, point: str | None,
-    item_type: str | None, status: str | None, text: str | None, limit: int, offset: int,
-) -> ItemPage:
-    query = select(Item)
+SelectQ = TypeVar("SelectQ", bound=Select[Any])
+
+
+def items_where(query: SelectQ, actor: Actor, *, occupation: str | None, level: int | None, point: str | None,
+                item_type: str | None, text: str | None) -> SelectQ:
+    """``query`` narrowed to the items the caller may see that match the filter: the one item filter of the
+    search and of bulk review."""
     if occupation:
         check_occupation(actor, occupation)
         query = query.where(Item.occupation_code == occupation)
@@ -421,11 +423,20 @@ async def search_items(
         query = query.where(Item.point_code == point)
     if item_type:
         query = query.where(Item.type == item_type)
-    if status:
-        query = query.where(Item.status == status)
     if text:
         escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         query = query.where(or_(Item.stem.ilike(f"%{escaped}%", escape="\\")))
+    return query
+
+
+async def search_items(
+    db: AsyncSession, actor: Actor, *, occupation: str | None, level: int | None, point: str | None,
+    item_type: str | None, status: str | None, text: str | None, limit: int, offset: int,
+) -> ItemPage:
+    query = items_where(select(Item), actor, occupation=occupation, level=level, point=point, item_type=item_type,
+                        text=text)
+    if status:
+        query = query.where(Item.status == status)
     total = int(await db.scalar(select(func.count()).select_from(query.subquery())) or 0)
     items = (await db.scalars(query.order_by(Item.id).limit(limit).offset(offset))).all()
     versions = {}
