@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
 
 import anyio.to_thread
 import pytest
@@ -10,6 +12,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from tests.conftest import service_settings
+from tests.qbank.browsers import CHROMIUM, CHROMIUM_ARGS
 from tests.qbank.helpers import Api
 
 BACKENDS = [pytest.param("sqlite", id="sqlite"), pytest.param("postgresql", id="postgresql", marks=pytest.mark.pg)]
@@ -34,3 +37,17 @@ async def api(database_url: str, s3_server: object, tmp_path_factory: pytest.Tem
     async with AsyncTestClient(app=app) as client:
         yield Api(client=client, app=app, backend=backend, db=async_sessionmaker(engine, expire_on_commit=False))
     await engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is absent: scripts/setup --browser (scripts/test) installs Debian's chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()

@@ -21,14 +21,12 @@ import httpx
 import pytest
 
 from tests.conftest import running_service
+from tests.qbank.browsers import Shots
 from tests.qbank.helpers import new_occupation_code
 from tests.videoaudit.clips import defects_clip
 
 pytestmark = [pytest.mark.browser]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 TZ = ZoneInfo("Asia/Shanghai")
 # A past exam (sign-off needs an ended session): one minute, room T101 with two camera views.
 START = datetime(2025, 6, 14, 9, 0, tzinfo=TZ)
@@ -136,32 +134,6 @@ def seeded(service: Service, tmp_path_factory: pytest.TempPathFactory) -> Seeded
     return Seeded(session_id=sid, older_id=older, site=site, room=room)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is absent: scripts/setup --browser (scripts/test) installs Debian's chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-class Shots:
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.n = 0
-
-    def __call__(self, page: Any, name: str) -> Path:
-        self.n += 1
-        path = self.folder / f"{self.n:02d}-{name}.png"
-        page.screenshot(path=str(path), full_page=True)
-        return path
-
-
 def sign_in(page: Any, base: str, token: str, lang: str = "") -> None:
     page.goto(f"{base}/review/login{lang}")
     page.fill("#token", token)
@@ -171,7 +143,7 @@ def sign_in(page: Any, base: str, token: str, lang: str = "") -> None:
 def test_review_page_in_a_browser(service: Service, seeded: Seeded, browser: Any, tmp_path: Path) -> None:
     svc, sid, room = service, seeded.session_id, seeded.room
     base = svc.url
-    shots = Shots(tmp_path)
+    shots = Shots(tmp_path, full_page=True)
     print(f"screenshots: {tmp_path}")
     context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
     page = context.new_page()
@@ -434,7 +406,7 @@ def test_each_kind_its_own_row_and_a_corrupt_stripe(service: Service, seeded: Se
     """Issue 13: overlapping findings of two kinds are two rows side by side, each with its own times; a truncated
     file shows "corrupt from …"; the sign-off form preselects nothing and asks for a reason to pass."""
     svc, sid, room = service, findings_session, seeded.room
-    shots = Shots(tmp_path)
+    shots = Shots(tmp_path, full_page=True)
     context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
     page = context.new_page()
     errors: list[str] = []

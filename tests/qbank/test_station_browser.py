@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from tests.conftest import running_service
+from tests.qbank.browsers import Shots
 from tests.qbank.helpers import make_paper_bank
 from tests.qbank.stations import (
     QBANK,
@@ -34,9 +35,6 @@ from tests.qbank.stations import (
 
 pytestmark = [pytest.mark.browser]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 SECRET = "station-browser-secret"
 
 
@@ -88,29 +86,6 @@ def stations(s3_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         finally:
             a.stop()
             b.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is absent: scripts/setup --browser (scripts/test) installs Debian's chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-class Shots:
-    def __init__(self, folder: Path) -> None:
-        self.folder, self.n = folder, 0
-
-    def __call__(self, page: Any, name: str) -> None:
-        self.n += 1
-        page.screenshot(path=str(self.folder / f"{self.n:02d}-{name}.png"))
 
 
 def seconds(text: str) -> int:
