@@ -35,6 +35,7 @@ if __package__ in (None, ""):
 
 import numpy as np
 from benchmarks.assembly.baselines import plain_cbc
+from benchmarks.assembly.run import publish
 
 import paperbuild as pb
 from paperbuild.problem import compile_problem
@@ -145,13 +146,7 @@ def main(argv: list[str] | None = None) -> int:
                      f"{r['wall'] / (bw * r['forms']):.3f} / {r['cpu'] / (bc * r['forms']):.3f} |")
     lines.append("")
     lines.append(f"load average at the end: {os.getloadavg()[0]:.1f} (2 cpus)")
-    table = "\n".join(lines)
-    print()
-    print(table)
-    cmd = "python -m benchmarks.assembly.candidates " + " ".join(argv if argv is not None else sys.argv[1:])
-    print(f"\nreproduce: {cmd.strip()}")
-    if args.markdown:
-        args.markdown.write_text(table + f"\n\nreproduce: `{cmd.strip()}`\n")
+    publish(lines, "benchmarks.assembly.candidates", argv, args.markdown)
     return 0
 
 

@@ -223,14 +223,19 @@ def main(argv: list[str] | None = None) -> int:
     lines.append("")
     lines.append(f"load average at the end: {os.getloadavg()[0]:.1f} (2 cpus); 'cpu s' is process CPU time "
                  "(all threads; for CBC its process plus building the model in Python)")
+    publish(lines, "benchmarks.assembly", argv, args.markdown)
+    return 0
+
+
+def publish(lines: list[str], module: str, argv: list[str] | None, markdown: Path | None) -> None:
+    """Print the table and the command that reproduces it; also write both to ``markdown`` when given."""
     table = "\n".join(lines)
     print()
     print(table)
-    cmd = "python -m benchmarks.assembly " + " ".join(argv if argv is not None else sys.argv[1:])
+    cmd = f"python -m {module} " + " ".join(argv if argv is not None else sys.argv[1:])
     print(f"\nreproduce: {cmd.strip()}")
-    if args.markdown:
-        args.markdown.write_text(table + f"\n\nreproduce: `{cmd.strip()}`\n")
-    return 0
+    if markdown:
+        markdown.write_text(table + f"\n\nreproduce: `{cmd.strip()}`\n")
 
 
 if __name__ == "__main__":
