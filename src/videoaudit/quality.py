@@ -47,6 +47,7 @@ import numpy as np
 import numpy.typing as npt
 
 from videoaudit.errors import AudioOnly, EmptyFile, NotAVideo, Truncated, VideoError
+from videoaudit.pictures import Pic, diff, half_luma, measure
 
 __all__ = [
     "FINDING_KINDS",
@@ -164,19 +165,6 @@ class QualityReport(msgspec.Struct, frozen=True, kw_only=True):
         return not self.findings
 
 
-class _Pic(msgspec.Struct):
-    """What one decoded picture measures (luma; see :func:`_measure`)."""
-
-    t: float
-    mean: float
-    std: float
-    detail: float  # high-frequency energy (mean |Laplacian|) per block, 90th percentile over the blocks
-    grain: float  # the same, 10th percentile: the flattest blocks hold only noise
-    spread: float  # 90th percentile of |block mean - median block mean|: 0 for a uniform picture
-    dmed: float = float("inf")  # median block mean |ΔY| to the previous key frame (inf for the first)
-    dmax: float = float("inf")  # largest block mean |ΔY| (the burned-in clock's digits)
-
-
 class _Model(msgspec.Struct):
     """The recording's own baselines (robust over all its key frames) and the per-picture rules."""
 
@@ -186,7 +174,7 @@ class _Model(msgspec.Struct):
     frozen_floor: float
 
     @classmethod
-    def of(cls, cfg: QualityConfig, keys: Sequence[_Pic]) -> _Model:
+    def of(cls, cfg: QualityConfig, keys: Sequence[Pic]) -> _Model:
         lit = [k for k in keys if not cls.is_black(cfg, k)] or list(keys)
         grain = float(np.median([k.grain for k in lit])) if lit else 0.0
         if cfg.baseline_sharpness is not None:
@@ -198,22 +186,22 @@ class _Model(msgspec.Struct):
         return cls(cfg=cfg, detail_base=detail_base, grain=grain, frozen_floor=floor)
 
     @staticmethod
-    def is_black(cfg: QualityConfig, p: _Pic) -> bool:
+    def is_black(cfg: QualityConfig, p: Pic) -> bool:
         return p.mean < cfg.black_luma and p.std < cfg.black_max_std
 
-    def black(self, p: _Pic) -> bool:
+    def black(self, p: Pic) -> bool:
         return self.is_black(self.cfg, p)
 
-    def detail_left(self, p: _Pic) -> float:
+    def detail_left(self, p: Pic) -> float:
         """The share of the baseline's detail above the grain that this picture keeps (1 = all of it)."""
         above = max(self.detail_base - self.grain, 1e-6)
         return max(p.detail - self.grain, 0.0) / above
 
-    def covered(self, p: _Pic) -> bool:
+    def covered(self, p: Pic) -> bool:
         c = self.cfg
         return not self.black(p) and self.detail_left(p) <= c.cover_detail_ratio and p.spread <= c.cover_max_spread
 
-    def blurred(self, p: _Pic) -> bool:
+    def blurred(self, p: Pic) -> bool:
         c = self.cfg
         return not self.black(p) and self.detail_left(p) <= c.blur_ratio and p.spread > c.cover_max_spread
 
@@ -257,56 +245,6 @@ def _why(exc: Any) -> str:
     return str(getattr(exc, "strerror", "") or type(exc).__name__)
 
 
-def _half(frame: Any) -> npt.NDArray[np.uint8]:
-    """Every other row and column of the luma plane (a view, no copy, no scaler)."""
-    plane = frame.planes[0]
-    h, w = frame.height, frame.width
-    y = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[:h, :w]
-    return y[: h // 4 * 4 : 2, : w // 4 * 4 : 2]
-
-
-def _measure(t: float, half: npt.NDArray[np.uint8]) -> _Pic:
-    """Mean, structure, sharpness, detail, grain and uniformity of one picture, at a quarter of its size (2×2
-    averages of ``half``) on a 9 × 16 grid of blocks: the burned-in clock covers a few blocks only, so the
-    percentiles over the blocks ignore it."""
-    q = half[0::2, 0::2].astype(np.uint16)
-    q += half[1::2, 0::2]
-    q += half[0::2, 1::2]
-    q += half[1::2, 1::2]
-    small = q.astype(np.float32) * np.float32(0.25)
-    mean = float(small.mean())
-    std = float(small.std())
-    c = small[1:-1, 1:-1]
-    lap = np.abs(4 * c - small[:-2, 1:-1] - small[2:, 1:-1] - small[1:-1, :-2] - small[1:-1, 2:])
-    by, bx = 9, 16
-    lh, lw = lap.shape[0] // by * by, lap.shape[1] // bx * bx
-    if not (lh and lw):
-        v = float(lap.max()) if lap.size else 0.0
-        return _Pic(t=t, mean=mean, std=std, detail=v, grain=v, spread=std)
-    blocks = lap[:lh, :lw].reshape(by, lh // by, bx, lw // bx)
-    energy = blocks.mean(axis=(1, 3))
-    detail, grain = (float(x) for x in np.percentile(energy, [90, 10]))
-    means = small[1 : lh + 1, 1 : lw + 1].reshape(by, lh // by, bx, lw // bx).mean(axis=(1, 3))
-    spread = float(np.percentile(np.abs(means - np.median(means)), 90))
-    return _Pic(t=t, mean=mean, std=std, detail=detail, grain=grain, spread=spread)
-
-
-def _diff(a: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8]) -> tuple[float, float]:
-    """Median and largest block mean |ΔY| of two half-size pictures on a 27 × 48 grid. Taken at half size
-    without averaging: the burned-in clock's digits stay crisp enough that two key frames 2 s apart always
-    differ (6 -> 8 changes only a few pixels)."""
-    if a.shape != b.shape:
-        return float("inf"), float("inf")
-    d = np.abs(np.subtract(a, b, dtype=np.int16))
-    gy, gx = _GRID
-    hh, ww = d.shape[0] // gy * gy, d.shape[1] // gx * gx
-    if not (hh and ww):
-        return float(np.median(d)), float(d.max())
-    sums = d[:hh, :ww].reshape(gy, hh // gy, gx, ww // gx).sum(axis=(1, 3), dtype=np.int32)
-    n = (hh // gy) * (ww // gx)
-    return float(np.median(sums)) / n, float(sums.max()) / n
-
-
 def _runs(flags: Sequence[bool]) -> list[tuple[int, int]]:
     out: list[tuple[int, int]] = []
     start = -1
@@ -340,10 +278,10 @@ def analyse(path: str | os.PathLike[str], config: QualityConfig | None = None) -
         ctx.options = {"skip_loop_filter": "all"}
         tb = float(stream.time_base) if stream.time_base else 1.0 / 90000
         pts_list: list[int] = []
-        keys: list[_Pic] = []
+        keys: list[Pic] = []
         # key pictures wait here until the next few arrive: a decoder with a reorder delay (HEVC with B-frames)
         # hands them out of order, and each is compared with the key picture just before it in time
-        pending: dict[float, tuple[_Pic, npt.NDArray[np.uint8]]] = {}
+        pending: dict[float, tuple[Pic, npt.NDArray[np.uint8]]] = {}
         last: npt.NDArray[np.uint8] | None = None
         decode_errors: list[float] = []
         truncated_reason = ""
@@ -353,7 +291,7 @@ def analyse(path: str | os.PathLike[str], config: QualityConfig | None = None) -
             while len(pending) > keep:
                 pic, half = pending.pop(min(pending))
                 if last is not None:
-                    pic.dmed, pic.dmax = _diff(half, last)
+                    pic.dmed, pic.dmax = diff(half, last)
                 last = half
                 keys.append(pic)
 
@@ -362,8 +300,8 @@ def analyse(path: str | os.PathLike[str], config: QualityConfig | None = None) -
                 if fr.pts is None:
                     continue
                 t = fr.pts * tb
-                half = np.ascontiguousarray(_half(fr))
-                pending[t] = (_measure(t, half), half)
+                half = np.ascontiguousarray(half_luma(fr))
+                pending[t] = (measure(t, half), half)
                 settle(3)
 
         demux = container.demux(stream)
@@ -520,7 +458,7 @@ class _Refiner:
                     if t > t_b + eps:
                         return
                     if t >= next_t - eps or t >= t_b - eps:
-                        yield t, np.ascontiguousarray(_half(fr))
+                        yield t, np.ascontiguousarray(half_luma(fr))
                         next_t = t + self.step
         except av.error.FFmpegError:
             return
@@ -542,7 +480,7 @@ def _split(flags: Sequence[bool], rising: bool) -> int:
 
 
 def _picture_findings(
-    path: str, keys: Sequence[_Pic], model: _Model, t0: float, t_end: float
+    path: str, keys: Sequence[Pic], model: _Model, t0: float, t_end: float
 ) -> tuple[list[Finding], int]:
     """Black / covered / blurred / frozen stretches on the key frames, each edge then placed: the midpoint of
     the two key frames around it when they are at most 2 × ``edge_tolerance`` apart, else the frame where the
@@ -611,11 +549,11 @@ def _picture_findings(
         settled = 0  # samples in a row that already look like the far side: stop decoding after a second
         for t, h in refiner.frames(t_lo, t_hi):
             if ref is not None:
-                dmed, dmax = _diff(h, ref)
+                dmed, dmax = diff(h, ref)
                 flag = dmed <= 2.5 * 1.2 * model.frozen_floor and dmax <= max(cut, 1.2 * floor_max)
             else:
                 assert rule is not None
-                flag = rule(_measure(t, h))
+                flag = rule(measure(t, h))
             times.append(t)
             fl.append(flag)
             settled = settled + 1 if flag == rising else 0
