@@ -7,17 +7,15 @@ import concurrent.futures
 import contextlib
 import os
 import secrets
-import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+
+from evidence.processes import stop_process
+from qbank.devtools.serving import ServeFailed, start_serve
 
 os.environ.setdefault("QBANK_LOG_LEVEL", "WARNING")
 
@@ -107,12 +105,6 @@ def service_settings(database_url: str, s3_server: object, data_dir: Path, **ove
     })
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def service_env(data: Path, s3_server: Any, **overrides: str) -> dict[str, str]:
     """The environment of a `qbank serve` on SQLite in ``data`` and the tests' S3 server (``QBANK_S3_ENDPOINT=""``
     in ``overrides``: the service's own local S3 server)."""
@@ -125,39 +117,18 @@ def service_env(data: Path, s3_server: Any, **overrides: str) -> dict[str, str]:
 
 def start_service(env: dict[str, str], log_path: Path, timeout: float = 60,
                   cwd: Path | None = None) -> tuple[subprocess.Popen[bytes], str]:
-    """`qbank serve` as a real HTTP server on a free loopback port; returns it and its URL once /health answers
-    (fails the test with its log when it exits or does not answer in time)."""
-    port = free_port()
-    qbank = str(Path(sys.executable).with_name("qbank"))
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen([qbank, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=log,
-                                stderr=subprocess.STDOUT, cwd=cwd)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout
-    while True:
-        if proc.poll() is not None:
-            raise AssertionError(f"qbank serve exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
-        try:
-            if httpx.get(url + "/health", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            stop_service(proc)
-            raise AssertionError(f"qbank serve did not answer in {timeout} s:\n{log_path.read_text()[-3000:]}")
-        time.sleep(0.2)
+    """`qbank serve` as a real HTTP server on a loopback port it picks itself; returns it and its URL once /health
+    answers (fails the test with its log when it exits or does not answer in time)."""
+    try:
+        return start_serve(env, log_path, timeout=timeout, cwd=cwd)
+    except ServeFailed as exc:
+        raise AssertionError(str(exc)) from None
 
 
 def stop_service(proc: subprocess.Popen[bytes]) -> None:
     """Stop a `qbank serve` by its pid: SIGTERM, SIGKILL after 15 s."""
-    if proc.poll() is not None:
-        return
-    os.kill(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
+    stop_process(proc.pid, 15)
+    proc.wait()
 
 
 @contextlib.contextmanager

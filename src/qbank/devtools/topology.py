@@ -11,27 +11,16 @@ import contextlib
 import os
 import secrets
 import signal
-import socket
 import subprocess
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from evidence.processes import stop_process
 from evidence.s3cluster import SeaweedCluster
-
-QBANK = str(Path(sys.executable).with_name("qbank"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from qbank.devtools.serving import QBANK, ServeFailed, start_serve, tail
 
 
 @dataclass
@@ -77,12 +66,10 @@ class Topology:
                     **self.extra_env}
         subprocess.run([QBANK, "db", "upgrade"], env=self.member_env(self.root / "cli"), check=True,
                        capture_output=True, timeout=300)
-        for i in range(services):
-            self.start_service(f"serve{i}")
         for i in range(workers):
             self.start_worker(f"worker{i}")
-        for member in self.services:
-            self.wait_ready(member)
+        for i in range(services):
+            self.start_service(f"serve{i}")
         return self
 
     def member_env(self, data_dir: Path) -> dict[str, str]:
@@ -97,10 +84,15 @@ class Topology:
                                     stdin=subprocess.DEVNULL)
         return Member(name=name, data_dir=data_dir, proc=proc)
 
-    def start_service(self, name: str) -> Member:
-        port = free_port()
-        member = self._spawn(name, ["serve", "--host", "127.0.0.1", "--port", str(port)])
-        member.url = f"http://127.0.0.1:{port}"
+    def start_service(self, name: str, timeout: float = 90) -> Member:
+        """One more `qbank serve`, once it answers /health/ready (on a port it picked itself)."""
+        data_dir = self.root / name
+        try:
+            proc, url = start_serve(self.member_env(data_dir), data_dir / f"{name}.log", ready_path="/health/ready",
+                                    timeout=timeout)
+        except ServeFailed as exc:
+            raise RuntimeError(f"{name}: {exc}") from None
+        member = Member(name=name, data_dir=data_dir, proc=proc, url=url)
         self.services = [m for m in self.services if m.name != name] + [member]
         return member
 
@@ -109,19 +101,10 @@ class Topology:
         self.workers = [m for m in self.workers if m.name != name] + [member]
         return member
 
-    def wait_ready(self, member: Member, timeout: float = 90) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            if not member.alive():
-                raise RuntimeError(f"{member.name} exited with {member.proc.returncode}: "
-                                   f"{member.log.read_text(errors='replace')[-3000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(member.url + "/health/ready", timeout=5).status_code == 200:
-                    return
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{member.name} was not ready within {timeout} s: "
-                                   f"{member.log.read_text(errors='replace')[-3000:]}")
-            time.sleep(0.3)
+    def report(self) -> str:
+        """Which members are alive, and each one's last log lines: what a failed run needs to be understood."""
+        return "\n".join(f"--- {m.name} ({'alive' if m.alive() else f'exited {m.proc.returncode}'}) {m.url}\n"
+                         f"{tail(m.log, 1500)}" for m in [*self.services, *self.workers])
 
     def cli(self, *args: str) -> str:
         """Run a `qbank` command against the topology's database; its stdout."""

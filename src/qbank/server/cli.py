@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import click
 
@@ -27,7 +28,8 @@ def main() -> None:
 @main.command(help="Run the HTTP service (migrations applied first; starts a local S3 server when "
                    "QBANK_S3_ENDPOINT is empty).")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--port", default=8000, show_default=True, type=int, help="0: any free port (the line "
+              "'qbank: listening on URL' says which)")
 def serve(host: str, port: int) -> None:
     import uvicorn
 
@@ -40,13 +42,30 @@ def serve(host: str, port: int) -> None:
     click.echo("qbank settings:")
     for name, value in settings.masked().items():
         click.echo(f"  {name} = {value}")
+    # the port is held from here on: nothing else can take it while migrations run, and with --port 0 whoever
+    # started us learns the port this process holds, not one another process may take after a probe
+    listener = listen(host, port)
+    url = f"http://{host if ':' not in host else f'[{host}]'}:{listener.getsockname()[1]}"
     take_over_local_s3(settings)
     upgrade(settings.database_url)
-    click.echo(f"migrations applied; API docs at http://{host}:{port}/schema")
+    click.echo(f"migrations applied; API docs at {url}/schema")
+    click.echo(f"{LISTENING} {url}")
     # log_config=None: uvicorn's loggers go through the service's redacting handler, not handlers of their own
     # proxy_headers=False: X-Forwarded-* are believed only from QBANK_TRUSTED_PROXIES (qbank.lib.proxies)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(), log_config=None,
-                proxy_headers=False)
+    config = uvicorn.Config(create_app(settings), log_level=settings.log_level.lower(), log_config=None,
+                            proxy_headers=False)
+    uvicorn.Server(config).run(sockets=[listener])
+
+
+LISTENING = "qbank: listening on"  # the line that names the URL (what qbank.devtools.serving reads)
+
+
+def listen(host: str, port: int) -> socket.socket:
+    try:
+        return socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET,
+                                    backlog=2048)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
 
 
 @main.command(help="Run a job worker: takes jobs from the SAQ queue at QBANK_JOB_QUEUE_URL (Redis) until stopped.")
