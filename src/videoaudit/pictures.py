@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 GRID = (27, 48)  # blocks of the difference of two pictures
+STRUCTURE = 8.0  # a block's luma standard deviation at which it shows a shape rather than a flat surface
 
 
 class Pic(msgspec.Struct):
@@ -21,6 +22,9 @@ class Pic(msgspec.Struct):
     detail: float  # high-frequency energy (mean |Laplacian|) per block, 90th percentile over the blocks
     grain: float  # the same, 10th percentile: the flattest blocks hold only noise
     spread: float  # 90th percentile of |block mean - median block mean|: 0 for a uniform picture
+    edge: float = 0.0  # how crisp its shapes are: median over blocks with structure of detail above the grain per
+    # unit of the block's contrast (content-independent: a blur lowers it, a plainer view does not); 0 without
+    # structure (fewer than 3 blocks with contrast above the noise)
     dmed: float = float("inf")  # median block mean |ΔY| to the previous key frame (inf for the first)
     dmax: float = float("inf")  # largest block mean |ΔY| (the burned-in clock's digits)
 
@@ -34,9 +38,9 @@ def half_luma(frame: Any) -> npt.NDArray[np.uint8]:
 
 
 def measure(t: float, half: npt.NDArray[np.uint8]) -> Pic:
-    """Mean, structure, sharpness, detail, grain and uniformity of one picture, at a quarter of its size (2×2
-    averages of ``half``) on a 9 × 16 grid of blocks: the burned-in clock covers a few blocks only, so the
-    percentiles over the blocks ignore it."""
+    """Mean, structure, sharpness, detail, grain, uniformity and crispness of one picture, at a quarter of its
+    size (2×2 averages of ``half``) on a 9 × 16 grid of blocks: the burned-in clock covers a few blocks only, so
+    the percentiles and the median over the blocks ignore it."""
     q = half[0::2, 0::2].astype(np.uint16)
     q += half[1::2, 0::2]
     q += half[0::2, 1::2]
@@ -54,9 +58,14 @@ def measure(t: float, half: npt.NDArray[np.uint8]) -> Pic:
     blocks = lap[:lh, :lw].reshape(by, lh // by, bx, lw // bx)
     energy = blocks.mean(axis=(1, 3))
     detail, grain = (float(x) for x in np.percentile(energy, [90, 10]))
-    means = small[1 : lh + 1, 1 : lw + 1].reshape(by, lh // by, bx, lw // bx).mean(axis=(1, 3))
+    inner = small[1 : lh + 1, 1 : lw + 1]
+    means = inner.reshape(by, lh // by, bx, lw // bx).mean(axis=(1, 3))
     spread = float(np.percentile(np.abs(means - np.median(means)), 90))
-    return Pic(t=t, mean=mean, std=std, detail=detail, grain=grain, spread=spread)
+    squares = (inner * inner).reshape(by, lh // by, bx, lw // bx).mean(axis=(1, 3))
+    contrast = np.sqrt(np.maximum(squares - means * means, 0.0))
+    shaped = contrast > max(STRUCTURE, grain)  # above the sensor noise (its contrast is about the grain)
+    edge = float(np.median((energy[shaped] - grain) / contrast[shaped])) if np.count_nonzero(shaped) >= 3 else 0.0
+    return Pic(t=t, mean=mean, std=std, detail=detail, grain=grain, spread=spread, edge=max(edge, 0.0))
 
 
 def diff(a: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8]) -> tuple[float, float]:

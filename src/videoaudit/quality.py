@@ -79,9 +79,12 @@ class QualityConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     Defaults: ``black_luma`` 32 (≈ blackdetect ``pix_th`` 0.1 in limited range), ``black_max_std`` 10;
     covered = detail above the grain at most ``cover_detail_ratio`` 0.4 of the baseline's, together with a
     uniform picture (90 % of the blocks' means within ``cover_max_spread`` 16 of their median); blurred = the
-    same loss (``blur_ratio`` 0.4) in a picture that is not uniform. A sharp low-contrast picture keeps
-    0.7–0.9 of its detail, a cover or a blur 0–0.3. Frozen = key frames whose median block difference stays
-    within 2.5 × and whose largest within 3 × the encoder floor:
+    same loss (``blur_ratio`` 0.4) in a picture that is not uniform, whose shapes are also soft: their
+    crispness (detail per unit of a block's contrast, :attr:`Pic.edge`) at most ``blur_edge_ratio`` 0.5 of the
+    camera's (``baseline_edge``, else from the file like the detail baseline). A sharp low-contrast picture keeps
+    0.7–0.9 of its detail, a cover or a blur 0–0.3; a blur keeps 0.2–0.4 of the crispness, a slow pan over a
+    plainer part of the room ≥ 0.7 while its detail drops to 0.35. Frozen = key frames whose median block
+    difference stays within 2.5 × and whose largest within 3 × the encoder floor:
     ``frozen_grain_ratio`` 0.35 × the grain, clamped to ``frozen_floor`` (1.5, 2.2) — a repeated picture
     measures ≈ 0–1, live sensor noise ≈ 3–4, a live burned-in clock 20+ in its block; ``min_keyframes`` 2
     for blurred / covered / frozen when key frames come at most ``short_gop`` 2.5 s apart, else 1 (black
@@ -96,8 +99,10 @@ class QualityConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     cover_detail_ratio: float = 0.4
     cover_max_spread: float = 16.0
     blur_ratio: float = 0.4
+    blur_edge_ratio: float = 0.5
     baseline_percentile: float = 75.0
     baseline_sharpness: float | None = None
+    baseline_edge: float | None = None
     frozen_grain_ratio: float = 0.35
     frozen_floor: tuple[float, float] = (1.5, 2.2)
     min_keyframes: int = 2
@@ -156,6 +161,7 @@ class QualityReport(msgspec.Struct, frozen=True, kw_only=True):
     baseline_sharpness: float
     edge_frames_decoded: int = 0  # frames decoded to place edges between key frames far apart
     grain: float = 0.0  # the file's noise floor (mean |Laplacian| of its flattest blocks)
+    baseline_edge: float = 0.0  # the camera's usual crispness (QualityConfig.baseline_edge to give it next time)
     frozen_floor: float = 0.0  # median block |ΔY| at or below which two pictures are one repeated picture
     wall_seconds: float
     cpu_seconds: float
@@ -172,6 +178,7 @@ class _Model(msgspec.Struct):
     detail_base: float
     grain: float
     frozen_floor: float
+    edge_base: float = 0.0
 
     @classmethod
     def of(cls, cfg: QualityConfig, keys: Sequence[Pic]) -> _Model:
@@ -181,9 +188,15 @@ class _Model(msgspec.Struct):
             detail_base = cfg.baseline_sharpness
         else:
             detail_base = float(np.percentile([k.detail for k in lit], cfg.baseline_percentile)) if lit else 0.0
+        if cfg.baseline_edge is not None:
+            edge_base = cfg.baseline_edge
+        else:
+            # a covered lens shows only the burned-in clock's crisp digits: not the camera's picture
+            shaped = [k.edge for k in lit if k.edge > 0 and k.spread > cfg.cover_max_spread]
+            edge_base = float(np.percentile(shaped, cfg.baseline_percentile)) if shaped else 0.0
         lo, hi = cfg.frozen_floor
         floor = min(max(cfg.frozen_grain_ratio * grain, lo), hi)
-        return cls(cfg=cfg, detail_base=detail_base, grain=grain, frozen_floor=floor)
+        return cls(cfg=cfg, detail_base=detail_base, grain=grain, frozen_floor=floor, edge_base=edge_base)
 
     @staticmethod
     def is_black(cfg: QualityConfig, p: Pic) -> bool:
@@ -202,8 +215,11 @@ class _Model(msgspec.Struct):
         return not self.black(p) and self.detail_left(p) <= c.cover_detail_ratio and p.spread <= c.cover_max_spread
 
     def blurred(self, p: Pic) -> bool:
+        """Less detail *and* softer shapes: a plainer view (a pan to a bare wall) has less detail, but what shapes
+        it has stay as crisp as the camera's usual ones."""
         c = self.cfg
-        return not self.black(p) and self.detail_left(p) <= c.blur_ratio and p.spread > c.cover_max_spread
+        return (not self.black(p) and self.detail_left(p) <= c.blur_ratio and p.spread > c.cover_max_spread
+                and p.edge <= c.blur_edge_ratio * self.edge_base)
 
     def same(self, dmed: float, dmax: float, slack: float = 1.0) -> bool:
         """Two pictures are one repeated picture: they differ by no more than the encoder's floor anywhere
@@ -413,6 +429,7 @@ def analyse(path: str | os.PathLike[str], config: QualityConfig | None = None) -
         edge_frames_decoded=refine_frames,
         baseline_sharpness=round(model.detail_base, 2) if model else 0.0,
         grain=round(model.grain, 2) if model else 0.0,
+        baseline_edge=round(model.edge_base, 3) if model else 0.0,
         frozen_floor=round(model.frozen_floor, 2) if model else 0.0,
         wall_seconds=round(time.perf_counter() - wall0, 3),
         cpu_seconds=round(time.thread_time() - cpu0, 3),
@@ -507,6 +524,9 @@ def _picture_findings(
                 f"(detail {np.median([k.detail for k in vals]):.1f}, baseline {model.detail_base:.1f}, "
                 f"grain {model.grain:.1f})"
             )
+            if kind == "blurred" and model.edge_base > 0:
+                crisp = np.median([k.edge for k in vals]) / model.edge_base
+                detail += f", shapes {crisp:.0%} as crisp as the camera's"
             stretches.append((kind, a, b, detail))
     # frozen: key frame i repeats key frame i-1; the run of one picture is i-1 .. j
     blank = [x or y for x, y in zip(flags["black"], flags["covered"], strict=True)]

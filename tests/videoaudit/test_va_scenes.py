@@ -65,6 +65,17 @@ def test_defects_found_with_edges_within_one_second(clipdir: Path, name: str) ->
     assert report.edge_frames_decoded < report.packets
 
 
+def test_a_pan_over_a_plainer_part_of_the_room_is_not_blurred(clipdir: Path) -> None:
+    """The corpus's false alarm: a slow pan starts on a part of the picture with few shapes (its detail 0.35 of
+    the camera's), key frames every second. Its shapes stay crisp, so it is no blur — nor is a frozen stretch of
+    that view (it read as frozen *and* blurred)."""
+    clip = Clip(scene="pan", codec="hevc", fps=30, gop=1.0, duration=40, defects=[Defect("frozen", 3.2, 8.1)])
+    report = analyse(generate(clip, clipdir / "pan_hevc_gop1.mp4"), LOOSE)
+    assert [f.kind for f in report.findings] == ["frozen"], report.findings
+    assert abs(report.findings[0].start - 3.2) <= 1.0 and abs(report.findings[0].end - 8.1) <= 1.0
+    assert report.baseline_edge > 0
+
+
 def test_gap_in_a_generated_clip(clipdir: Path) -> None:
     clip = Clip(duration=20, gap=(8.0, 12.0))
     report = analyse(generate(clip, clipdir / "gap.mp4"), LOOSE)
