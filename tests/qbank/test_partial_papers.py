@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import anyio.to_thread
 import pytest
 from sqlalchemy import func, select
 
@@ -233,3 +234,47 @@ async def test_discarding_a_failed_attempt_brings_back_the_assembled_paper(api: 
     # a sealed paper cannot be discarded, nor assembled again
     r = await api.client.post(f"/api/v1/sessions/{sid}/papers/{first['result']['paper_id']}/discard", headers=admin)
     assert r.status_code == 409, r.text
+
+
+def cli(api: Api, *args: str) -> Any:
+    """`qbank …` on the service's database (in a thread: the CLI runs its own event loop)."""
+    from click.testing import CliRunner
+
+    from qbank.server.cli import main
+
+    settings = api.app.state.settings
+    env = {"QBANK_DATABASE_URL": settings.database_url, "QBANK_DATA_DIR": str(settings.data_dir),
+           "QBANK_S3_ENDPOINT": settings.s3_endpoint, "QBANK_TOKEN_SECRET": "test-token-secret"}
+    return anyio.to_thread.run_sync(lambda: CliRunner().invoke(main, list(args), env=env))
+
+
+async def test_the_cli_says_a_paper_is_partial_and_continues_it(api: Api) -> None:
+    bank, layout_id = await make_paper_bank(api)
+    exam = await make_exam(api, bank, per_site=4)
+    sid = exam.session_id
+    result = await cli(api, "papers", "assemble", str(sid), "--layout", str(layout_id), "--mode", "per_candidate",
+                       "--max-shared", "20", "--time-limit", "10")
+    assert result.exit_code == 1, result.output
+    assert "partial paper" in result.output and f"qbank papers continue {sid} " in result.output
+    admin = await api.admin()
+    paper_id = (await api.client.get(f"/api/v1/sessions/{sid}/papers", headers=admin)).json()["paper_id"]
+    await add_approved_items(api, bank.occupation, types=TYPES * 2, batch="第二批")
+    result = await cli(api, "papers", "continue", str(sid), str(paper_id), "--time-limit", "30")
+    assert result.exit_code == 0, result.output
+    assert f"paper {paper_id}: 8 form(s)" in result.output
+    r = await api.client.get(f"/api/v1/sessions/{sid}/papers", headers=admin)
+    assert r.status_code == 200 and r.json()["status"] == "assembled", r.text
+    # a complete paper is not set aside
+    result = await cli(api, "papers", "discard", str(sid), str(paper_id))
+    assert result.exit_code != 0 and "only a partial or failed paper" in result.output, result.output
+    assert (await api.client.get(f"/api/v1/sessions/{sid}/papers", headers=admin)).json()["status"] == "assembled"
+
+
+async def test_the_cli_discards_a_partial_paper(api: Api) -> None:
+    exam, _, job = await partial_paper(api)
+    paper_id = job["error"]["paper_id"]
+    result = await cli(api, "papers", "discard", str(exam.session_id), str(paper_id))
+    assert result.exit_code == 0 and f"paper {paper_id} of session {exam.session_id}: discarded" in result.output
+    assert await audit_count(api, "paper.discard", paper_id) == 1
+    result = await cli(api, "papers", "continue", str(exam.session_id), str(paper_id))
+    assert result.exit_code != 0 and "only a partial paper can be continued" in result.output, result.output

@@ -63,8 +63,6 @@ def papers() -> None:
 def papers_assemble(session_id: int, layout_id: int, mode: str, forms: int | None, max_shared: int | None,
                     max_item_use: int | None, seed: int, time_limit_s: float) -> None:
     import msgspec
-    from rich.console import Console
-    from rich.table import Table
 
     from qbank.jobs.local import run_job_here
     from qbank.jobs.schemas import JobOut
@@ -82,9 +80,64 @@ def papers_assemble(session_id: int, layout_id: int, mode: str, forms: int | Non
         return await request_assembly(db, CLI_ACTOR, await get_session(db, session_id), data)
 
     row = run_job_here(load_cli_settings(), PAPER_ASSEMBLY, request, "assembling")
+    say_paper(row, session_id)
+
+
+@papers.command("continue", help="Continue a partial paper: the forms made are kept, the missing ones made (the "
+                                 "same job as POST /api/v1/sessions/{id}/papers/{paper}/continue, run here).")
+@click.argument("session_id", type=int)
+@click.argument("paper_id", type=int)
+@click.option("--time-limit", "time_limit_s", default=60.0, show_default=True, type=click.FloatRange(1, 3600),
+              help="seconds for the forms still missing")
+def papers_continue(session_id: int, paper_id: int, time_limit_s: float) -> None:
+    from qbank.jobs.local import run_job_here
+    from qbank.jobs.schemas import JobOut
+    from qbank.papers.jobs import PAPER_CONTINUE, request_continue
+    from qbank.papers.schemas import ContinueIn
+    from qbank.sessions.services import get_session
+
+    async def request(db: AsyncSession) -> JobOut:
+        return await request_continue(db, CLI_ACTOR, await get_session(db, session_id), paper_id,
+                                      ContinueIn(time_limit_s=time_limit_s))
+
+    say_paper(run_job_here(load_cli_settings(), PAPER_CONTINUE, request, f"continuing paper {paper_id}"), session_id)
+
+
+@papers.command("discard", help="Set a partial or failed paper aside: the session's paper in force becomes its "
+                                "previous assembly that was not discarded (if any).")
+@click.argument("session_id", type=int)
+@click.argument("paper_id", type=int)
+def papers_discard(session_id: int, paper_id: int) -> None:
+    from qbank.cli.common import run_in_db
+    from qbank.lib.problems import ProblemError
+    from qbank.papers.jobs import discard_paper
+    from qbank.papers.schemas import PaperOut
+    from qbank.sessions.services import get_session
+    from qbank.settings import Settings
+
+    async def work(db: AsyncSession, _: Settings) -> PaperOut:
+        return await discard_paper(db, CLI_ACTOR, await get_session(db, session_id), paper_id)
+
+    try:
+        out = run_in_db(work)
+    except ProblemError as exc:
+        raise click.ClickException(exc.detail) from exc
+    click.echo(f"paper {out.id} of session {session_id}: {out.status}")
+
+
+def say_paper(row: Any, session_id: int) -> None:
+    """What an assembly or continue job made: one line, or why no paper (a partial one: how to go on) and the rows
+    that cannot hold together (exit status 1)."""
+    from rich.console import Console
+    from rich.table import Table
+
     if row.status != "succeeded":
         error = row.error or {}
         click.echo(f"no paper: {error.get('detail', 'the job failed')}", err=True)
+        if error.get("paper_status") == "partial":
+            click.echo(f"paper {error.get('paper_id')} is partial and cannot be sealed; make the missing forms with "
+                       f"`qbank papers continue {session_id} {error.get('paper_id')}` or set it aside with "
+                       f"`qbank papers discard {session_id} {error.get('paper_id')}`", err=True)
         rows = error.get("explanation") or []
         if rows:
             table = Table("group", "kind", "key", "demand", "supply", "why", title="rows that cannot hold together")
