@@ -6,10 +6,13 @@ import ipaddress
 import os
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
+
+if TYPE_CHECKING:
+    from videoaudit import QualityConfig
 
 _SECRET_FIELDS = {"s3_secret_key", "token_secret"}
 
@@ -139,6 +142,16 @@ def default_data_dir(env: dict[str, str]) -> Path:
     return Path(base) / "qbank"
 
 
+def video_quality_for(video_quality: dict[str, Any], view: str | None) -> QualityConfig:
+    """The picture thresholds for one camera view: QBANK_VIDEO_QUALITY's overrides, then those under
+    ``"views": {VIEW: {...}}`` (e.g. the camera's own ``baseline_sharpness`` and ``baseline_edge``, from an
+    earlier analysis of it); raises msgspec.ValidationError for an unknown field or a wrong value."""
+    from videoaudit import QualityConfig
+
+    common = {k: v for k, v in video_quality.items() if k != "views"}
+    return msgspec.convert(common | video_quality.get("views", {}).get(view or "", {}), QualityConfig)
+
+
 def load_settings(env: dict[str, str] | None = None) -> Settings:
     env = dict(os.environ if env is None else env)
     data_dir = Path(env.get("QBANK_DATA_DIR") or default_data_dir(env)).expanduser().resolve()
@@ -153,12 +166,16 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         raise SettingsError("QBANK_RETENTION_YEARS must be at least 5 (regulation §22: electronic records ≥ 5 years)")
     endpoint = env.get("QBANK_S3_ENDPOINT", "")
     video_quality = _json_object(env, "QBANK_VIDEO_QUALITY")
-    try:
-        from videoaudit import QualityConfig
-
-        msgspec.convert(video_quality, QualityConfig)
-    except msgspec.ValidationError as exc:
-        raise SettingsError(f"QBANK_VIDEO_QUALITY: {exc}") from exc
+    views = video_quality.get("views", {})
+    if not isinstance(views, dict) or not all(isinstance(v, dict) for v in views.values()):
+        raise SettingsError('QBANK_VIDEO_QUALITY: "views" must map a camera view to its overrides, e.g. '
+                            '{"views": {"front": {"baseline_sharpness": 24.5}}}')
+    for view in [None, *views]:
+        try:
+            video_quality_for(video_quality, view)
+        except msgspec.ValidationError as exc:
+            where = "" if view is None else f" (view {view!r})"
+            raise SettingsError(f"QBANK_VIDEO_QUALITY{where}: {exc}") from exc
     return Settings(
         data_dir=data_dir,
         database_url=database_url,

@@ -283,6 +283,30 @@ async def test_an_admin_runs_an_analysis_again_and_its_findings_are_replaced(api
     assert final["findings"] == rec["findings"] and await audit_count(api, "recording.reanalyse", rec["id"]) == 2
 
 
+async def test_each_camera_view_is_judged_by_its_own_thresholds(api: Api, short_clip: Path) -> None:
+    """QBANK_VIDEO_QUALITY's "views": a view's overrides apply to its recordings only (e.g. a camera's own
+    baselines from an earlier analysis of it)."""
+    rec, mine = await uploaded_recording(api, short_clip)  # view "front", 320×240
+    assert rec["recording_findings"] == []
+    settings = api.app.state.settings
+    env = {"QBANK_DATABASE_URL": settings.database_url, "QBANK_DATA_DIR": str(settings.data_dir),
+           "QBANK_S3_ENDPOINT": settings.s3_endpoint, "QBANK_S3_ACCESS_KEY": settings.s3_access_key,
+           "QBANK_S3_SECRET_KEY": settings.s3_secret_key, "QBANK_TOKEN_SECRET": "test-token-secret"}
+
+    async def reanalysed(views: dict[str, Any]) -> dict[str, Any]:
+        quality = msgspec.json.encode(settings.video_quality | {"views": views}).decode()
+        result = await anyio.to_thread.run_sync(lambda: CliRunner().invoke(
+            main, ["recordings", "reanalyse", str(rec["id"])], env=env | {"QBANK_VIDEO_QUALITY": quality}))
+        assert result.exit_code == 0, result.output
+        return dict((await api.client.get(f"/api/v1/recordings/{rec['id']}", headers=mine)).json())
+
+    other = await reanalysed({"back": {"min_width": 1280, "min_height": 720}})
+    assert other["recording_findings"] == [] and other["findings"] == rec["findings"]
+    own = await reanalysed({"front": {"min_width": 1280, "min_height": 720}})
+    assert [f["kind"] for f in own["recording_findings"]] == ["low_resolution"], own
+    assert own["findings"] == rec["findings"]  # the picture findings stay as they were
+
+
 async def test_the_same_bytes_again_restart_an_analysis_that_was_lost(api: Api, short_clip: Path) -> None:
     rec, mine = await uploaded_recording(api, short_clip)
     async with api.db() as db, db.begin():  # what a lost analysis leaves: waiting, its job failed

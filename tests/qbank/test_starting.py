@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from evidence import LocalS3Server, running_server
 from evidence.processes import Process
@@ -162,5 +163,23 @@ def test_a_video_threshold_the_engine_does_not_know_is_refused_in_one_line(tmp_p
                           capture_output=True, text=True, timeout=120)
     assert done.returncode != 0 and not done.stdout
     assert "QBANK_VIDEO_QUALITY" in done.stderr and "cover_max_std" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "qbank.db").exists()
+
+
+@pytest.mark.parametrize(("views", "words"), [
+    ('{"views": ["front"]}', '"views" must map a camera view'),
+    ('{"views": {"front": 24.5}}', '"views" must map a camera view'),
+    ('{"views": {"front": {"baseline_sharpnes": 24.5}}}', "view 'front'"),
+    ('{"views": {"back": {"blur_edge_ratio": "half"}}}', "view 'back'"),
+])
+def test_per_view_video_thresholds_that_cannot_be_used_are_refused_in_one_line(tmp_path: Path, views: str,
+                                                                               words: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QBANK_")}
+    env |= {"QBANK_DATA_DIR": str(tmp_path), "QBANK_VIDEO_QUALITY": views}
+    done = subprocess.run([QBANK, "token", "create", "--role", "admin", "--name", "x"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and not done.stdout
+    assert "QBANK_VIDEO_QUALITY" in done.stderr and words in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "qbank.db").exists()

@@ -32,7 +32,7 @@ from qbank.recordings.models import Recording
 from qbank.recordings.schemas import stored_findings
 from qbank.recordings.words import video_error_words
 from qbank.sessions.models import ExamSession
-from qbank.settings import Settings
+from qbank.settings import Settings, video_quality_for
 from qbank.storage import scratch_base
 
 log = structlog.get_logger("qbank.recordings")
@@ -47,8 +47,8 @@ def scratch_dir(settings: Settings) -> Iterator[Path]:
         yield Path(tmp)
 
 
-def quality_config(settings: Settings) -> videoaudit.QualityConfig:
-    return msgspec.convert(settings.video_quality, videoaudit.QualityConfig)
+def quality_config(settings: Settings, view: str) -> videoaudit.QualityConfig:
+    return video_quality_for(settings.video_quality, view)
 
 
 def make_contact_sheet(path: Path, out: Path, every: float, start: datetime | None) -> Path:
@@ -105,6 +105,7 @@ async def _analyse(ctx: JobContext, recording_id: int) -> JobResult:
         if row is None:
             raise JobFailed(f"recording {recording_id} does not exist")
         key, start, duration, upload_reason = row.archive_key, row.claimed_start, row.duration, row.corrupt_reason
+        view = row.view
         session = await db.get(ExamSession, row.session_id)
         assert session is not None
         local_day = session.starts_at.astimezone(env.settings.tz).date()
@@ -119,7 +120,7 @@ async def _analyse(ctx: JobContext, recording_id: int) -> JobResult:
         await ctx.blocking(archive.download, key, path)
         await ctx.progress(0.3, "analysing the picture")
         status, reason, findings, facts = "analysed", None, [], None
-        report = await ctx.isolated(analyse_file, path, quality_config(env.settings))
+        report = await ctx.isolated(analyse_file, path, quality_config(env.settings, view))
         if isinstance(report, str):
             status, reason = "corrupt", report
         else:
