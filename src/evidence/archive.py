@@ -213,10 +213,8 @@ class RetentionArchive(StagedUploads):
 
         key = self.key_for(deposit.kind, prepared.digest)
         legal_hold = deposit.retention.legal_hold
-        existing = self._stat_or_none(key)
-        if existing is not None and existing.sha256 == prepared.digest and (
-            prepared.size is None or existing.size == prepared.size
-        ):
+        existing = self._stored(key, prepared.digest, prepared.size)
+        if existing is not None:
             return self._store_known(existing, deposit, until)
         reader = HashingReader(prepared.stream, prepared.size, prepared.digest, prepared.before_commit)
         self._client.put_object(
@@ -233,21 +231,35 @@ class RetentionArchive(StagedUploads):
         )
         return self.stat(key)
 
+    def _stored(self, key: str, sha256: str, size: int | None) -> ArchivedObject | None:
+        """The current version of ``key`` if it holds these bytes and was locked (so checked) by the archive; bytes
+        a client sent straight to their key and not yet checked (:mod:`evidence.staged`) do not count."""
+        existing = self._stat_or_none(key)
+        if existing is None or not existing.locked_once or existing.sha256 != sha256 or (
+            size is not None and existing.size != size
+        ):
+            return None
+        return existing
+
     def _store_known(self, existing: ArchivedObject, deposit: Deposit, until: datetime) -> ArchivedObject:
         """The same bytes again: extend the stored object's retention (never shorten), set the legal hold if
         asked."""
+        return msgspec.structs.replace(self._retain(existing, deposit, until), already_stored=True)
+
+    def _retain(self, version: ArchivedObject, deposit: Deposit, until: datetime) -> ArchivedObject:
+        """Set COMPLIANCE retention until ``until`` on that very version (extended, never shortened) and the legal
+        hold if ``deposit`` asks; returns the version as stored now."""
         from minio.commonconfig import COMPLIANCE
         from minio.retention import Retention as S3Retention
 
-        current = existing.retain_until
+        current = version.retain_until
         if current is None or current < until:
             self._client.set_object_retention(
-                self.bucket, existing.key, S3Retention(COMPLIANCE, until), version_id=existing.version_id
+                self.bucket, version.key, S3Retention(COMPLIANCE, until), version_id=version.version_id
             )
-        if deposit.retention.legal_hold and not existing.legal_hold:
-            self._client.enable_object_legal_hold(self.bucket, existing.key, version_id=existing.version_id)
-        refreshed = self.stat(existing.key)
-        return msgspec.structs.replace(refreshed, already_stored=True)
+        if deposit.retention.legal_hold and not version.legal_hold:
+            self._client.enable_object_legal_hold(self.bucket, version.key, version_id=version.version_id)
+        return self.stat(version.key, version.version_id)
 
     # ------------------------------------------------------------------ read
     def _stat_or_none(self, key: str, version_id: str | None = None) -> ArchivedObject | None:
@@ -294,8 +306,8 @@ class RetentionArchive(StagedUploads):
         return found
 
     def exists(self, kind: str, sha256: str) -> ArchivedObject | None:
-        """The stored object with these bytes under ``kind``, if any."""
-        return self._stat_or_none(self.key_for(kind, sha256))
+        """The stored object with these bytes under ``kind``, if any (bytes not checked yet do not count)."""
+        return self._stored(self.key_for(kind, sha256), sha256, None)
 
     def list(self, prefix: str = "") -> Iterator[ArchivedObject]:
         """Current objects under ``prefix`` (e.g. ``"recordings/"``) with retention and legal hold, for an
