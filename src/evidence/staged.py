@@ -16,6 +16,10 @@ The parts are joined with ``If-None-Match: *`` (:meth:`StagedUploads.complete_st
 stored under the content key while the parts went up, nothing is joined (:class:`ObjectExists`), so an
 unchecked version never lands on top of a stored one. (SeaweedFS 4.48, MinIO and AWS honour the condition.)
 
+SeaweedFS 4.48 answers a HEAD or GET of a version whose retention or legal hold was set after it was written with
+``Content-Type: application/octet-stream`` (measured; the copy this path used before lost it the same way, a put
+with retention keeps it); the ``x-amz-meta-*`` metadata stays.
+
 A version that was never locked is not trusted as stored: the archive's checks for the same bytes
 (``put``, ``exists``) skip it. A refused upload's parts are aborted and the version joined from them removed (it
 is not locked, so it can be) — :meth:`StagedUploads.discard_staged`. A process killed between joining and
