@@ -14,7 +14,10 @@ The bytes' SHA-256 is only claimed until the caller has read them back, so every
 
 The parts are joined with ``If-None-Match: *`` (:meth:`StagedUploads.complete_staged`): when something was
 stored under the content key while the parts went up, nothing is joined (:class:`ObjectExists`), so an
-unchecked version never lands on top of a stored one. (SeaweedFS 4.48, MinIO and AWS honour the condition.)
+unchecked version never lands on top of a stored one. (SeaweedFS 4.48 honours the condition — measured:
+``PreconditionFailed`` when any version is current, and the upload stays until aborted; AWS S3 documents it for
+CompleteMultipartUpload. A server that ignored it would let a racing upload's unchecked version sit on top until it
+is checked or removed.)
 
 SeaweedFS 4.48 answers a HEAD or GET of a version whose retention or legal hold was set after it was written with
 ``Content-Type: application/octet-stream`` (measured; the copy this path used before lost it the same way, a put
