@@ -10,10 +10,12 @@ Public API (plain data in and out; everything synchronous — call from a worker
   exam (:class:`Retention`, :func:`retain_until_for`), legal hold for permanent records, SHA-256 checked on the
   way in and out (:class:`VerifyingReader`); ``stat`` / ``exists`` / ``list`` / ``open`` / ``get`` /
   ``download`` / ``presigned_get``; ``set_retention`` only extends, ``hold`` has no release, ``delete`` refuses
-  anything still locked.
+  anything still locked. Uploads a client sends straight to storage (presigned parts, checked, then locked in
+  place): ``begin_staged`` … ``lock_staged`` (:mod:`evidence.staged`).
 - Errors: :class:`ArchiveError` and its kinds :class:`RetentionTooShort`, :class:`ObjectLocked`,
-  :class:`DigestMismatch`, :class:`SourceChanged`, :class:`ObjectNotFound`, and :class:`StoreUnavailable` (the
-  server did not answer within the archive's timeouts, refused the connection or failed on its side).
+  :class:`DigestMismatch`, :class:`SourceChanged`, :class:`ObjectNotFound`, :class:`ObjectExists`, and
+  :class:`StoreUnavailable` (the server did not answer within the archive's timeouts, refused the connection or
+  failed on its side).
 - :class:`LocalS3Server` — SeaweedFS ``weed mini`` on 127.0.0.1 (the service's embedded default and the tests),
   recorded in its data dir so that a crashed launcher's server is found and stopped; :func:`running_server`,
   :class:`S3ServerError`, :func:`find_weed`.
@@ -24,6 +26,7 @@ from evidence.digests import VerifyingReader
 from evidence.errors import (
     ArchiveError,
     DigestMismatch,
+    ObjectExists,
     ObjectLocked,
     ObjectNotFound,
     RetentionTooShort,
@@ -43,6 +46,7 @@ __all__ = [
     "Deposit",
     "DigestMismatch",
     "LocalS3Server",
+    "ObjectExists",
     "ObjectLocked",
     "ObjectNotFound",
     "PutOptions",

@@ -8,6 +8,7 @@ from datetime import datetime
 __all__ = [
     "ArchiveError",
     "DigestMismatch",
+    "ObjectExists",
     "ObjectLocked",
     "ObjectNotFound",
     "RetentionTooShort",
@@ -63,6 +64,15 @@ class ObjectNotFound(ArchiveError):
 
     def __init__(self, key: str) -> None:
         super().__init__(f"no object {key!r} in the archive")
+        self.key = key
+
+
+class ObjectExists(ArchiveError):
+    """Parts a client sent for a key where nothing was stored were not joined: something was stored under that key
+    while they went up (:mod:`evidence.staged`)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"{key}: something was stored under this key while the parts went up; nothing was joined")
         self.key = key
 
 

@@ -3,7 +3,9 @@
 While the store is down (its local server died and is being restarted, or the configured server did not answer at
 start) :meth:`EvidenceStore.available` raises :class:`evidence.StoreUnavailable`, which the API answers with 503.
 At start, files in the spool and scratch directories and multipart uploads that nothing touched for
-``QBANK_LEFTOVER_AGE_S`` are removed (:func:`sweep_leftovers`): what a killed process left behind.
+``QBANK_LEFTOVER_AGE_S`` are removed (:func:`sweep_leftovers`): what a killed process left behind. (Unchecked bytes
+a direct recording upload joined under its content key are found through its database row: the recordings domain's
+start-up check, :func:`qbank.recordings.direct.remove_unchecked_versions`.)
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Recordings straight to storage: presigned multipart parts, completed and checked by the service before anything
-is locked; refusals remove the parts."""
+"""Recordings straight to storage: presigned multipart parts to the content-addressed key (a staging key when a
+stored object is there), joined and checked by the service before anything is locked; refusals remove the parts and
+the joined bytes; a kill between joining and locking leaves nothing the next start does not remove."""
 
 from __future__ import annotations
 
@@ -15,8 +16,11 @@ from zoneinfo import ZoneInfo
 
 import anyio.to_thread
 import httpx
+import msgspec
 import pytest
 from click.testing import CliRunner
+from litestar.testing import AsyncTestClient
+from minio.datatypes import Part
 
 from qbank.server.cli import main
 from tests.conftest import running_service
@@ -73,12 +77,31 @@ async def complete(api: Api, sid: int, headers: dict[str, str], upload_id: str) 
     return await api.client.post(f"/api/v1/sessions/{sid}/recordings/uploads/{upload_id}/complete", headers=headers)
 
 
-def storage_keys(api: Api, prefix: str) -> list[tuple[str, Any]]:
-    """Every object version under ``prefix`` and its retention mode, straight from S3."""
+def s3(api: Api) -> Any:
     from minio import Minio
 
     s = api.app.state.settings
-    client = Minio(s.s3_endpoint, s.s3_access_key, s.s3_secret_key, secure=False)
+    return Minio(s.s3_endpoint, s.s3_access_key, s.s3_secret_key, secure=False)
+
+
+def own_bytes(clip: Path) -> bytes:
+    """The clip with a top-level MP4 ``free`` box of random bytes appended: the same video, bytes of its own."""
+    return clip.read_bytes() + (16).to_bytes(4, "big") + b"free" + os.urandom(8)
+
+
+def content_key(sha256: str) -> str:
+    return f"recordings/{sha256[:2]}/{sha256}"
+
+
+def part_key(upload: dict[str, Any]) -> str:
+    """The key the upload's part URLs name (content key or staging key)."""
+    return httpx.URL(upload["parts"][0]["url"]).path.split("/", 2)[2]
+
+
+def storage_keys(api: Api, prefix: str) -> list[tuple[str, Any]]:
+    """Every object version under ``prefix`` and its retention mode, straight from S3."""
+    s = api.app.state.settings
+    client = s3(api)
     out = []
     for o in client.list_objects(s.s3_bucket, prefix=prefix, recursive=True, include_version=True):
         mode = None if o.is_delete_marker else client.stat_object(
@@ -100,33 +123,39 @@ async def analysed(api: Api, recording_id: int, headers: dict[str, str]) -> dict
 
 async def assert_refused_and_gone(api: Api, sid: int, headers: dict[str, str], upload: dict[str, Any],
                                   actual_sha: str) -> None:
-    """Nothing stored or locked: the staging bytes and parts are gone (the upload is no longer open in storage),
-    and nothing is under either digest's content-addressed key."""
+    """Nothing stored or locked: the parts and the joined bytes are gone (the upload is no longer open in storage),
+    and nothing is under either digest's content-addressed key or the staging key."""
     r = await api.client.get(f"/api/v1/sessions/{sid}/recordings/uploads/{upload['id']}", headers=headers)
     assert r.status_code == 409 and "no longer open" in r.json()["detail"], r.text
     assert storage_keys(api, f"staging/recordings/{upload['id']}") == []
     for sha in {upload["sha256"], actual_sha}:
-        assert storage_keys(api, f"recordings/{sha[:2]}/{sha}") == []
+        assert storage_keys(api, content_key(sha)) == []
 
 
 async def test_direct_upload_is_checked_then_locked_and_analysed(api: Api, direct_clips: dict[str, Path]) -> None:
     site = await make_site(api)
     sid = await make_session(api, site)
     mine = await site_headers(api, site)
-    data = direct_clips["clean"].read_bytes()
+    data = own_bytes(direct_clips["clean"])  # (each backend's run shares the S3 server)
     sha = hashlib.sha256(data).hexdigest()
     up = await begin(api, sid, mine, f"{site}/T101", data)
     assert up["status"] == "open" and up["received"] == [] and len(up["parts"]) == up["parts_total"] == 1
-    # nothing is locked before the complete step: the parts are unretained
+    # the parts go to the content-addressed key itself; until the complete step there is no object there
+    assert part_key(up) == content_key(sha)
     await put_parts(up, data)
     r = await api.client.get(f"/api/v1/sessions/{sid}/recordings/uploads/{up['id']}", headers=mine)
     assert r.status_code == 200 and r.json()["received"] == [1] and r.json()["parts"] == []
+    assert storage_keys(api, content_key(sha)) == []
     r = await complete(api, sid, mine, up["id"])
     assert r.status_code == 201, r.text
     rec = r.json()
     assert rec["sha256"] == sha and rec["size"] == len(data) and rec["job_id"] and rec["retain_until"]
-    assert storage_keys(api, f"recordings/{sha[:2]}/{sha}") == [(f"recordings/{sha[:2]}/{sha}", "COMPLIANCE")]
-    assert storage_keys(api, f"staging/recordings/{up['id']}") == []
+    # one version, locked where the parts were joined (no copy), with the object's metadata
+    assert storage_keys(api, content_key(sha)) == [(content_key(sha), "COMPLIANCE")]
+    assert storage_keys(api, "staging/") == []
+    stored = s3(api).stat_object(api.app.state.settings.s3_bucket, content_key(sha))
+    assert stored.size == len(data) and stored.metadata["x-amz-meta-sha256"] == sha, stored.metadata
+    assert stored.metadata["x-amz-meta-room"] == f"{site}/T101" and stored.metadata["x-amz-meta-exam-date"]
     got = await analysed(api, rec["id"], mine)
     assert got["status"] == "analysed", got
 
@@ -134,10 +163,12 @@ async def test_direct_upload_is_checked_then_locked_and_analysed(api: Api, direc
     again = await complete(api, sid, mine, up["id"])
     assert again.status_code == 200 and again.json()["id"] == rec["id"] and again.json()["already_stored"]
     second = await begin(api, sid, mine, f"{site}/T101", data)
+    assert part_key(second) == f"staging/recordings/{second['id']}"  # never a new version over a stored object
     await put_parts(second, data)
     r = await complete(api, sid, mine, second["id"])
     assert r.status_code == 200 and r.json()["id"] == rec["id"] and r.json()["already_stored"] is True
     assert storage_keys(api, f"staging/recordings/{second['id']}") == []
+    assert storage_keys(api, content_key(sha)) == [(content_key(sha), "COMPLIANCE")]
     # ... and with another claimed start they are refused (409), nothing changed
     third = await begin(api, sid, mine, f"{site}/T101", data, start=START.replace(minute=1))
     await put_parts(third, data)
@@ -232,6 +263,82 @@ async def test_another_sites_upload_is_not_found(api: Api, direct_clips: dict[st
     r = await complete(api, sid, mine, up["id"])
     assert r.status_code == 201, r.text  # untouched by the other site's attempts
     await analysed(api, r.json()["id"], mine)
+
+
+async def test_the_same_bytes_stored_meanwhile_are_never_shadowed(api: Api, direct_clips: dict[str, Path]) -> None:
+    """Two uploads of the same file begun while nothing is stored both send their parts to the content key; the one
+    completed second may not join its (unchecked) parts on top of the first one's locked version: 409, its parts
+    removed, the stored version untouched."""
+    site = await make_site(api)
+    sid = await make_session(api, site)
+    mine = await site_headers(api, site)
+    data = own_bytes(direct_clips["clean"])  # nothing stored under them yet
+    sha = hashlib.sha256(data).hexdigest()
+    first = await begin(api, sid, mine, f"{site}/T101", data)
+    second = await begin(api, sid, mine, f"{site}/T101", data)
+    assert part_key(first) == part_key(second) == content_key(sha)
+    await put_parts(first, data)
+    await put_parts(second, data)
+    r = await complete(api, sid, mine, first["id"])
+    assert r.status_code == 201, r.text
+    rec = r.json()
+    stored = s3(api).stat_object(api.app.state.settings.s3_bucket, content_key(sha))
+    late = await complete(api, sid, mine, second["id"])
+    assert late.status_code == 409 and "start a new upload" in late.json()["detail"], late.text
+    assert storage_keys(api, content_key(sha)) == [(content_key(sha), "COMPLIANCE")]
+    now = s3(api).stat_object(api.app.state.settings.s3_bucket, content_key(sha))
+    assert now.version_id == stored.version_id
+    r = await api.client.get(f"/api/v1/sessions/{sid}/recordings/uploads/{second['id']}", headers=mine)
+    assert r.status_code == 409 and "no longer open" in r.json()["detail"], r.text
+    third = await begin(api, sid, mine, f"{site}/T101", data)  # as the 409 says: a new upload is recognised
+    await put_parts(third, data)
+    again = await complete(api, sid, mine, third["id"])
+    assert again.status_code == 200 and again.json()["already_stored"] and again.json()["id"] == rec["id"], again.text
+    await analysed(api, rec["id"], mine)
+
+
+async def test_bytes_a_killed_service_joined_are_never_trusted_and_removed_at_start(
+        api: Api, direct_clips: dict[str, Path], tmp_path: Path) -> None:
+    """The service was killed between joining the parts under their content key and locking them: an unchecked,
+    unlocked version sits there. It never counts as stored (a new upload of the same bytes is checked and locked
+    on its own), and the next start removes it once older than the leftover age."""
+    from qbank.server.app import create_app
+
+    site = await make_site(api)
+    sid = await make_session(api, site)
+    mine = await site_headers(api, site)
+    data = own_bytes(direct_clips["clean"])
+    sha = hashlib.sha256(data).hexdigest()
+    up = await begin(api, sid, mine, f"{site}/T101", data)
+    await put_parts(up, data)
+    settings = api.app.state.settings
+    client = s3(api)
+    upload_id = httpx.URL(up["parts"][0]["url"]).params["uploadId"]
+    parts = [Part(p.part_number, p.etag) for p in client._list_parts(settings.s3_bucket, content_key(sha),
+                                                                         upload_id).parts]
+    client._complete_multipart_upload(settings.s3_bucket, content_key(sha), upload_id, parts)  # then the kill
+    assert storage_keys(api, content_key(sha)) == [(content_key(sha), None)]
+    r = await complete(api, sid, mine, up["id"])  # the site asks again: the parts are gone
+    assert r.status_code == 409 and "no longer open" in r.json()["detail"], r.text
+
+    again = await begin(api, sid, mine, f"{site}/T101", data)
+    assert part_key(again) == f"staging/recordings/{again['id']}"  # not on top of the unchecked version
+    await put_parts(again, data)
+    r = await complete(api, sid, mine, again["id"])
+    assert r.status_code == 201 and not r.json()["already_stored"], r.text  # checked, not taken as stored
+    assert sorted(str(mode) for _, mode in storage_keys(api, content_key(sha))) == ["COMPLIANCE", "None"]
+    await analysed(api, r.json()["id"], mine)
+
+    await asyncio.sleep(2.5)
+    restarted = msgspec.structs.replace(settings, data_dir=tmp_path, leftover_age_s=1)
+    async with AsyncTestClient(app=create_app(restarted)):
+        pass
+    assert storage_keys(api, content_key(sha)) == [(content_key(sha), "COMPLIANCE")]
+    link = await api.client.get(f"/api/v1/recordings/{r.json()['id']}/link", headers=mine)
+    assert link.status_code == 200, link.text
+    async with httpx.AsyncClient() as plain:
+        played = await plain.get(link.json()["url"])
+    assert played.status_code == 200 and hashlib.sha256(played.content).hexdigest() == sha
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,11 @@
-"""Recordings straight to storage: the site PUTs presigned multipart parts to a staging key (no retention), then
-asks the service to complete. Only bytes that storage holds, that have the claimed size and SHA-256 and that probe
-as video are copied under their content-addressed key with COMPLIANCE retention — so junk or a wrong digest is
-never locked; a refused upload's parts and staged bytes are removed. From there on it is the streamed upload's
-path (same bytes → already stored, another start → 409, analysis job, trail)."""
+"""Recordings straight to storage: the site PUTs presigned multipart parts, without retention, to the recording's
+content-addressed key (or to a staging key when that key already holds a stored object), then asks the service to
+complete. The service joins the parts and reads that version back; only bytes that have the claimed size and
+SHA-256 and that probe as video get COMPLIANCE retention, set on that very version (no copy; a staged upload is
+copied under the content key) — so junk or a wrong digest is never locked, and a refused upload's parts and joined
+bytes are removed. From there on it is the streamed upload's path (same bytes → already stored, another start →
+409, analysis job, trail). A service killed between joining and locking leaves an unlocked version under the
+content key: :func:`remove_unchecked_versions` removes it at the next start (:mod:`evidence.staged`)."""
 
 from __future__ import annotations
 
@@ -11,12 +14,15 @@ from datetime import UTC, timedelta
 
 import anyio
 import anyio.to_thread
+import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from evidence import STAGING_PREFIX, ObjectNotFound, RetentionArchive
+from evidence import STAGING_PREFIX, ArchivedObject, ObjectExists, ObjectNotFound, RetentionArchive, StoreUnavailable
 from qbank.audit.services import record
 from qbank.db import utcnow
+from qbank.jobs.kinds import JobEnv
+from qbank.jobs.lease import Enqueues
 from qbank.lib.actors import Actor, Role
 from qbank.lib.problems import bad_request, conflict, not_found
 from qbank.recordings.models import Recording, RecordingUpload
@@ -37,6 +43,7 @@ from qbank.sessions.models import ExamSession, Room
 from qbank.settings import Settings
 
 MAX_PARTS = 10_000  # S3's limit
+log = structlog.get_logger("qbank.recordings")
 
 
 def parts_total(size: int, part_size: int) -> int:
@@ -45,8 +52,8 @@ def parts_total(size: int, part_size: int) -> int:
 
 async def begin_upload(db: AsyncSession, actor: Actor, settings: Settings, archive: RetentionArchive,
                        session: ExamSession, data: DirectUploadIn) -> DirectUploadOut:
-    """Check the claims as the streamed upload does, start a multipart upload without retention, hand out the
-    part URLs."""
+    """Check the claims as the streamed upload does, start a multipart upload without retention (to the content
+    key, or a staging key when a stored object is there), hand out the part URLs."""
     room = await find_room(db, actor, session, data.room, data.view)
     check_claimed_start(settings, session, data.start)
     if data.size > settings.max_recording_bytes:
@@ -56,9 +63,10 @@ async def begin_upload(db: AsyncSession, actor: Actor, settings: Settings, archi
     upload = RecordingUpload(
         id=secrets.token_hex(16), session_id=session.id, room_id=room.id, view=data.view,
         claimed_start=data.start.astimezone(UTC), sha256=data.sha256, size=data.size, part_size=part_size,
-        staging_key="", s3_upload_id="", created_by=actor.label, created_at=utcnow())
-    upload.staging_key = f"{STAGING_PREFIX}{RECORDINGS_KIND}/{upload.id}"
-    upload.s3_upload_id = await anyio.to_thread.run_sync(archive.begin_staged, upload.staging_key, "video/mp4")
+        upload_key="", s3_upload_id="", created_by=actor.label, created_at=utcnow())
+    labels = archive_labels(settings, session, room, data.view)
+    upload.upload_key, upload.s3_upload_id = await anyio.to_thread.run_sync(lambda: archive.begin_staged(
+        RECORDINGS_KIND, data.sha256, f"{STAGING_PREFIX}{RECORDINGS_KIND}/{upload.id}", **labels))
     db.add(upload)
     await db.flush()
     await record(db, actor, "recording.upload_begin", "recording_upload", upload.id,
@@ -73,7 +81,7 @@ async def upload_out(archive: RetentionArchive, settings: Settings, upload: Reco
     missing = [n for n in range(1, total + 1) if n not in received_parts] if upload.status == "open" else []
 
     def sign() -> list[PartUrl]:
-        return [PartUrl(number=n, url=archive.presigned_part(upload.staging_key, upload.s3_upload_id, n, ttl))
+        return [PartUrl(number=n, url=archive.presigned_part(upload.upload_key, upload.s3_upload_id, n, ttl))
                 for n in missing]
 
     urls = await anyio.to_thread.run_sync(sign)
@@ -98,7 +106,7 @@ async def own_upload(db: AsyncSession, actor: Actor, session: ExamSession,
 
 async def stored_parts(archive: RetentionArchive, upload: RecordingUpload) -> dict[int, tuple[int, str]]:
     try:
-        return await anyio.to_thread.run_sync(archive.staged_parts, upload.staging_key, upload.s3_upload_id)
+        return await anyio.to_thread.run_sync(archive.staged_parts, upload.upload_key, upload.s3_upload_id)
     except ObjectNotFound as exc:
         raise conflict("this upload is no longer open in storage (it was refused, or left unused too long): "
                        "start a new one") from exc
@@ -114,8 +122,8 @@ async def read_upload(db: AsyncSession, actor: Actor, settings: Settings, archiv
 
 async def complete_upload(db: AsyncSession, actor: Actor, settings: Settings, archive: RetentionArchive,
                           session: ExamSession, upload_id: str) -> Received:
-    """Complete the multipart upload, check the stored bytes (size, SHA-256, probe), then lock them under their
-    content-addressed key and go on as the streamed upload does. Any refusal removes the parts and bytes."""
+    """Join the parts, check that version's bytes (size, SHA-256, probe), then lock them under their content-addressed
+    key and go on as the streamed upload does. Any refusal removes the parts and the joined bytes."""
     upload, room = await own_upload(db, actor, session, upload_id)
     if upload.status == "stored":  # completed before (e.g. the answer was lost): the same answer again
         row = await db.get(Recording, upload.recording_id)
@@ -124,11 +132,14 @@ async def complete_upload(db: AsyncSession, actor: Actor, settings: Settings, ar
     parts = await stored_parts(archive, upload)
     total = parts_total(upload.size, upload.part_size)
     path = settings.data_dir / "spool" / f"direct-{upload.id}"
+    joined: ArchivedObject | None = None  # what the cleanup removes
+    existing: Recording | None = None
+    info, corrupt = None, None
     try:
         check_parts(upload, parts, total)
-        await anyio.to_thread.run_sync(archive.complete_staged, upload.staging_key, upload.s3_upload_id, parts)
+        joined = version = await join_parts(archive, upload, parts)
         path.parent.mkdir(parents=True, exist_ok=True)
-        sha256, size = await anyio.to_thread.run_sync(archive.fetch_staged, upload.staging_key, path)
+        sha256, size = await anyio.to_thread.run_sync(archive.fetch_staged, version, path)
         if size != upload.size:
             raise bad_request("size", f"storage holds {size} bytes, not the claimed {upload.size}; nothing was "
                                       "stored and the parts are removed")
@@ -139,22 +150,35 @@ async def complete_upload(db: AsyncSession, actor: Actor, settings: Settings, ar
             Recording.room_id == room.id, Recording.view == upload.view, Recording.sha256 == sha256))
         if existing is not None:
             check_same_start(settings, existing, upload.claimed_start)
-            await anyio.to_thread.run_sync(archive.discard_staged, upload.staging_key, None)
-            mark_stored(upload, existing)
-            return await received(db, actor, room, existing, already=True)
-        info, corrupt = await anyio.to_thread.run_sync(probe_upload, path, upload.claimed_start, settings)
+        else:
+            info, corrupt = await anyio.to_thread.run_sync(probe_upload, path, upload.claimed_start, settings)
         labels = archive_labels(settings, session, room, upload.view)
         stored = await anyio.to_thread.run_sync(
-            lambda: archive.lock_staged(RECORDINGS_KIND, upload.staging_key, sha256, **labels))
+            lambda: archive.lock_staged(RECORDINGS_KIND, version, sha256, **labels))
     except BaseException:
-        with anyio.CancelScope(shield=True):  # a cancelled request still removes what it staged
-            await anyio.to_thread.run_sync(archive.discard_staged, upload.staging_key, upload.s3_upload_id)
+        with anyio.CancelScope(shield=True):  # a cancelled request still removes what it joined
+            await anyio.to_thread.run_sync(archive.discard_staged, upload.upload_key, upload.s3_upload_id,
+                                           joined.version_id if joined is not None else None)
         raise
     finally:
         path.unlink(missing_ok=True)
+    if existing is not None:
+        mark_stored(upload, existing)
+        return await received(db, actor, room, existing, already=True)
     row = await add_recording(db, actor, session, room, upload.view, upload.claimed_start, stored, info, corrupt)
     mark_stored(upload, row)
     return await received(db, actor, room, row, already=False)
+
+
+async def join_parts(archive: RetentionArchive, upload: RecordingUpload,
+                     parts: dict[int, tuple[int, str]]) -> ArchivedObject:
+    """The version joined from the parts; 409 when another upload stored the same bytes' key meanwhile."""
+    try:
+        return await anyio.to_thread.run_sync(archive.complete_staged, upload.upload_key, upload.s3_upload_id, parts)
+    except ObjectExists as exc:
+        raise conflict("while this upload was open, another upload stored bytes under the same SHA-256; this "
+                       "upload's parts are removed: start a new upload (the stored bytes are then recognised)") \
+            from exc
 
 
 def check_parts(upload: RecordingUpload, parts: dict[int, tuple[int, str]], total: int) -> None:
@@ -176,3 +200,28 @@ def mark_stored(upload: RecordingUpload, row: Recording) -> None:
     upload.status = "stored"
     upload.recording_id = row.id
 
+
+async def remove_unchecked_versions(env: JobEnv, runner: Enqueues) -> int:
+    """At start: a service killed between joining an upload's parts under their content key and locking them left
+    an unchecked, unlocked version there. For each open upload to a content key, the unlocked versions of that key
+    older than the leftover age are removed (younger ones may be being checked by another process right now)."""
+    store = env.store
+    age = timedelta(seconds=env.settings.leftover_age_s)
+    async with env.session_maker() as db:
+        keys = (await db.scalars(select(RecordingUpload.upload_key).distinct().where(
+            RecordingUpload.status == "open", RecordingUpload.upload_key.not_like(f"{STAGING_PREFIX}%"),
+            RecordingUpload.created_at < utcnow() - age))).all()
+    if not keys or store is None:
+        return 0
+    count = size = 0
+    try:
+        archive = store.available()
+        for key in keys:
+            n, b = await anyio.to_thread.run_sync(archive.remove_unlocked_versions, key, age)
+            count, size = count + n, size + b
+    except StoreUnavailable as exc:
+        log.warning("could not look for unchecked recording uploads: the store is unavailable", reason=exc.reason)
+    if count:
+        log.warning("removed unchecked bytes that killed direct uploads left under content keys", versions=count,
+                    bytes=size, uploads=len(keys))
+    return count

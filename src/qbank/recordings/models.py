@@ -38,8 +38,9 @@ class Recording(Base):
 
 
 class RecordingUpload(Base):
-    """A recording a site sends straight to storage: presigned parts to a staging key (no retention), then
-    completed here; what it claims is checked against the stored bytes before anything is locked."""
+    """A recording a site sends straight to storage: presigned parts (no retention) to its content-addressed key,
+    or to a staging key when that key holds a stored object already; then completed here, where what it claims is
+    checked against the stored bytes before anything is locked (:mod:`evidence.staged`)."""
 
     __tablename__ = "recording_upload"
 
@@ -51,7 +52,7 @@ class RecordingUpload(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(BigInteger)
     part_size: Mapped[int] = mapped_column(BigInteger)
-    staging_key: Mapped[str] = mapped_column(String(200))
+    upload_key: Mapped[str] = mapped_column("staging_key", String(200))  # where the parts go (content or staging key)
     s3_upload_id: Mapped[str] = mapped_column(String(400))
     # open → stored (recording_id set); a refused upload stays open, but its parts and bytes are gone from storage
     status: Mapped[str] = mapped_column(String(12), default="open")

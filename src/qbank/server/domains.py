@@ -29,6 +29,7 @@ from qbank.panels.jobs import PANEL_ASSIGNMENT
 from qbank.papers.controllers import PaperController
 from qbank.papers.jobs import PAPER_ASSEMBLY, PAPER_CONTINUE
 from qbank.recordings.controllers import RecordingController
+from qbank.recordings.direct import remove_unchecked_versions
 from qbank.recordings.jobs import RECORDING_ANALYSIS, requeue_lost_analyses
 from qbank.review_page.controllers import review_route_handlers
 from qbank.reviews.controllers import ReviewController, delete_recording
@@ -40,7 +41,7 @@ from qbank.settings import Settings
 JOB_KINDS: tuple[JobKind[Any], ...] = (AUDIT_VERIFY, PAPER_ASSEMBLY, PAPER_CONTINUE, PANEL_ASSIGNMENT,
                                        RECORDING_ANALYSIS, ITEM_IMPORT)
 # what the service and each worker reconcile at start, beyond jobs whose runner is gone (qbank.jobs.lease)
-STARTUP_CHECKS: tuple[StartupCheck, ...] = (requeue_lost_analyses,)
+STARTUP_CHECKS: tuple[StartupCheck, ...] = (requeue_lost_analyses, remove_unchecked_versions)
 
 
 def job_kinds() -> JobKinds:
