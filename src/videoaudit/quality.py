@@ -85,7 +85,10 @@ class QualityConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     0.7–0.9 of its detail, a cover or a blur 0–0.3; a blur keeps 0.2–0.4 of the crispness, a slow pan over a
     plainer part of the room ≥ 0.7 while its detail drops to 0.35. Frozen = key frames whose median block
     difference stays within 2.5 × and whose largest within 3 × the encoder floor:
-    ``frozen_grain_ratio`` 0.35 × the grain, clamped to ``frozen_floor`` (1.5, 2.2) — a repeated picture
+    ``frozen_grain_ratio`` 0.35 × the grain, clamped to ``frozen_floor`` (1.5, 2.2), and whose largest also
+    within ``frozen_live_ratio`` 0.7 of the file's own key-frame changes (their 90th percentile) or
+    ``frozen_grain_max`` 0.8 × the grain, whichever is larger (a still room without a clock at low noise:
+    live 1.3–1.6 × the grain, repeated 0.2–0.8 ×) — a repeated picture
     measures ≈ 0–1, live sensor noise ≈ 3–4, a live burned-in clock 20+ in its block; ``min_keyframes`` 2
     for blurred / covered / frozen when key frames come at most ``short_gop`` 2.5 s apart, else 1 (black
     always 1); edges placed within ``edge_tolerance`` 1 s by decoding the GOPs around them when key frames
@@ -105,6 +108,8 @@ class QualityConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     baseline_edge: float | None = None
     frozen_grain_ratio: float = 0.35
     frozen_floor: tuple[float, float] = (1.5, 2.2)
+    frozen_live_ratio: float = 0.7
+    frozen_grain_max: float = 0.8
     min_keyframes: int = 2
     short_gop: float = 2.5
     edge_tolerance: float = 1.0
@@ -179,6 +184,7 @@ class _Model(msgspec.Struct):
     grain: float
     frozen_floor: float
     edge_base: float = 0.0
+    frozen_cap: float = math.inf  # the largest block change two key frames of one repeated picture may show
 
     @classmethod
     def of(cls, cfg: QualityConfig, keys: Sequence[Pic]) -> _Model:
@@ -196,7 +202,13 @@ class _Model(msgspec.Struct):
             edge_base = float(np.percentile(shaped, cfg.baseline_percentile)) if shaped else 0.0
         lo, hi = cfg.frozen_floor
         floor = min(max(cfg.frozen_grain_ratio * grain, lo), hi)
-        return cls(cfg=cfg, detail_base=detail_base, grain=grain, frozen_floor=floor, edge_base=edge_base)
+        # a still room without a clock changes by its sensor noise alone, which at a low noise level stays within
+        # the floor: its key frames then differ by more than repeated ones only relative to the file's own changes
+        changes = [k.dmax for k in keys if math.isfinite(k.dmax)]
+        live = float(np.percentile(changes, 90)) if changes else math.inf
+        cap = max(cfg.frozen_live_ratio * live, cfg.frozen_grain_max * grain)
+        return cls(cfg=cfg, detail_base=detail_base, grain=grain, frozen_floor=floor, edge_base=edge_base,
+                   frozen_cap=cap)
 
     @staticmethod
     def is_black(cfg: QualityConfig, p: Pic) -> bool:
@@ -226,7 +238,7 @@ class _Model(msgspec.Struct):
         (``slack`` for a predicted frame against a key frame: coded at another quality). A live picture
         differs by its sensor noise everywhere, or by its clock or motion somewhere."""
         floor = slack * self.frozen_floor
-        return dmed <= 2.5 * floor and dmax <= 3 * floor
+        return dmed <= 2.5 * floor and dmax <= min(3 * floor, slack * self.frozen_cap)
 
 
 def _open(path: str) -> Any:
@@ -377,9 +389,13 @@ def analyse(path: str | os.PathLike[str], config: QualityConfig | None = None) -
             )
     truncated = bool(truncated_reason) or bool(claimed and claimed - duration > max(1.0, 2 * frame_dur))
     if truncated:
+        # a key frame cut in two by the truncation is where the corrupt stretch starts, not a finding of its own
+        cut = [t for t in decode_errors if t >= t_end - 2 * frame_dur]
+        decode_errors = [t for t in decode_errors if t not in cut]
+        start = rel(min([t_end, *cut]))
         end = round(claimed, 3) if claimed and claimed > duration else rel(t_end)
         why = f"the container claims {claimed:.2f} s, frames end at {duration:.2f} s" if claimed else "file cut short"
-        findings.append(Finding(kind="corrupt", start=rel(t_end), end=end, detail=f"{why} {truncated_reason}".strip()))
+        findings.append(Finding(kind="corrupt", start=start, end=end, detail=f"{why} {truncated_reason}".strip()))
     for t in decode_errors:
         findings.append(
             Finding(kind="corrupt", start=rel(t), end=rel(t + frame_dur), detail="key frame failed to decode")

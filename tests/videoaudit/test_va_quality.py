@@ -125,3 +125,27 @@ def test_truncated_matroska_keeps_its_claimed_span(tmp_path: Path) -> None:
     report = analyse(cut, LOOSE)
     assert report.truncated and report.claimed_duration == pytest.approx(8.0, abs=0.1)
     assert [(f.kind, f.start, f.end) for f in report.findings] == [("corrupt", report.decodable, 8.0)]
+
+
+def test_a_key_frame_cut_in_two_by_the_truncation_starts_the_one_corrupt_stretch(tmp_path: Path) -> None:
+    """Cut in the middle of an HEVC key frame's bytes: that frame does not decode, and it is where the corrupt stretch
+    begins (it was also a corrupt finding of its own, 0.03 s long, inside the same fact)."""
+    import subprocess
+
+    full = tmp_path / "full.mp4"
+    args = ["-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=8", "-c:v", "libx265", "-preset", "ultrafast",
+            "-x265-params", "keyint=25:min-keyint=25:scenecut=0:log-level=error", "-tag:v", "hvc1",
+            "-movflags", "+faststart", str(full)]
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True, timeout=60)
+    packets = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time,pos,size,flags",
+         "-of", "csv=p=0", str(full)], capture_output=True, text=True, check=True, timeout=60).stdout.splitlines()
+    keys = [(float(t), int(pos), int(size)) for t, size, pos, flags in (line.split(",")[:4] for line in packets)
+            if flags.startswith("K")]
+    t_key, pos, size = keys[len(keys) // 2]  # a key frame half-way
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(full.read_bytes()[: pos + size // 2])
+    report = analyse(cut, LOOSE)
+    corrupt = [f for f in report.findings if f.kind == "corrupt"]
+    assert report.truncated and len(corrupt) == 1, report.findings
+    assert corrupt[0].start == pytest.approx(t_key, abs=0.05) and corrupt[0].end == pytest.approx(8.0, abs=0.1)

@@ -76,6 +76,16 @@ def test_a_pan_over_a_plainer_part_of_the_room_is_not_blurred(clipdir: Path) -> 
     assert report.baseline_edge > 0
 
 
+def test_a_still_room_without_a_clock_at_low_noise_is_live_around_a_freeze(clipdir: Path) -> None:
+    """The corpus's false alarm: a still room, no clock, sensor noise 4, a key frame every second. Live key frames
+    differ by the noise alone (largest block change ≈ 3), within the encoder floor's bound (4.5), and read as
+    one repeated picture; a real freeze in the same file measures ≤ 1.9."""
+    clip = Clip(scene="still", clock=False, noise=4, gop=1.0, duration=40, defects=[Defect("frozen", 14.6, 25.3)])
+    report = analyse(generate(clip, clipdir / "still_low_noise_gop1.mp4"), LOOSE)
+    assert [f.kind for f in report.findings] == ["frozen"], report.findings
+    assert abs(report.findings[0].start - 14.6) <= 1.0 and abs(report.findings[0].end - 25.3) <= 1.0
+
+
 def test_gap_in_a_generated_clip(clipdir: Path) -> None:
     clip = Clip(duration=20, gap=(8.0, 12.0))
     report = analyse(generate(clip, clipdir / "gap.mp4"), LOOSE)
