@@ -85,7 +85,7 @@ class QualityConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     0.7–0.9 of its detail, a cover or a blur 0–0.3; a blur keeps 0.2–0.4 of the crispness, a slow pan over a
     plainer part of the room ≥ 0.7 while its detail drops to 0.35. Frozen = key frames whose median block
     difference stays within 2.5 × and whose largest within 3 × the encoder floor:
-    ``frozen_grain_ratio`` 0.35 × the grain, clamped to ``frozen_floor`` (1.5, 2.2), and whose largest also
+    ``frozen_grain_ratio`` 0.35 × the grain, clamped to ``frozen_floor`` (1.5, 4.0), and whose largest also
     within ``frozen_live_ratio`` 0.7 of the file's own key-frame changes (their 90th percentile) or
     ``frozen_grain_max`` 0.8 × the grain, whichever is larger (a still room without a clock at low noise:
     live 1.3–1.6 × the grain, repeated 0.2–0.8 ×) — a repeated picture
@@ -107,7 +107,7 @@ class QualityConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     baseline_sharpness: float | None = None
     baseline_edge: float | None = None
     frozen_grain_ratio: float = 0.35
-    frozen_floor: tuple[float, float] = (1.5, 2.2)
+    frozen_floor: tuple[float, float] = (1.5, 4.0)
     frozen_live_ratio: float = 0.7
     frozen_grain_max: float = 0.8
     min_keyframes: int = 2
