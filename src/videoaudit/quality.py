@@ -37,7 +37,7 @@ import contextlib
 import math
 import os
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,7 @@ import numpy as np
 import numpy.typing as npt
 
 from videoaudit.errors import AudioOnly, EmptyFile, NotAVideo, Truncated, VideoError
+from videoaudit.gops import Refiner, quiet_runs, repeated, split
 from videoaudit.pictures import Pic, diff, half_luma, measure
 
 __all__ = [
@@ -61,6 +62,9 @@ __all__ = [
 ]
 
 _GRID = (27, 48)
+# near-empty predicted frames: at most this share of the file's median one, mostly, for this long (a seed), then
+# decoded up to this far either side; a repeated picture found so is a finding from this length on
+QUIET_SHARE, QUIET_SEED_S, QUIET_REACH_S, QUIET_MIN_S = 0.15, 1.0, 12.0, 2.0
 # picture findings: each a stretch of the timeline; one per kind per stretch, kinds never merged
 FINDING_KINDS = ("black", "frozen", "blurred", "covered", "gap", "corrupt")
 # format minimums: about the whole recording, shown beside the timeline, never painted over it
@@ -220,18 +224,23 @@ class _Model(msgspec.Struct):
     def detail_left(self, p: Pic) -> float:
         """The share of the baseline's detail above the grain that this picture keeps (1 = all of it)."""
         above = max(self.detail_base - self.grain, 1e-6)
-        return max(p.detail - self.grain, 0.0) / above
+        # its own grain when higher: a blur lets the encoder keep the sensor noise it smoothed away on the sharp
+        # pictures (a dim 720p HEVC camera: grain 0 sharp, 2.7 blurred, detail 6.3 against 3.7)
+        return max(p.detail - max(self.grain, p.grain), 0.0) / above
 
     def covered(self, p: Pic) -> bool:
         c = self.cfg
         return not self.black(p) and self.detail_left(p) <= c.cover_detail_ratio and p.spread <= c.cover_max_spread
 
+    def less_detail(self, p: Pic) -> bool:
+        """The picture lost detail and is not uniform: blurred, or a plainer view."""
+        c = self.cfg
+        return not self.black(p) and self.detail_left(p) <= c.blur_ratio and p.spread > c.cover_max_spread
+
     def blurred(self, p: Pic) -> bool:
         """Less detail *and* softer shapes: a plainer view (a pan to a bare wall) has less detail, but what shapes
         it has stay as crisp as the camera's usual ones."""
-        c = self.cfg
-        return (not self.black(p) and self.detail_left(p) <= c.blur_ratio and p.spread > c.cover_max_spread
-                and p.edge <= c.blur_edge_ratio * self.edge_base)
+        return self.less_detail(p) and p.edge <= self.cfg.blur_edge_ratio * self.edge_base
 
     def same(self, dmed: float, dmax: float, slack: float = 1.0) -> bool:
         """Two pictures are one repeated picture: they differ by no more than the encoder's floor anywhere
@@ -306,6 +315,8 @@ def analyse(path: str | os.PathLike[str], config: QualityConfig | None = None) -
         ctx.options = {"skip_loop_filter": "all"}
         tb = float(stream.time_base) if stream.time_base else 1.0 / 90000
         pts_list: list[int] = []
+        sizes: list[int] = []
+        key_flags: list[bool] = []
         keys: list[Pic] = []
         # key pictures wait here until the next few arrive: a decoder with a reorder delay (HEVC with B-frames)
         # hands them out of order, and each is compared with the key picture just before it in time
@@ -344,6 +355,8 @@ def analyse(path: str | os.PathLike[str], config: QualityConfig | None = None) -
             if pkt.size == 0 or pkt.pts is None:
                 continue
             pts_list.append(pkt.pts)
+            sizes.append(pkt.size)
+            key_flags.append(bool(pkt.is_keyframe))
             if pkt.is_keyframe:
                 try:
                     take(ctx.decode(pkt))
@@ -421,6 +434,9 @@ def analyse(path: str | os.PathLike[str], config: QualityConfig | None = None) -
         keys.sort(key=lambda k: k.t)
         model = _Model.of(cfg, keys)
         picture, refine_frames = _picture_findings(p, keys, model, t0, t_end)
+        hidden, hidden_frames = _between_keys(p, model, [x * tb for x in pts_list], sizes, key_flags, picture)
+        picture += hidden
+        refine_frames += hidden_frames
         findings += [
             Finding(kind=f.kind, start=rel(f.start), end=rel(f.end), detail=f.detail)
             for f in picture
@@ -450,66 +466,6 @@ def analyse(path: str | os.PathLike[str], config: QualityConfig | None = None) -
         wall_seconds=round(time.perf_counter() - wall0, 3),
         cpu_seconds=round(time.thread_time() - cpu0, 3),
     )
-
-
-class _Refiner:
-    """Decodes the frames between two key frames (seek to the first, decode on), to place an edge."""
-
-    def __init__(self, path: str, step: float) -> None:
-        import av
-
-        self.container = av.open(path, metadata_errors="ignore")
-        self.stream = self.container.streams.video[0]
-        ctx = self.stream.codec_context
-        ctx.thread_count = 1
-        ctx.thread_type = "NONE"
-        ctx.options = {"skip_loop_filter": "all"}
-        self.tb = float(self.stream.time_base) if self.stream.time_base else 1.0 / 90000
-        self.step = step
-        self.decoded = 0
-
-    def close(self) -> None:
-        self.container.close()
-
-    def frames(self, t_a: float, t_b: float) -> Iterator[tuple[float, npt.NDArray[np.uint8]]]:
-        """Half-size luma of the frames from ``t_a`` to ``t_b`` (both key frames), one every ``step`` s and
-        the last, in decoding order (cameras send no B-frames; a reordered frame only blurs the edge by one)."""
-        import av
-
-        eps = 1e-4
-        next_t = t_a
-        self.container.seek(round(t_a / self.tb), stream=self.stream, backward=True, any_frame=False)
-        try:
-            for pkt in self.container.demux(self.stream):
-                for fr in pkt.decode():
-                    if fr.pts is None:
-                        continue
-                    self.decoded += 1
-                    t = fr.pts * self.tb
-                    if t < t_a - eps:
-                        continue
-                    if t > t_b + eps:
-                        return
-                    if t >= next_t - eps or t >= t_b - eps:
-                        yield t, np.ascontiguousarray(half_luma(fr))
-                        next_t = t + self.step
-        except av.error.FFmpegError:
-            return
-
-
-def _split(flags: Sequence[bool], rising: bool) -> int:
-    """Where a run of ``flags`` turns (False→True when ``rising``), robust to odd frames: the index that
-    disagrees with the fewest flags."""
-    want = [not f if rising else f for f in flags]  # True where a frame belongs before the edge
-    before_bad = 0
-    after_bad = sum(1 for w in want if w)
-    best, best_i = after_bad, 0
-    for i, w in enumerate(want):
-        before_bad += 0 if w else 1
-        after_bad -= 1 if w else 0
-        if before_bad + after_bad < best:
-            best, best_i = before_bad + after_bad, i + 1
-    return best_i
 
 
 def _picture_findings(
@@ -558,7 +514,7 @@ def _picture_findings(
         )
         stretches.append(("frozen", first, b, detail))
 
-    refiner: _Refiner | None = None
+    refiner: Refiner | None = None
 
     def place(kind: str, t_lo: float, t_hi: float, rising: bool, across: float = 0.0) -> float:
         """The edge between key frame times ``t_lo`` (before) and ``t_hi`` (after; or the file's end);
@@ -567,14 +523,16 @@ def _picture_findings(
         if t_hi - t_lo <= 2 * cfg.edge_tolerance:
             return (t_lo + t_hi) / 2
         if refiner is None:
-            refiner = _Refiner(path, cfg.edge_step)
+            refiner = Refiner(path, cfg.edge_step)
         ref: npt.NDArray[np.uint8] | None = None
         if kind == "frozen":  # the repeated picture: key frame hi (rising) or lo (falling)
             at = t_hi if rising else t_lo
             ref = next(iter(refiner.frames(at, at)), (0, None))[1]
             if ref is None:
                 return (t_lo + t_hi) / 2
-        rule = {"black": model.black, "covered": model.covered, "blurred": model.blurred}.get(kind)
+        # between a sharp and a blurred key frame (both judged in full) the loss of detail places the edge: the
+        # crispness baseline is the key frames', and predicted frames, coded without the grain, measure crisper
+        rule = {"black": model.black, "covered": model.covered, "blurred": model.less_detail}.get(kind)
         # a predicted frame of the frozen picture differs from the key frame by more than the key frames among
         # themselves (8 in the clock's block, say) but far less than the live side does (a ticking clock: 100):
         # the cut lies between the floor and the change across the edge (geometric mean)
@@ -597,7 +555,7 @@ def _picture_findings(
                 break
         if len(times) < 2:
             return (t_lo + t_hi) / 2
-        i = _split(fl, rising)
+        i = split(fl, rising)
         return times[i] if i < len(times) else t_hi
 
     out: list[Finding] = []
@@ -611,6 +569,52 @@ def _picture_findings(
         if refiner is not None:
             refiner.close()
     return out, refiner.decoded if refiner is not None else 0
+
+
+def _between_keys(path: str, model: _Model, times: list[float], sizes: list[int], keys: list[bool],
+                  found: list[Finding]) -> tuple[list[Finding], int]:
+    """Repeated pictures the key frames cannot see: shorter than two GOPs, they hold fewer than two key frames.
+    Their predicted frames are mostly near-empty; from each such stretch where nothing was found yet, the frames
+    are decoded out to where they stop repeating it (a GOP either side at most): a run of black frames is black,
+    one picture over and over is frozen."""
+    cfg = model.cfg
+    key_times = sorted(t for t, k in zip(times, keys, strict=True) if k)
+    reach = min(float(np.max(np.diff(key_times))) if len(key_times) > 1 else cfg.short_gop, QUIET_REACH_S)
+    # a covered lens is a still, uniform picture that an encoder codes as near-empty frames too: not frozen
+    taken = [(f.start, f.end) for f in found if f.kind in ("frozen", "black", "covered")]
+    runs = quiet_runs(times, sizes, keys, QUIET_SHARE, QUIET_SEED_S)
+    if not runs:
+        return [], 0
+    refiner = Refiner(path, cfg.edge_step)
+    out: list[Finding] = []
+    try:
+        for a, b in runs:
+            if any(x - 0.5 < b and a < y + 0.5 for x, y in taken):  # part of what was found already
+                continue
+            span = repeated(refiner, a, reach + (b - a), lambda x, y: model.same(*diff(x, y), slack=1.2))
+            if span is None:
+                continue
+            start, end = span[0], span[1] + cfg.edge_step
+            taken.append((start, end))
+            first = next(iter(refiner.frames(start, start)), None)
+            picture = measure(start, first[1]) if first is not None else None
+            if picture is not None and model.covered(picture):
+                continue
+            kind = "black" if picture is not None and model.black(picture) else "frozen"
+            # a key frame codes the repeated picture anew: the frames after it repeat that one, seeded apart
+            near = 2 * cfg.edge_step
+            joined = next((i for i, f in enumerate(out)
+                           if f.kind == kind and (abs(f.end - start) <= near or abs(end - f.start) <= near)), None)
+            if joined is not None:
+                start, end = min(start, out[joined].start), max(end, out[joined].end)
+                del out[joined]
+            what = "black throughout" if kind == "black" else "one picture throughout"
+            out.append(Finding(kind=kind, start=start, end=end, detail=(
+                f"between key frames: near-empty predicted frames, decoded: {what}")))
+        out = [f for f in out if f.end - f.start >= QUIET_MIN_S]
+    finally:
+        refiner.close()
+    return out, refiner.decoded
 
 
 def analyse_many(

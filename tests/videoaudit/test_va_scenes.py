@@ -86,6 +86,27 @@ def test_a_still_room_without_a_clock_at_low_noise_is_live_around_a_freeze(clipd
     assert abs(report.findings[0].start - 14.6) <= 1.0 and abs(report.findings[0].end - 25.3) <= 1.0
 
 
+@pytest.mark.parametrize("codec", ["h264", "hevc"])
+def test_a_freeze_between_two_key_frames_is_found(clipdir: Path, codec: str) -> None:
+    """A 6.5 s freeze inside one 10 s GOP holds no key frame: the key frames cannot see it. Its predicted frames
+    are near-empty (the encoder now and then refines the still picture), so that stretch is decoded."""
+    clip = Clip(codec=codec, gop=10.0, duration=40, clock=False, defects=[Defect("frozen", 12.0, 18.5)])
+    report = analyse(generate(clip, clipdir / f"freeze_in_gop_{codec}.mp4"), LOOSE)
+    assert [f.kind for f in report.findings] == ["frozen"], report.findings
+    assert abs(report.findings[0].start - 12.0) <= 1.0 and abs(report.findings[0].end - 18.5) <= 1.0
+    assert "between key frames" in report.findings[0].detail
+
+
+def test_a_blur_on_a_dim_camera_whose_encoder_keeps_the_noise_only_when_blurred(clipdir: Path) -> None:
+    """Dim 720p HEVC at 2.5 Mb/s: the sharp key frames carry no grain, the blurred ones 2.7 of it — measured
+    against the file's grain the blur kept 0.57 of the detail and passed as sharp."""
+    clip = Clip(scene="dim", codec="hevc", width=1280, height=720, fps=30, gop=10.0, duration=50, noise=4,
+                clock=False, bitrate="2500k", defects=[Defect("blurred", 4.5, 23.7)])
+    report = analyse(generate(clip, clipdir / "dim_hevc_blur.mp4"), LOOSE)
+    assert [f.kind for f in report.findings] == ["blurred"], report.findings
+    assert abs(report.findings[0].start - 4.5) <= 1.0 and abs(report.findings[0].end - 23.7) <= 1.0
+
+
 def test_gap_in_a_generated_clip(clipdir: Path) -> None:
     clip = Clip(duration=20, gap=(8.0, 12.0))
     report = analyse(generate(clip, clipdir / "gap.mp4"), LOOSE)
