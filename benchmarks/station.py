@@ -101,7 +101,7 @@ class Candidate:
 
 
 async def change(c: Candidate, rng: random.Random, latencies: list[float], delays: list[float],
-                 failures: list[int]) -> None:
+                 failures: list[int], stamps: list[float]) -> None:
     """One answer change, retried (0.25 s, doubling to 2 s) until acknowledged."""
     q = rng.choice(c.questions)
     n = len(q["options"])
@@ -126,6 +126,7 @@ async def change(c: Candidate, rng: random.Random, latencies: list[float], delay
             delays.append(done - first)
         else:
             latencies.append(done - t)
+            stamps.append(t)
         body = r.json()
         if body.get("seq", seq) >= c.acked.get(q["no"], (0, []))[0]:
             c.acked[q["no"]] = (int(body.get("seq", seq)), list(body.get("places", places)))
@@ -135,6 +136,7 @@ async def change(c: Candidate, rng: random.Random, latencies: list[float], delay
 async def load(cands: list[Candidate], seconds: float, interval: float, at_half: Any = None) -> dict[str, Any]:
     """Every candidate changes an answer every ``interval`` s for ``seconds``; ``at_half`` runs half-way."""
     latencies: list[float] = []
+    stamps: list[float] = []  # when each acknowledged request was sent, seconds from the start of the load
     delays: list[float] = []
     failures = [0]
     start = time.perf_counter()
@@ -144,7 +146,7 @@ async def load(cands: list[Candidate], seconds: float, interval: float, at_half:
         await asyncio.sleep(rng.uniform(0, interval))
         nxt = time.perf_counter()
         while nxt - start < seconds:
-            await change(c, rng, latencies, delays, failures)
+            await change(c, rng, latencies, delays, failures, stamps)
             nxt += interval
             await asyncio.sleep(max(0.0, nxt - time.perf_counter()))
 
@@ -154,7 +156,8 @@ async def load(cands: list[Candidate], seconds: float, interval: float, at_half:
             await asyncio.to_thread(at_half)
 
     await asyncio.gather(half(), *(one(c, k) for k, c in enumerate(cands)))
-    return {"latencies": latencies, "delays": delays, "failures": failures[0], "wall": time.perf_counter() - start}
+    return {"latencies": latencies, "stamps": [t - start for t in stamps], "delays": delays, "failures": failures[0],
+            "wall": time.perf_counter() - start}
 
 
 # ------------------------------------------------------------------------------------------- the centre and station
@@ -217,7 +220,9 @@ def prepare(args: argparse.Namespace, tmp: Path, base: str, database_url: str) -
     if job["status"] != "succeeded":
         raise SystemExit(f"assembly failed: {json.dumps(job['error'], ensure_ascii=False)[:2000]}")
     ok(http.post(f"/api/v1/sessions/{sid}/seal", headers=admin))
-    r = http.get(f"/api/v1/sessions/{sid}/package", headers={"Authorization": f"Bearer {token}"})
+    # the package answers 307 to a presigned GET on the S3 server (httpx drops the token for the other origin)
+    r = http.get(f"/api/v1/sessions/{sid}/package", headers={"Authorization": f"Bearer {token}"},
+                 follow_redirects=True)
     r.raise_for_status()
     package = tmp / "package.json"
     package.write_bytes(r.content)
@@ -404,6 +409,12 @@ def run(args: argparse.Namespace) -> None:
     p50 = statistics.median(st["latencies"]) / statistics.median(bl["latencies"])
     print(f"ratios station/baseline: p50 {p50:.2f}, p99 {pct(st['latencies'], 0.99) / pct(bl['latencies'], 0.99):.2f}, "
           f"CPU {st['cpu'] / bl['cpu']:.2f} (CPU is % of one core over the load, restart included for the station)")
+    half, back = args.seconds / 2, args.seconds / 2 + st["restart"]["down"] + 10
+    before = [x for x, t in zip(st["latencies"], st["stamps"], strict=True) if t < half]
+    after = [x for x, t in zip(st["latencies"], st["stamps"], strict=True) if t >= back]
+    if before and after:
+        print(f"station p99 before the kill {ms(pct(before, 0.99))} ({len(before)} saves); from 10 s after it was back "
+              f"{ms(pct(after, 0.99))} ({len(after)} saves); the rest is the restart's wake")
     delays = st["delays"]
     print(f"kill -9: station back (release loaded) {st['restart']['start']:.2f} s after its restart, "
           f"{st['restart']['down']:.2f} s after the kill; {len(delays)} changes waited for it "

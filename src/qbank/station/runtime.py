@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import gc
 import hashlib
 import json
 import time
@@ -236,6 +237,9 @@ class Station:
                               for q in cand["questions"]]
         self.content = content
         self.release_note = ""
+        # the papers stay for the whole exam: out of the collector's full passes, which otherwise walk every seat's
+        # questions again and again while candidates save
+        gc.freeze()
 
     # ------------------------------------------------------------------ the clock
     def deadline(self, seat: Seat) -> float | None:
