@@ -136,7 +136,6 @@ def export_file(occupation: str, level: int, fmt: str, output: str, status: str 
     from pathlib import Path
 
     from qbank.imports import exports
-    from qbank.lib.problems import ProblemError
     from qbank.storage import evidence_store
 
     async def work(db: AsyncSession, settings: Settings) -> tuple[bytes, int]:
@@ -147,9 +146,6 @@ def export_file(occupation: str, level: int, fmt: str, output: str, status: str 
         async with evidence_store(settings) as store:
             return await exports.export_file(db, store.archive, rows, fmt, occupation, level)
 
-    try:
-        body, count = run_in_db(work)
-    except ProblemError as exc:
-        raise click.ClickException(exc.detail) from exc
+    body, count = run_in_db(work)
     Path(output).write_bytes(body)
     click.echo(f"exported {count} items to {output} ({len(body)} bytes)")

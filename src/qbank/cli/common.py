@@ -34,9 +34,11 @@ def load_cli_settings() -> Settings:
     return settings
 
 
-def run_in_db(work: Callable[[AsyncSession, Settings], Awaitable[T]]) -> T:
-    """Migrate, open one transaction, run ``work``, commit."""
+def run_in_db(work: Callable[[AsyncSession, Settings], Awaitable[T]], *, refusal_as_error: bool = True) -> T:
+    """Migrate, open one transaction, run ``work``, commit. A refusal (a ProblemError: nothing was changed)
+    becomes a click error in its own words, unless ``refusal_as_error`` is False (the caller reads its body)."""
     from qbank.db import create_engine, upgrade
+    from qbank.lib.problems import ProblemError
 
     settings = load_cli_settings()
     upgrade(settings.database_url)
@@ -50,4 +52,9 @@ def run_in_db(work: Callable[[AsyncSession, Settings], Awaitable[T]]) -> T:
         finally:
             await engine.dispose()
 
-    return asyncio.run(go())
+    try:
+        return asyncio.run(go())
+    except ProblemError as exc:
+        if not refusal_as_error:
+            raise
+        raise click.ClickException(exc.detail) from exc

@@ -83,7 +83,7 @@ def review_command(action: str) -> click.Command:
                 return await review_items(db, actor, data, progress)
 
             try:
-                out = run_in_db(work)
+                out = run_in_db(work, refusal_as_error=False)
             except ProblemError as exc:
                 bar.stop()
                 body = exc.body

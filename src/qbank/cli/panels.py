@@ -62,7 +62,6 @@ def draw_verify(draw_id: int) -> None:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from qbank.cli.common import run_in_db
-    from qbank.lib.problems import ProblemError
     from qbank.panels.draws import verify_draw
     from qbank.panels.schemas import DrawVerification
     from qbank.settings import Settings
@@ -70,9 +69,6 @@ def draw_verify(draw_id: int) -> None:
     async def work(db: AsyncSession, settings: Settings) -> DrawVerification:
         return await verify_draw(db, draw_id)
 
-    try:
-        out = run_in_db(work)
-    except ProblemError as exc:
-        raise click.ClickException(exc.detail) from exc
+    out = run_in_db(work)
     click.echo(json.dumps(msgspec.to_builtins(out), ensure_ascii=False))
     sys.exit(0 if out.same else 1)

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from qbank.cli.common import CLI_ACTOR, load_cli_settings
 
 if TYPE_CHECKING:
+    from qbank.jobs.models import Job
     from qbank.station.package import OpenedPackage
 
 
@@ -109,7 +110,6 @@ def papers_continue(session_id: int, paper_id: int, time_limit_s: float) -> None
 @click.argument("paper_id", type=int)
 def papers_discard(session_id: int, paper_id: int) -> None:
     from qbank.cli.common import run_in_db
-    from qbank.lib.problems import ProblemError
     from qbank.papers.jobs import discard_paper
     from qbank.papers.schemas import PaperOut
     from qbank.sessions.services import get_session
@@ -118,14 +118,11 @@ def papers_discard(session_id: int, paper_id: int) -> None:
     async def work(db: AsyncSession, _: Settings) -> PaperOut:
         return await discard_paper(db, CLI_ACTOR, await get_session(db, session_id), paper_id)
 
-    try:
-        out = run_in_db(work)
-    except ProblemError as exc:
-        raise click.ClickException(exc.detail) from exc
+    out = run_in_db(work)
     click.echo(f"paper {out.id} of session {session_id}: {out.status}")
 
 
-def say_paper(row: Any, session_id: int) -> None:
+def say_paper(row: Job, session_id: int) -> None:
     """What an assembly or continue job made: one line, or why no paper (a partial one: how to go on) and the rows
     that cannot hold together (exit status 1)."""
     from rich.console import Console

@@ -24,7 +24,6 @@ from qbank.settings import Settings
 def video_audit_command(session_id: int, width: int, as_json: bool) -> None:
     import msgspec
 
-    from qbank.lib.problems import ProblemError
     from qbank.recordings.audit import finding_rows, session_video_audit, timeline
     from qbank.recordings.schemas import VideoAudit
     from qbank.recordings.words import kind_words
@@ -33,10 +32,7 @@ def video_audit_command(session_id: int, width: int, as_json: bool) -> None:
     async def work(db: AsyncSession, settings: Settings) -> VideoAudit:
         return await session_video_audit(db, settings, await get_session(db, session_id))
 
-    try:
-        audit = run_in_db(work)
-    except ProblemError as exc:
-        raise click.ClickException(exc.detail) from exc
+    audit = run_in_db(work)
     if as_json:
         click.echo(msgspec.json.encode(audit).decode())
         return

@@ -28,7 +28,6 @@ def token_create(role: str, name: str, occupations: tuple[str, ...], site: str |
     import msgspec
 
     from qbank.auth.services import issue_token
-    from qbank.lib.problems import ProblemError
     from qbank.lib.text import TextRefused, clean_tree
 
     try:
@@ -40,10 +39,7 @@ def token_create(role: str, name: str, occupations: tuple[str, ...], site: str |
     async def work(db: AsyncSession, settings: Settings) -> TokenCreated:
         return await issue_token(db, CLI_ACTOR, settings.token_secret, data)
 
-    try:
-        created = run_in_db(work)
-    except ProblemError as exc:
-        raise click.ClickException(exc.detail) from exc
+    created = run_in_db(work)
     if as_json:
         click.echo(json.dumps(msgspec.to_builtins(created), ensure_ascii=False))
     else:
@@ -54,15 +50,11 @@ def token_create(role: str, name: str, occupations: tuple[str, ...], site: str |
 @click.argument("token_id", type=int)
 def token_revoke(token_id: int) -> None:
     from qbank.auth.services import withdraw_token
-    from qbank.lib.problems import ProblemError
 
     async def work(db: AsyncSession, settings: Settings) -> None:
         await withdraw_token(db, CLI_ACTOR, token_id)
 
-    try:
-        run_in_db(work)
-    except ProblemError as exc:
-        raise click.ClickException(exc.detail) from exc
+    run_in_db(work)
     click.echo(f"token {token_id} revoked")
 
 
