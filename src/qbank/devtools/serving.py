@@ -14,9 +14,10 @@ from pathlib import Path
 import httpx
 
 from evidence.processes import stop_process
+from qbank.server.cli import LISTENING
 
 QBANK = str(Path(sys.executable).with_name("qbank"))
-LISTENING = re.compile(r"^qbank: listening on (http://\S+)$", re.MULTILINE)
+URL_LINE = re.compile(rf"^{re.escape(LISTENING)} (http://\S+)$", re.MULTILINE)
 
 
 class ServeFailed(RuntimeError):
@@ -40,7 +41,7 @@ def start_serve(env: Mapping[str, str], log_path: Path, *, ready_path: str = "/h
         if not url:
             with log_path.open("rb") as log:
                 log.seek(offset)
-                found = LISTENING.search(log.read().decode(errors="replace"))
+                found = URL_LINE.search(log.read().decode(errors="replace"))
             url = found[1] if found else ""
         if url:
             try:

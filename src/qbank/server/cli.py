@@ -19,6 +19,8 @@ from qbank.cli.station import station
 from qbank.cli.tokens import token
 from qbank.settings import Settings
 
+LISTENING = "qbank: listening on"  # the line that names the URL (what qbank.devtools.serving reads)
+
 
 @click.group(help="Question bank, paper assembly and video audit service. Settings come from QBANK_* variables.")
 def main() -> None:
@@ -55,9 +57,6 @@ def serve(host: str, port: int) -> None:
     config = uvicorn.Config(create_app(settings), log_level=settings.log_level.lower(), log_config=None,
                             proxy_headers=False)
     uvicorn.Server(config).run(sockets=[listener])
-
-
-LISTENING = "qbank: listening on"  # the line that names the URL (what qbank.devtools.serving reads)
 
 
 def listen(host: str, port: int) -> socket.socket:
