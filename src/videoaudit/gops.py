@@ -71,6 +71,19 @@ def split(flags: Sequence[bool], rising: bool) -> int:
     return best_i
 
 
+def flag_runs(flags: Sequence[bool]) -> list[tuple[int, int]]:
+    """The runs of True in ``flags``: (first index, last index) each."""
+    out: list[tuple[int, int]] = []
+    start = -1
+    for i, f in enumerate(flags):
+        if f and start < 0:
+            start = i
+        elif not f and start >= 0:
+            out.append((start, i - 1))
+            start = -1
+    if start >= 0:
+        out.append((start, len(flags) - 1))
+    return out
 
 
 def quiet_runs(times: Sequence[float], sizes: Sequence[int], keys: Sequence[bool], share: float,
@@ -88,27 +101,15 @@ def quiet_runs(times: Sequence[float], sizes: Sequence[int], keys: Sequence[bool
     lo = np.searchsorted(ts, ts - window / 2, side="left")
     hi = np.searchsorted(ts, ts + window / 2, side="right")
     quiet = (tiny[hi] - tiny[lo]) * 2 > hi - lo
-    runs: list[tuple[float, float]] = []
-    start: float | None = None
-    last = 0.0
-    for t, q in zip(ts.tolist(), quiet.tolist(), strict=True):
-        if q:
-            start = t if start is None else start
-            last = t
-            continue
-        if start is not None and last - start >= min_s:
-            runs.append((start, last))
-        start = None
-    if start is not None and last - start >= min_s:
-        runs.append((start, last))
-    return runs
+    return [(float(ts[a]), float(ts[b])) for a, b in flag_runs(quiet.tolist()) if ts[b] - ts[a] >= min_s]
 
 
 def repeated(refiner: Refiner, seed: float, reach: float,
-             same: Callable[[npt.NDArray[np.uint8], npt.NDArray[np.uint8]], bool]) -> tuple[float, float] | None:
+             same: Callable[[npt.NDArray[np.uint8], npt.NDArray[np.uint8]], bool],
+             ) -> tuple[float, float, npt.NDArray[np.uint8]] | None:
     """The stretch around ``seed`` (up to ``reach`` seconds either side, one frame every ``refiner.step`` s)
-    in which the frames repeat the one at ``seed``: its first and last sampled frame; None when no frame but
-    the seed's does (a single odd frame is passed over)."""
+    in which the frames repeat the one at ``seed``: the times of its first and last sampled frame and the first
+    one's picture; None when no frame but the seed's does (a single odd frame is passed over)."""
     frames = list(refiner.frames(max(0.0, seed - reach), seed + reach))
     at = next((i for i, (t, _) in enumerate(frames) if t >= seed - 1e-4), None)
     if at is None:
@@ -124,4 +125,4 @@ def repeated(refiner: Refiner, seed: float, reach: float,
         return i
 
     first, last = walk(-1), walk(1)
-    return (frames[first][0], frames[last][0]) if last > first else None
+    return (frames[first][0], frames[last][0], frames[first][1]) if last > first else None

@@ -10,26 +10,13 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from videoaudit.gops import Refiner, quiet_runs, repeated, split
+from videoaudit.gops import Refiner, flag_runs, quiet_runs, repeated, split
 from videoaudit.pictures import Pic, diff, measure
 from videoaudit.rules import Finding, Model
 
 # near-empty predicted frames: at most this share of the file's median one, mostly, for this long (a seed), then
 # decoded up to this far either side; a repeated picture found so is a finding from this length on
 QUIET_SHARE, QUIET_SEED_S, QUIET_REACH_S, QUIET_MIN_S = 0.15, 1.0, 12.0, 2.0
-
-def flag_runs(flags: Sequence[bool]) -> list[tuple[int, int]]:
-    out: list[tuple[int, int]] = []
-    start = -1
-    for i, f in enumerate(flags):
-        if f and start < 0:
-            start = i
-        elif not f and start >= 0:
-            out.append((start, i - 1))
-            start = -1
-    if start >= 0:
-        out.append((start, len(flags) - 1))
-    return out
 
 
 def picture_findings(
@@ -160,11 +147,10 @@ def between_keys(path: str, model: Model, times: list[float], sizes: list[int], 
                 continue
             start, end = span[0], span[1] + cfg.edge_step
             taken.append((start, end))
-            first = next(iter(refiner.frames(start, start)), None)
-            picture = measure(start, first[1]) if first is not None else None
-            if picture is not None and model.covered(picture):
+            picture = measure(start, span[2])
+            if model.covered(picture):
                 continue
-            kind = "black" if picture is not None and model.black(picture) else "frozen"
+            kind = "black" if model.black(picture) else "frozen"
             # a key frame codes the repeated picture anew: the frames after it repeat that one, seeded apart
             near = 2 * cfg.edge_step
             joined = next((i for i, f in enumerate(out)
