@@ -25,6 +25,7 @@ import asyncio
 import json
 import os
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -34,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 from serving import start_qbank, stop
 
 TOKEN_SECRET = "bench-papers-secret"
@@ -45,7 +47,8 @@ LEVEL3 = {"name": "三级理论", "duration_minutes": 90, "facility_min": 0.60, 
 
 
 # ------------------------------------------------------------------------------------------- load client
-async def _load(url: str, headers: dict[str, str], concurrency: int, requests: int) -> dict[str, Any]:
+async def _load(url: str, headers: dict[str, str], concurrency: int, requests: int,
+                follow: bool = True) -> dict[str, Any]:
     done = 0
     total = 0
     lock = asyncio.Lock()
@@ -59,8 +62,8 @@ async def _load(url: str, headers: dict[str, str], concurrency: int, requests: i
                     if done >= requests:
                         return
                     done += 1
-                async with client.stream("GET", url, headers=headers, follow_redirects=True) as r:
-                    if r.status_code != 200:
+                async with client.stream("GET", url, headers=headers, follow_redirects=follow) as r:
+                    if r.status_code != (200 if follow else 307):
                         raise SystemExit(f"GET {url.split('?')[0]}: {r.status_code}")
                     n = 0
                     async for chunk in r.aiter_raw():
@@ -76,18 +79,34 @@ async def _load(url: str, headers: dict[str, str], concurrency: int, requests: i
 
 def load_client(args: argparse.Namespace) -> None:
     headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
-    print(json.dumps(asyncio.run(_load(args.load_client, headers, args.concurrency, args.requests))))
+    print(json.dumps(asyncio.run(_load(args.load_client, headers, args.concurrency, args.requests,
+                                       follow=not args.no_follow))))
 
 
-def load_from_second_process(url: str, token: str | None, concurrency: int, requests: int) -> dict[str, Any]:
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU of a process and its children so far (0 when it is gone)."""
+    if pid is None:
+        return 0.0
+    try:
+        proc = psutil.Process(pid)
+        return sum(sum(p.cpu_times()[:2]) for p in [proc, *proc.children(recursive=True)])
+    except psutil.Error:
+        return 0.0
+
+
+def load_from_second_process(url: str, token: str | None, concurrency: int, requests: int,
+                             follow: bool = True) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--load-client", url, "--concurrency", str(concurrency),
-           "--requests", str(requests)]
+           "--requests", str(requests), *([] if follow else ["--no-follow"])]
     if token:
         cmd += ["--token", token]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(cmd, capture_output=True, text=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if out.returncode != 0:
         raise SystemExit(f"load client failed: {out.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(out.stdout)
+    result["client_cpu_s"] = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     return result
 
 
@@ -303,14 +322,28 @@ def run(args: argparse.Namespace) -> None:
         rounds: list[dict[str, float]] = []
         for _ in range(args.rounds):
             mb: dict[str, float] = {}
+            cpu: dict[str, str] = {}
             for name, (url, token) in ways.items():
+                service0, s30 = cpu_seconds(proc.pid), cpu_seconds(s3.pid)
                 got = load_from_second_process(url, token, args.concurrency, args.requests)
                 mb[name] = got["bytes"] / got["seconds"] / 1e6
+                per = {"service": cpu_seconds(proc.pid) - service0, "S3": cpu_seconds(s3.pid) - s30,
+                       "client": got["client_cpu_s"]}
+                cpu[name] = " + ".join(f"{who} {1000 * v / args.requests:.1f}" for who, v in per.items()) + (
+                    f" = {1000 * sum(per.values()) / args.requests:.1f} ms; {sum(per.values()) / got['seconds']:.2f} "
+                    f"cores busy")
             rounds.append(mb)
             print(f"download {args.requests} × {sizes[0] / 1e6:.2f} MB, {args.concurrency} connections: "
                   + ", ".join(f"{name} {v:7.1f} MB/s" for name, v in mb.items())
                   + f"; redirect/presigned {mb['redirect'] / mb['presigned']:.2f}, "
                     f"streamed/presigned {mb['streamed'] / mb['presigned']:.2f}", flush=True)
+            for name, line in cpu.items():
+                print(f"  CPU per download, {name}: {line}", flush=True)
+        # the service's share alone: the 307 answers, not followed (what a fetch costs the service)
+        service0 = cpu_seconds(proc.pid)
+        got = load_from_second_process(service_url, site_tokens[code], args.concurrency, args.requests, follow=False)
+        print(f"  the service's 307 answers alone (not followed): {args.requests / got['seconds']:.0f} fetches/s, "
+              f"service CPU {1000 * (cpu_seconds(proc.pid) - service0) / args.requests:.1f} ms per fetch", flush=True)
         best = {name: max(r[name] for r in rounds) for name in ways}
         print(f"best of {len(rounds)}: " + ", ".join(f"{name} {v:.1f} MB/s" for name, v in best.items())
               + f"; redirect/presigned {best['redirect'] / best['presigned']:.2f}, "
@@ -338,6 +371,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=2, help="alternating service/S3 measurements")
     p.add_argument("--load-client", default="", help=argparse.SUPPRESS)
     p.add_argument("--token", default="", help=argparse.SUPPRESS)
+    p.add_argument("--no-follow", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.load_client:
         load_client(args)

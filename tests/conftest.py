@@ -16,8 +16,12 @@ import pytest
 
 from evidence.processes import stop_process
 from qbank.devtools.serving import ServeFailed, start_serve
+from qbank.server.logging import configure_logging
 
 os.environ.setdefault("QBANK_LOG_LEVEL", "WARNING")
+# The apps tests run in this process log as `qbank serve` does (plain, redacted), not through structlog's default
+# renderer, which highlights every frame of an unhandled error's traceback: seconds per 500 answer.
+configure_logging("INFO")
 
 
 @pytest.fixture(scope="session")

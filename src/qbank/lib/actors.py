@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -49,14 +49,15 @@ def token_of(role: Role) -> str:
     return f"{'an' if role.value[:1] in 'aeiou' else 'a'} {role.value} token"
 
 
-Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]
+Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]
 
 
 def requires(*roles: Role) -> Guard:
     """A route guard that lets only tokens of these roles through (403 naming the roles otherwise)."""
     allowed = set(roles)
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    # async: Litestar runs a plain function guard in a worker thread, a thread hop on every request for a set lookup
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         actor: Actor = connection.user
         if actor.role not in allowed:
             names = ", ".join(sorted(r.value for r in allowed))
