@@ -8,6 +8,7 @@ from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evidence import RetentionArchive
+from qbank.db import Database
 from qbank.jobs.schemas import JobOut
 from qbank.jobs.services import JobRunner, accepted
 from qbank.lib.actors import Actor, Role, requires
@@ -109,10 +110,11 @@ class RecordingController(Controller):
 
     @get("/api/v1/recordings/{recording_id:int}/link", guards=[FOOTAGE_READERS],
          summary="A short-lived link that plays the recording (range requests work); each link is in the trail")
-    async def link(self, recording_id: int, db_session: AsyncSession, actor: Actor, archive: RetentionArchive,
+    async def link(self, recording_id: int, db_session: AsyncSession, database: Database, actor: Actor,
+                   archive: RetentionArchive,
                    minutes: int = Parameter(default=30, ge=1, le=60, description="how long the link works (≤ 60)")
                    ) -> RecordingLink:
-        return await svc.play_link(db_session, actor, archive, recording_id, minutes)
+        return await svc.play_link(db_session, database, actor, archive, recording_id, minutes)
 
     @get("/api/v1/recordings/{recording_id:int}/contact-sheet", guards=[FOOTAGE_READERS],
          summary="A short-lived link to the recording's contact sheet (JPEG grid, one frame every N s)")

@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import videoaudit
 from evidence import ArchivedObject, ObjectNotFound, RetentionArchive
-from qbank.audit.services import record
-from qbank.db import get_or_404, utcnow
+from qbank.audit.services import record, record_apart
+from qbank.db import Database, get_or_404, utcnow
 from qbank.jobs.schemas import JobOut
 from qbank.lib.actors import Actor, Role
 from qbank.lib.problems import ProblemError, bad_request, conflict, not_found, without_paths
@@ -242,15 +242,17 @@ async def list_recordings(db: AsyncSession, actor: Actor, session_id: int) -> li
     return [recording_out(rec, room) for rec, room in (await db.execute(query)).all()]
 
 
-async def play_link(db: AsyncSession, actor: Actor, archive: RetentionArchive, recording_id: int,
-                    minutes: int) -> RecordingLink:
+async def play_link(db: AsyncSession, database: Database, actor: Actor, archive: RetentionArchive,
+                    recording_id: int, minutes: int) -> RecordingLink:
     """A presigned link that plays the recording; each link is a play in the trail. The archive confirms that it
     holds the recording first: no link and no play for what it cannot serve."""
     row, _ = await get_recording(db, actor, recording_id)
+    row_id, key = row.id, row.archive_key
+    await db.rollback()  # read only: give the connection back before the trail write (a GET is not gated)
     expires = timedelta(minutes=minutes)
-    url = await confirmed_link(archive, row.archive_key, expires, f"recording {row.id}")
-    await record(db, actor, "recording.link", "recording", row.id, detail={"minutes": minutes})
-    return RecordingLink(recording_id=row.id, url=url, expires_at=utcnow() + expires)
+    url = await confirmed_link(archive, key, expires, f"recording {row_id}")
+    await record_apart(database, actor, "recording.link", "recording", row_id, {"minutes": minutes})
+    return RecordingLink(recording_id=row_id, url=url, expires_at=utcnow() + expires)
 
 
 async def contact_sheet_link(db: AsyncSession, actor: Actor, archive: RetentionArchive,

@@ -50,7 +50,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     database, engine = Database.open(settings.database_url, trail_session_info(settings))
     db_config = SQLAlchemyAsyncConfig(
         engine_instance=engine,
-        before_send_handler="autocommit",
+        # commits are CommitBeforeAnswerMiddleware's (before the answer starts); here the session is only closed
+        before_send_handler=None,
         session_config=AsyncSessionConfig(expire_on_commit=False, info=trail_session_info(settings)),
     )
 
