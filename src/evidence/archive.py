@@ -356,23 +356,26 @@ class RetentionArchive(StagedUploads):
 
     # ------------------------------------------------------------------ presigned
     def presigned_get(self, key: str, expires: timedelta | None = None, *, download_name: str | None = None,
-                      confirm: bool = False) -> str:
+                      confirm: bool = False, content_type: str | None = None) -> str:
         """A GET link for a browser or video player (range requests work), signed for ``public_endpoint``.
         ``expires`` defaults to ``presign_default`` and may not exceed ``presign_max``. Signing alone never asks
         the server; with ``confirm`` the server is asked first whether it holds the object
-        (:class:`ObjectNotFound`, :class:`StoreUnavailable`), so no link is handed out for what it cannot serve."""
+        (:class:`ObjectNotFound`, :class:`StoreUnavailable`), so no link is handed out for what it cannot serve.
+        ``content_type``: the ``Content-Type`` the link's answer carries, whatever the server kept (SeaweedFS
+        answers ``application/octet-stream`` for a version whose retention was set after it was written)."""
         expires = expires or self.presign_default
         if not (timedelta(0) < expires <= self.presign_max):
             raise ValueError(f"expiry must be in (0, {self.presign_max}]")
         if confirm:
             self.stat(key)
-        headers: dict[str, str | list[str] | tuple[str]] | None = None
+        headers: dict[str, str | list[str] | tuple[str]] = {}
         if download_name:
-            headers = {
-                "response-content-disposition": "attachment; filename*=UTF-8''"
-                + urllib.parse.quote(download_name, safe="")
-            }
-        url: str = self._public.presigned_get_object(self.bucket, key, expires=expires, response_headers=headers)
+            headers["response-content-disposition"] = "attachment; filename*=UTF-8''" + urllib.parse.quote(
+                download_name, safe="")
+        if content_type:
+            headers["response-content-type"] = content_type
+        url: str = self._public.presigned_get_object(self.bucket, key, expires=expires,
+                                                     response_headers=headers or None)
         return url
 
     # ------------------------------------------------------------------ lock management

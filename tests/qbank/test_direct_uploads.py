@@ -158,6 +158,11 @@ async def test_direct_upload_is_checked_then_locked_and_analysed(api: Api, direc
     assert stored.metadata["x-amz-meta-room"] == f"{site}/T101" and stored.metadata["x-amz-meta-exam-date"]
     got = await analysed(api, rec["id"], mine)
     assert got["status"] == "analysed", got
+    # a player is told what it plays, though the server answers a version locked after writing as octet-stream
+    link = await api.client.get(f"/api/v1/recordings/{rec['id']}/link", headers=mine)
+    async with httpx.AsyncClient() as plain:
+        played = await plain.get(link.json()["url"], headers={"Range": "bytes=0-1023"})
+    assert played.status_code == 206 and played.headers["content-type"] == "video/mp4", played.headers
 
     # completing again (a lost answer) gives the same recording; the same bytes in a new upload are recognised
     again = await complete(api, sid, mine, up["id"])
@@ -177,7 +182,7 @@ async def test_direct_upload_is_checked_then_locked_and_analysed(api: Api, direc
     assert storage_keys(api, f"staging/recordings/{third['id']}") == []
     trail = await api.client.get("/api/v1/audit", params={"entity_type": "recording", "entity_id": str(rec["id"])},
                                  headers=await api.admin())
-    assert [e["action"] for e in trail.json()["items"]] == ["recording.upload"]
+    assert [e["action"] for e in trail.json()["items"]] == ["recording.upload", "recording.link"]
 
 
 async def test_wrong_digest_is_refused_and_nothing_locked(api: Api) -> None:

@@ -178,9 +178,12 @@ async def upload_recording(db: AsyncSession, actor: Actor, settings: Settings, a
     return await add_recording(db, actor, session, room, view, claimed_start, stored, info, corrupt), False
 
 
+RECORDING_TYPE = "video/mp4"  # how recordings are stored, and what their play links say they are
+
+
 def archive_labels(settings: Settings, session: ExamSession, room: Room, view: str) -> dict[str, Any]:
     """How a recording is deposited: retained from its exam's (local) day, labelled with where it was filmed."""
-    return {"exam_date": session.starts_at.astimezone(settings.tz).date(), "content_type": "video/mp4",
+    return {"exam_date": session.starts_at.astimezone(settings.tz).date(), "content_type": RECORDING_TYPE,
             "metadata": {"session": str(session.id), "room": room_label(room), "view": view}}
 
 
@@ -250,7 +253,7 @@ async def play_link(db: AsyncSession, database: Database, actor: Actor, archive:
     row_id, key = row.id, row.archive_key
     await db.rollback()  # read only: give the connection back before the trail write (a GET is not gated)
     expires = timedelta(minutes=minutes)
-    url = await confirmed_link(archive, key, expires, f"recording {row_id}")
+    url = await confirmed_link(archive, key, expires, f"recording {row_id}", RECORDING_TYPE)
     await record_apart(database, actor, "recording.link", "recording", row_id, {"minutes": minutes})
     return RecordingLink(recording_id=row_id, url=url, expires_at=utcnow() + expires)
 
@@ -266,10 +269,12 @@ async def contact_sheet_link(db: AsyncSession, actor: Actor, archive: RetentionA
     return RecordingLink(recording_id=row.id, url=url, expires_at=utcnow() + expires)
 
 
-async def confirmed_link(archive: RetentionArchive, key: str, expires: timedelta, what: str) -> str:
-    """A presigned link to an object the archive confirms it holds; 404 naming ``what`` when it does not (a
-    store that does not answer raises StoreUnavailable: 503)."""
+async def confirmed_link(archive: RetentionArchive, key: str, expires: timedelta, what: str,
+                         content_type: str | None = None) -> str:
+    """A presigned link to an object the archive confirms it holds, answered as ``content_type`` when given; 404
+    naming ``what`` when it does not hold it (a store that does not answer raises StoreUnavailable: 503)."""
     try:
-        return await anyio.to_thread.run_sync(lambda: archive.presigned_get(key, expires, confirm=True))
+        return await anyio.to_thread.run_sync(lambda: archive.presigned_get(key, expires, confirm=True,
+                                                                            content_type=content_type))
     except ObjectNotFound as exc:
         raise ProblemError(404, f"the archive does not hold the file of {what}") from exc

@@ -22,7 +22,7 @@ from qbank.auth.models import ApiToken
 from qbank.auth.services import actor_of
 from qbank.lib.actors import Actor, Role
 from qbank.recordings.models import Recording
-from qbank.recordings.services import confirmed_link
+from qbank.recordings.services import RECORDING_TYPE, confirmed_link
 from qbank.recordings.words import hms, short, span_words
 from qbank.review_page.labels import Lang, reason_words
 from qbank.reviews.schemas import IncidentOut
@@ -246,7 +246,7 @@ async def play_links(db: AsyncSession, actor: Actor, archive: RetentionArchive, 
                      ttl: timedelta) -> tuple[str, str | None]:
     """Presigned links to play a recording and see its contact sheet; the play is in the trail. The archive
     confirms it holds the recording first (no link and no play otherwise)."""
-    url = await confirmed_link(archive, rec.archive_key, ttl, f"recording {rec.id}")
+    url = await confirmed_link(archive, rec.archive_key, ttl, f"recording {rec.id}", RECORDING_TYPE)
     sheet_key = rec.contact_sheet_key
     sheet = await anyio.to_thread.run_sync(archive.presigned_get, sheet_key, ttl) if sheet_key else None
     await record(db, actor, "recording.link", "recording", rec.id,
