@@ -122,11 +122,20 @@ async def analysed(api: Api, recording_id: int, headers: dict[str, str]) -> dict
 
 
 async def assert_refused_and_gone(api: Api, sid: int, headers: dict[str, str], upload: dict[str, Any],
-                                  actual_sha: str) -> None:
-    """Nothing stored or locked: the parts and the joined bytes are gone (the upload is no longer open in storage),
-    and nothing is under either digest's content-addressed key or the staging key."""
-    r = await api.client.get(f"/api/v1/sessions/{sid}/recordings/uploads/{upload['id']}", headers=headers)
-    assert r.status_code == 409 and "no longer open" in r.json()["detail"], r.text
+                                  actual_sha: str, refusal: str) -> None:
+    """Nothing stored or locked: the parts and the joined bytes are gone, and nothing is under either digest's
+    content-addressed key or the staging key; the upload reads as refused with the reason it was given (and in the
+    trail), and completing it again is refused with that reason."""
+    path = f"/api/v1/sessions/{sid}/recordings/uploads/{upload['id']}"
+    r = await api.client.get(path, headers=headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "refused" and r.json()["refusal"] == refusal and r.json()["parts"] == [], r.text
+    r = await api.client.post(f"{path}/complete", headers=headers)
+    assert r.status_code == 409 and refusal in r.json()["detail"] and "start a new upload" in r.json()["detail"]
+    trail = await api.client.get("/api/v1/audit", params={"entity_type": "recording_upload",
+                                                         "entity_id": upload["id"]}, headers=await api.admin())
+    assert [e["detail"]["reason"] for e in trail.json()["items"] if e["action"] == "recording.upload_refused"] == [
+        refusal]
     assert storage_keys(api, f"staging/recordings/{upload['id']}") == []
     for sha in {upload["sha256"], actual_sha}:
         assert storage_keys(api, content_key(sha)) == []
@@ -196,7 +205,7 @@ async def test_wrong_digest_is_refused_and_nothing_locked(api: Api) -> None:
     r = await complete(api, sid, mine, up["id"])
     assert r.status_code == 400 and r.json()["errors"][0]["field"] == "sha256", r.text
     assert claimed in r.json()["detail"] and "parts are removed" in r.json()["detail"]
-    await assert_refused_and_gone(api, sid, mine, up, hashlib.sha256(data).hexdigest())
+    await assert_refused_and_gone(api, sid, mine, up, hashlib.sha256(data).hexdigest(), r.json()["detail"])
 
 
 async def test_bytes_that_are_not_video_are_refused(api: Api, direct_clips: dict[str, Path]) -> None:
@@ -208,7 +217,7 @@ async def test_bytes_that_are_not_video_are_refused(api: Api, direct_clips: dict
     await put_parts(up, data)
     r = await complete(api, sid, mine, up["id"])
     assert r.status_code == 415 and "not a usable video" in r.json()["detail"], r.text
-    await assert_refused_and_gone(api, sid, mine, up, up["sha256"])
+    await assert_refused_and_gone(api, sid, mine, up, up["sha256"], r.json()["detail"])
 
 
 async def test_missing_parts_are_named(api: Api) -> None:
@@ -223,7 +232,7 @@ async def test_missing_parts_are_named(api: Api) -> None:
     r = await complete(api, sid, mine, up["id"])
     assert r.status_code == 400 and r.json()["errors"][0]["field"] == "parts", r.text
     assert "lacks part(s) 1 of 2" in r.json()["detail"]
-    await assert_refused_and_gone(api, sid, mine, up, up["sha256"])
+    await assert_refused_and_gone(api, sid, mine, up, up["sha256"], r.json()["detail"])
 
 
 async def test_expired_part_url_is_refused_by_storage(api: Api, direct_clips: dict[str, Path]) -> None:
@@ -294,7 +303,8 @@ async def test_the_same_bytes_stored_meanwhile_are_never_shadowed(api: Api, dire
     now = s3(api).stat_object(api.app.state.settings.s3_bucket, content_key(sha))
     assert now.version_id == stored.version_id
     r = await api.client.get(f"/api/v1/sessions/{sid}/recordings/uploads/{second['id']}", headers=mine)
-    assert r.status_code == 409 and "no longer open" in r.json()["detail"], r.text
+    assert r.status_code == 200 and r.json()["status"] == "refused", r.text
+    assert r.json()["refusal"] == late.json()["detail"] and r.json()["parts"] == []
     third = await begin(api, sid, mine, f"{site}/T101", data)  # as the 409 says: a new upload is recognised
     await put_parts(third, data)
     again = await complete(api, sid, mine, third["id"])
@@ -390,6 +400,11 @@ async def test_site_upload_cli_resumes_and_stores(server: tuple[str, dict[str, s
         refused = await anyio.to_thread.run_sync(lambda: CliRunner().invoke(
             main, [*args[:2], str(text), *args[3:]]))
         assert refused.exit_code == 1 and "not a usable video" in refused.output, refused.output
+        # run again: the remembered upload reads as refused, so the site starts a new one (refused afresh)
+        assert text.with_name("notes.mp4.qbank-upload").exists()
+        again = await anyio.to_thread.run_sync(lambda: CliRunner().invoke(main, [*args[:2], str(text), *args[3:]]))
+        assert again.exit_code == 1 and "not a usable video" in again.output, again.output
+        assert "was refused" not in again.output and "start a new upload" not in again.output, again.output
         await analysed(live, recordings[0]["id"], mine)
     finally:
         await live.client.aclose()

@@ -89,12 +89,13 @@ class RecordingController(Controller):
           summary="Complete an upload straight to storage: checked, then stored with retention and analysed",
           description="Joins the parts and checks the stored bytes (size, SHA-256, probe); only then are they "
                       "stored under retention. A refusal (missing parts: 400 `parts`, wrong digest: 400 `sha256`, "
-                      "not video: 415) removes the parts; start a new upload. Otherwise as the streamed upload "
+                      "not video: 415) removes the parts and marks the upload `refused` with its reason "
+                      "(completing it again: 409); start a new upload. Otherwise as the streamed upload "
                       "(200 for bytes already stored, 409 for them with another start, an analysis job).")
     async def complete_direct(self, exam_session: ExamSession, upload_id: str, db_session: AsyncSession,
-                              actor: Actor, settings: Settings, archive: RetentionArchive,
+                              database: Database, actor: Actor, settings: Settings, archive: RetentionArchive,
                               job_runner: JobRunner) -> Response[RecordingOut]:
-        got = await direct.complete_upload(db_session, actor, settings, archive, exam_session, upload_id)
+        got = await direct.complete_upload(db_session, database, actor, settings, archive, exam_session, upload_id)
         return received_response(got, job_runner)
 
     @get("/api/v1/sessions/{session_id:int}/recordings", guards=[FOOTAGE_READERS],

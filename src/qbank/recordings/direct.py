@@ -15,16 +15,16 @@ from datetime import UTC, timedelta
 import anyio
 import anyio.to_thread
 import structlog
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evidence import STAGING_PREFIX, ArchivedObject, ObjectExists, ObjectNotFound, RetentionArchive, StoreUnavailable
-from qbank.audit.services import record
-from qbank.db import utcnow
+from qbank.audit.services import chain, new_entry, record
+from qbank.db import Database, utcnow
 from qbank.jobs.kinds import JobEnv
 from qbank.jobs.lease import Enqueues
 from qbank.lib.actors import Actor, Role
-from qbank.lib.problems import bad_request, conflict, not_found
+from qbank.lib.problems import ProblemError, bad_request, conflict, not_found
 from qbank.recordings.models import Recording, RecordingUpload
 from qbank.recordings.schemas import DirectUploadIn, DirectUploadOut, PartUrl
 from qbank.recordings.services import (
@@ -90,7 +90,7 @@ async def upload_out(archive: RetentionArchive, settings: Settings, upload: Reco
         claimed_start=upload.claimed_start, size=upload.size, sha256=upload.sha256,
         status=upload.status,  # type: ignore[arg-type]
         part_size=upload.part_size, parts_total=total, received=sorted(received_parts), parts=urls,
-        urls_expire_at=utcnow() + ttl, recording_id=upload.recording_id)
+        urls_expire_at=utcnow() + ttl, recording_id=upload.recording_id, refusal=upload.refusal)
 
 
 async def own_upload(db: AsyncSession, actor: Actor, session: ExamSession,
@@ -120,15 +120,39 @@ async def read_upload(db: AsyncSession, actor: Actor, settings: Settings, archiv
     return await upload_out(archive, settings, upload, room, got)
 
 
-async def complete_upload(db: AsyncSession, actor: Actor, settings: Settings, archive: RetentionArchive,
-                          session: ExamSession, upload_id: str) -> Received:
+async def complete_upload(db: AsyncSession, database: Database, actor: Actor, settings: Settings,
+                          archive: RetentionArchive, session: ExamSession, upload_id: str) -> Received:
     """Join the parts, check that version's bytes (size, SHA-256, probe), then lock them under their content-addressed
-    key and go on as the streamed upload does. Any refusal removes the parts and the joined bytes."""
+    key and go on as the streamed upload does. Any failure removes the parts and the joined bytes; a refusal (4xx)
+    also marks the upload refused, with its reason, so that reading it says so rather than "open"."""
     upload, room = await own_upload(db, actor, session, upload_id)
     if upload.status == "stored":  # completed before (e.g. the answer was lost): the same answer again
         row = await db.get(Recording, upload.recording_id)
         assert row is not None
         return await received(db, actor, room, row, already=True)
+    if upload.status == "refused":
+        raise conflict(f"this upload was refused ({upload.refusal}); nothing of it is stored: start a new upload")
+    try:
+        return await _complete(db, actor, settings, archive, session, upload, room)
+    except ProblemError as exc:
+        if exc.status_code < 500:
+            await _mark_refused(database, actor, upload.id, session.id, str(exc.detail))
+        raise
+
+
+async def _mark_refused(database: Database, actor: Actor, upload_id: str, session_id: int, reason: str) -> None:
+    """The refusal and its trail entry in a transaction of their own: the request's rolls back with its 4xx, and
+    it holds the write gate already (a POST), so this one does not ask for it."""
+    async with database.session_maker() as db, db.begin():
+        await db.execute(update(RecordingUpload).where(RecordingUpload.id == upload_id,
+                                                       RecordingUpload.status == "open")
+                         .values(status="refused", refusal=reason[:2000]))
+        await chain(db, [new_entry(actor.label, actor.role.value, "recording.upload_refused", "recording_upload",
+                                   upload_id, detail={"session": session_id, "reason": reason[:2000]})])
+
+
+async def _complete(db: AsyncSession, actor: Actor, settings: Settings, archive: RetentionArchive,
+                    session: ExamSession, upload: RecordingUpload, room: Room) -> Received:
     parts = await stored_parts(archive, upload)
     total = parts_total(upload.size, upload.part_size)
     path = settings.data_dir / "spool" / f"direct-{upload.id}"
@@ -203,13 +227,15 @@ def mark_stored(upload: RecordingUpload, row: Recording) -> None:
 
 async def remove_unchecked_versions(env: JobEnv, runner: Enqueues) -> int:
     """At start: a service killed between joining an upload's parts under their content key and locking them left
-    an unchecked, unlocked version there. For each open upload to a content key, the unlocked versions of that key
-    older than the leftover age are removed (younger ones may be being checked by another process right now)."""
+    an unchecked, unlocked version there. For each upload to a content key that was not stored, the unlocked
+    versions of that key older than the leftover age are removed (younger ones may be being checked by another
+    process right now)."""
     store = env.store
     age = timedelta(seconds=env.settings.leftover_age_s)
     async with env.session_maker() as db:
         keys = (await db.scalars(select(RecordingUpload.upload_key).distinct().where(
-            RecordingUpload.status == "open", RecordingUpload.upload_key.not_like(f"{STAGING_PREFIX}%"),
+            # refused too: a refusal because the parts were gone may follow a joining that was never locked
+            RecordingUpload.status != "stored", RecordingUpload.upload_key.not_like(f"{STAGING_PREFIX}%"),
             RecordingUpload.created_at < utcnow() - age))).all()
     if not keys or store is None:
         return 0

@@ -54,8 +54,9 @@ class RecordingUpload(Base):
     part_size: Mapped[int] = mapped_column(BigInteger)
     upload_key: Mapped[str] = mapped_column("staging_key", String(200))  # where the parts go (content or staging key)
     s3_upload_id: Mapped[str] = mapped_column(String(400))
-    # open → stored (recording_id set); a refused upload stays open, but its parts and bytes are gone from storage
+    # open → stored (recording_id set), or open → refused (``refusal`` says why; its parts and bytes are removed)
     status: Mapped[str] = mapped_column(String(12), default="open")
+    refusal: Mapped[str | None] = mapped_column(Text, default=None)
     recording_id: Mapped[int | None] = mapped_column(ForeignKey("recording.id"), default=None)
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -102,7 +102,8 @@ class PartUrl(msgspec.Struct, kw_only=True):
 
 class DirectUploadOut(msgspec.Struct, kw_only=True):
     """An upload straight to storage: PUT each part to its URL (the ETag of each answer is not needed), then
-    complete it. ``received`` lists the parts storage holds already (resume: send only the others)."""
+    complete it. ``received`` lists the parts storage holds already (resume: send only the others). A refused
+    upload (``refusal`` says why) has nothing left in storage: start a new one."""
 
     id: str
     session_id: int
@@ -111,10 +112,11 @@ class DirectUploadOut(msgspec.Struct, kw_only=True):
     claimed_start: datetime
     size: int
     sha256: str
-    status: Literal["open", "stored"]
+    status: Literal["open", "stored", "refused"]
     part_size: int
     parts_total: int
     received: list[int]
     parts: list[PartUrl]  # URLs for the parts not received yet
     urls_expire_at: datetime
     recording_id: int | None = None
+    refusal: str | None = None

@@ -52,8 +52,13 @@ async def send_recording(centre: Centre, session_id: int, path: Path, *, room: s
         try:
             _, upload = await centre.request("GET", f"{base}/{remembered}")
         except CentreError as exc:
-            if exc.status not in (404, 409) or upload_id:  # an upload refused or gone: start again
+            if exc.status not in (404, 409) or upload_id:  # an upload gone (or refused, by an older centre)
                 raise
+        if upload is not None and upload["status"] == "refused":
+            if upload_id:
+                raise CentreError(409, f"upload {upload_id} was refused ({upload.get('refusal')}): start a new one "
+                                       "(leave out --upload-id)")
+            upload = None  # the last attempt was refused: its parts are gone, start again
     if upload is None:
         _, upload = await centre.request("POST", base, json={
             "room": room, "view": view, "start": start.isoformat(), "size": size, "sha256": sha256})
