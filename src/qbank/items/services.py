@@ -34,7 +34,7 @@ from qbank.items.schemas import (
     ItemUpdate,
     ItemVersionOut,
 )
-from qbank.items.similarity import content_key, near_duplicate_pairs, stem_key, stem_vectors
+from qbank.items.similarity import content_key, near_duplicate_pairs, stem_key
 from qbank.lib.actors import Actor, check_occupation
 from qbank.lib.digest import digest
 from qbank.lib.problems import FieldError, ProblemError, bad_request, conflict, not_found
@@ -179,7 +179,7 @@ async def refresh_near_duplicates(db: AsyncSession, occupation: str, level: int,
     found: dict[int, set[int]] = {i: set() for i in changed}
     stems = [r[1] for r in rows]
     # CPU work (a bulk import compares thousands of stems with the bank): in a thread, off the event loop
-    pairs = await anyio.to_thread.run_sync(lambda: near_duplicate_pairs(stem_vectors(stems), ids, candidates))
+    pairs = await anyio.to_thread.run_sync(lambda: near_duplicate_pairs(stems, ids, candidates))
     for a, b, _ in pairs:
         found.setdefault(a, set()).add(b)
         found.setdefault(b, set()).add(a)

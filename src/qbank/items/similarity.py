@@ -33,46 +33,70 @@ def content_key(stem: str, options: list[str]) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
-def stem_vectors(stems: list[str]) -> np.ndarray:
-    """Unit vectors of hashed character bigrams (unigrams for one-character stems), one row a stem."""
-    out = np.zeros((len(stems), DIMENSIONS), dtype=np.float32)
-    rows: list[int] = []
-    dims: list[int] = []
-    for row, stem in enumerate(stems):
-        text = normalise_stem(stem)
-        grams = [text[i:i + 2] for i in range(len(text) - 1)] or ([text] if text else [])
-        rows.extend([row] * len(grams))
-        dims.extend(zlib.crc32(g.encode()) % DIMENSIONS for g in grams)
-    if rows:  # count every (stem, bigram) cell of the batch at once, not one stem at a time
-        cells, counts = np.unique(np.asarray(rows, dtype=np.int64) * DIMENSIONS + np.asarray(dims, dtype=np.int64),
-                                  return_counts=True)
-        out.reshape(-1)[cells] = counts
-    norms = np.linalg.norm(out, axis=1, keepdims=True)
-    np.divide(out, norms, out=out, where=norms > 0)
-    return out
+class StemBigrams:
+    """Each stem's hashed character bigrams (unigrams for one-character stems) as a unit vector, kept sparse: the
+    cells (row · DIMENSIONS + dimension) in ascending order and their weights. A dense 4,096-wide matrix of a big
+    bank is hundreds of megabytes that every comparison had to touch; the bigrams of a stem are a few dozen cells."""
+
+    def __init__(self, stems: list[str]) -> None:
+        rows: list[int] = []
+        dims: list[int] = []
+        for row, stem in enumerate(stems):
+            text = normalise_stem(stem)
+            grams = [text[i:i + 2] for i in range(len(text) - 1)] or ([text] if text else [])
+            rows.extend([row] * len(grams))
+            dims.extend(zlib.crc32(g.encode()) % DIMENSIONS for g in grams)
+        # count every (stem, bigram) cell of the batch at once, not one stem at a time
+        self.cells, counts = np.unique(np.asarray(rows, dtype=np.int64) * DIMENSIONS
+                                       + np.asarray(dims, dtype=np.int64), return_counts=True)
+        self.size = len(stems)
+        self.rows = self.cells // DIMENSIONS
+        weights = counts.astype(np.float64)
+        norms = np.sqrt(np.bincount(self.rows, weights=weights * weights, minlength=self.size))
+        self.weights = weights / norms[self.rows] if len(weights) else weights
+        self.starts = np.searchsorted(self.rows, np.arange(self.size))
+        self.ends = np.searchsorted(self.rows, np.arange(self.size), side="right")
+
+    def folded(self) -> np.ndarray:
+        """Dimension d summed with d + FOLD, d + 2·FOLD, …: (stems × FOLD), float32."""
+        at = self.rows * FOLD + (self.cells % DIMENSIONS) % FOLD
+        flat = np.bincount(at, weights=self.weights, minlength=self.size * FOLD)
+        return flat.astype(np.float32).reshape(self.size, FOLD)
+
+    def dots(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """The exact cosine of each pair of rows (a[k], b[k]): a's cells looked up among b's."""
+        lengths = self.ends[a] - self.starts[a]
+        total = int(lengths.sum())
+        if total == 0:
+            return np.zeros(len(a))
+        pair = np.repeat(np.arange(len(a)), lengths)
+        offset = np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        mine = np.repeat(self.starts[a], lengths) + offset
+        wanted = b[pair] * DIMENSIONS + self.cells[mine] % DIMENSIONS
+        found = np.minimum(np.searchsorted(self.cells, wanted), len(self.cells) - 1)
+        products = np.where(self.cells[found] == wanted, self.weights[mine] * self.weights[found], 0.0)
+        return np.bincount(pair, weights=products, minlength=len(a))
 
 
 def near_duplicate_pairs(
-    vectors: np.ndarray, ids: list[int], candidates: np.ndarray | None = None, threshold: float = NEAR_DUPLICATE,
+    stems: list[str], ids: list[int], candidates: np.ndarray | None = None, threshold: float = NEAR_DUPLICATE,
     block: int = 1024,
 ) -> list[tuple[int, int, float]]:
-    """Pairs (a, b, similarity) with a < b and cosine ≥ threshold, compared in blocks to bound memory.
-
-    With ``candidates`` (row indexes), only pairs touching a candidate row are returned."""
+    """Pairs (a, b, similarity) with a < b and a cosine of their stems' bigrams ≥ threshold, compared in blocks to
+    bound memory. With ``candidates`` (row indexes), only pairs touching a candidate row are returned."""
+    bigrams = StemBigrams(stems)
     rows = np.arange(len(ids)) if candidates is None else np.asarray(candidates, dtype=np.int64)
     pairs: dict[tuple[int, int], float] = {}
     # Summing dimension d with d + FOLD, d + 2·FOLD, … can only raise the dot product of non-negative vectors,
     # so a folded similarity below the threshold rules a pair out exactly; only survivors are compared in full.
     # That keeps 10,000 × 10,000 comparisons at FOLD instead of DIMENSIONS multiply-adds each.
-    width = vectors.shape[1] if vectors.ndim == 2 else 0
-    foldable = width >= 2 * FOLD and width % FOLD == 0 and not bool((vectors < 0).any())
-    rough = vectors.reshape(len(vectors), -1, FOLD).sum(axis=1) if foldable else vectors
+    rough = bigrams.folded()
     for start in range(0, len(rows), block):
         chunk = rows[start:start + block]
         hit_r, hit_c = np.nonzero(rough[chunk] @ rough.T >= threshold - 1e-4)
         for at in range(0, len(hit_r), 8192):  # bounded memory for the exact check of the survivors
             r_part, c_part = hit_r[at:at + 8192], hit_c[at:at + 8192]
-            sims = np.einsum("ij,ij->i", vectors[chunk[r_part]], vectors[c_part])
+            sims = bigrams.dots(chunk[r_part], c_part)
             for r, c, sim in zip(r_part.tolist(), c_part.tolist(), sims.tolist(), strict=True):
                 a, b = ids[int(chunk[r])], ids[c]
                 if a == b or sim < threshold:
