@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
@@ -140,16 +140,22 @@ def content_of(data: ItemContent) -> dict[str, Any]:
     return {f: msgspec.to_builtins(getattr(data, f)) for f in CONTENT_FIELDS}
 
 
+# The item's own columns in ItemOut (beside its version's content)
+ITEM_OUT_COLUMNS = ("id", "occupation_code", "level", "type", "status", "version", "author", "maintainer", "reviewer",
+                    "reject_reason", "near_duplicates", "times_used", "created_at", "updated_at")
+
+
+def item_out_of(column: Callable[[str], Any], content: Any) -> ItemOut:
+    """An item at a version from its columns (``column(name)``: an ORM row's attribute or a result row's value)
+    and that version's stored content."""
+    parsed = msgspec.convert(content, ItemContent)
+    return ItemOut(**{f: getattr(parsed, f) for f in CONTENT_FIELDS},
+                   **{name: column(name) for name in ITEM_OUT_COLUMNS if name != "near_duplicates"},
+                   near_duplicates=list(column("near_duplicates")))
+
+
 def item_out(item: Item, version: ItemVersion) -> ItemOut:
-    content = msgspec.convert(version.content, ItemContent)
-    return ItemOut(
-        **{f: getattr(content, f) for f in CONTENT_FIELDS},
-        id=item.id, occupation_code=item.occupation_code, level=item.level, type=item.type,  # type: ignore[arg-type]
-        status=item.status, version=item.version, author=item.author,  # type: ignore[arg-type]
-        maintainer=item.maintainer, reviewer=item.reviewer, reject_reason=item.reject_reason,
-        near_duplicates=list(item.near_duplicates), times_used=item.times_used,
-        created_at=item.created_at, updated_at=item.updated_at,
-    )
+    return item_out_of(lambda name: getattr(item, name), version.content)
 
 
 def version_out(row: ItemVersion) -> ItemVersionOut:
@@ -281,10 +287,6 @@ async def get_item(db: AsyncSession, actor: Actor, item_id: int) -> Item:
     return item
 
 
-ITEM_OUT_COLUMNS = ("id", "occupation_code", "level", "type", "status", "version", "author", "maintainer", "reviewer",
-                    "reject_reason", "near_duplicates", "times_used", "created_at", "updated_at")
-
-
 def _read_item_query() -> Select[Any]:
     items, versions = cast(Table, Item.__table__), cast(Table, ItemVersion.__table__)
     return (select(*(items.c[name] for name in ITEM_OUT_COLUMNS), versions.c.content)
@@ -302,10 +304,7 @@ async def read_item(db: AsyncSession, actor: Actor, item_id: int) -> ItemOut:
     if row is None:
         raise not_found("item", item_id)
     check_occupation(actor, row["occupation_code"])
-    content = msgspec.convert(row["content"], ItemContent)
-    return ItemOut(**{f: getattr(content, f) for f in CONTENT_FIELDS},
-                   **{name: row[name] for name in ITEM_OUT_COLUMNS if name != "near_duplicates"},
-                   near_duplicates=list(row["near_duplicates"]))
+    return item_out_of(row.__getitem__, row["content"])
 
 
 async def get_version(db: AsyncSession, item_id: int, version: int) -> ItemVersion:
