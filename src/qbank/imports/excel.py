@@ -1,6 +1,6 @@
 """The Excel template item writers fill in: one sheet, a header row, one item per row.
 
-Read with openpyxl in read-only mode; written in write-only mode. The columns are listed in
+Read with calamine, or openpyxl in read-only mode; written in write-only mode. The columns are listed in
 docs/import-formats.md; COLUMNS below is the single source of both."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from openpyxl import Workbook, load_workbook
@@ -17,6 +17,7 @@ from openpyxl.utils.exceptions import InvalidFileException
 
 from qbank.imports.safety import UNREADABLE, Limits, open_zip, too_many_rows
 from qbank.imports.schemas import ExportItem, ParsedItem, ParseResult
+from qbank.imports.xlsx_layout import read_sheet
 from qbank.items.schemas import LABELS
 from qbank.lib.problems import FieldError, bad_request
 
@@ -45,6 +46,10 @@ TRUE_FALSE_ANSWERS = {"正确": "A", "对": "A", "√": "A", "T": "A", "TRUE": "
 LIST_SEPARATORS = re.compile(r"[,，;；、\n]")
 ANSWER_NOISE = re.compile(r"[\s,，、;；]+")
 SHEET_NAMES = ("items", "试题")
+# A cell's text escapes characters as _xHHHH_ (Excel writes a cell's CR as _x000D_) and a literal _xHHHH_ as
+# _x005F_xHHHH_. calamine reads them so; openpyxl reads and writes the text raw, so both are done here.
+STORED_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
+TO_ESCAPE = re.compile(r"_(?=x[0-9A-Fa-f]{4}_)|\r")
 
 
 HEADER_KEYS: dict[str, str] = {
@@ -163,8 +168,32 @@ def _practical(cells: dict[str, Any], err: Any) -> dict[str, Any]:
 
 
 def parse_excel(data: bytes, limits: Limits) -> ParseResult:
-    """Every row of the first sheet (or the sheet named items/试题) as a ParsedItem, or its errors."""
-    open_zip(data, limits, "workbook").close()
+    """Every row of the first sheet (or the sheet named items/试题) as a ParsedItem, or its errors.
+
+    Read with calamine when the sheet is plainly laid out (every row and cell placed, no error cells, a bounded
+    area: see ``xlsx_layout``), with openpyxl's streaming reader otherwise; both give the same rows, calamine
+    about ten times faster."""
+    archive = open_zip(data, limits, "workbook")
+    try:
+        sheet_read = read_sheet(archive, data, SHEET_NAMES)
+    finally:
+        archive.close()
+    result = _read_rows(data, sheet_read.rows, limits)
+    scan = sheet_read.scan
+    if scan is not None and (scan.error_cells or scan.unplaced_errors):
+        # calamine reads an error as an empty cell, openpyxl as the text "#N/A": either would import a guess
+        result.errors[:0] = [FieldError(field=f"cell {place}", reason=(
+            "holds a formula error (such as #N/A or #REF!) instead of a value: put the value in the cell or "
+            "clear it")) for place in scan.error_cells]
+        if scan.unplaced_errors:
+            result.errors.insert(0, FieldError(field="sheet", reason=(
+                f"{scan.unplaced_errors} cell(s) hold a formula error (such as #N/A or #REF!) instead of a value")))
+    return result
+
+
+def _read_rows(data: bytes, plain: Iterator[tuple[int, list[Any]]] | None, limits: Limits) -> ParseResult:
+    if plain is not None:
+        return _parse_rows(plain, limits)
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (InvalidFileException, *UNREADABLE) as exc:
@@ -172,31 +201,7 @@ def parse_excel(data: bytes, limits: Limits) -> ParseResult:
     try:
         sheet = next((workbook[n] for n in SHEET_NAMES if n in workbook.sheetnames), workbook.worksheets[0])
         rows = sheet.iter_rows(values_only=True)
-        try:
-            header = next(rows)
-        except StopIteration:
-            raise bad_request("file", "the sheet is empty: the first row must hold the column headers") from None
-        result = ParseResult(format="xlsx")
-        keys = [_header_key(v) for v in header]
-        for col, key in enumerate(keys, start=1):
-            if key and key.startswith("?"):
-                result.errors.append(FieldError(field=f"row 1: column {col}", reason=(
-                    f"unknown header {key[1:]!r}; see docs/import-formats.md for the columns")))
-        missing = [k for k in REQUIRED if k not in keys]
-        if missing:
-            result.errors.append(FieldError(field="row 1", reason=f"missing column(s): {', '.join(missing)}"))
-            return result
-        for row_no, row in enumerate(rows, start=2):
-            if row is None or all(v is None or (isinstance(v, str) and not v.strip()) for v in row):
-                continue
-            cells = {k: v for k, v in zip(keys, row, strict=False) if k and not k.startswith("?")}
-            result.positions.append(f"row {row_no}")
-            if len(result.positions) > limits.max_rows:  # stop reading: time and memory stay bounded
-                raise too_many_rows(len(result.positions), limits, "rows")
-            item = _row_item(row_no, cells, result.errors)
-            if item is not None:
-                result.items.append(item)
-        return result
+        return _parse_rows(((n, _unescaped(row)) for n, row in enumerate(rows, start=1)), limits)
     except UNREADABLE as exc:  # a sheet is read lazily, row by row: a damaged member shows itself here
         raise bad_request("file", f"not a readable xlsx workbook ({type(exc).__name__}: {exc})") from exc
     finally:
@@ -204,8 +209,49 @@ def parse_excel(data: bytes, limits: Limits) -> ParseResult:
             workbook.close()
 
 
+def _parse_rows(rows: Iterator[tuple[int, Sequence[Any]]], limits: Limits) -> ParseResult:
+    """The header (row 1), then one item per non-empty row; ``rows`` pairs each row's number with its cells from
+    column A on."""
+    first = next(rows, None)
+    if first is None:
+        raise bad_request("file", "the sheet is empty: the first row must hold the column headers")
+    header = first[1] if first[0] == 1 else ()
+    result = ParseResult(format="xlsx")
+    keys = [_header_key(v) for v in header]
+    for col, key in enumerate(keys, start=1):
+        if key and key.startswith("?"):
+            result.errors.append(FieldError(field=f"row 1: column {col}", reason=(
+                f"unknown header {key[1:]!r}; see docs/import-formats.md for the columns")))
+    missing = [k for k in REQUIRED if k not in keys]
+    if missing:
+        result.errors.append(FieldError(field="row 1", reason=f"missing column(s): {', '.join(missing)}"))
+        return result
+    for row_no, row in rows:
+        if row is None or all(v is None or (isinstance(v, str) and not v.strip()) for v in row):
+            continue
+        cells = {k: v for k, v in zip(keys, row, strict=False) if k and not k.startswith("?")}
+        result.positions.append(f"row {row_no}")
+        if len(result.positions) > limits.max_rows:  # stop reading: time and memory stay bounded
+            raise too_many_rows(len(result.positions), limits, "rows")
+        item = _row_item(row_no, cells, result.errors)
+        if item is not None:
+            result.items.append(item)
+    return result
+
+
+def _stored(match: re.Match[str]) -> str:
+    code = int(match.group(1), 16)
+    return match.group() if 0xD800 <= code <= 0xDFFF else chr(code)  # half a surrogate pair is no text: kept
+
+
+def _unescaped(row: Sequence[Any]) -> list[Any]:
+    return [STORED_ESCAPE.sub(_stored, v) if isinstance(v, str) and "_x" in v else v for v in row]
+
+
 def _cell(sheet: Any, value: Any) -> Any:
     """Text that starts with '=' stays text: no formula runs when the sheet is opened."""
+    if isinstance(value, str):
+        value = TO_ESCAPE.sub(lambda m: "_x005F_" if m.group() == "_" else "_x000D_", value)
     cell = WriteOnlyCell(sheet, value)
     if isinstance(value, str) and value.startswith("="):
         cell.data_type = "s"
