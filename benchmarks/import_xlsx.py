@@ -14,6 +14,7 @@ service still answers during the import. Prints absolute figures and the ratio; 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import platform
@@ -26,6 +27,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from serving import start_qbank, stop
@@ -86,12 +88,16 @@ def bare_read(path: Path) -> tuple[float, int]:
 
 
 class HealthProbe(threading.Thread):
-    """GET /health one after another (a fresh connection each: what a load balancer's check does), timing each."""
+    """GET /health one after another (a fresh connection each: what a load balancer's check does), timing each.
+    A bare ``http.client`` connection: an ``httpx.get`` builds a client with its TLS context each time, 10-20 ms
+    of this process's CPU that the 2 shared cores turned into hundreds of milliseconds during an import."""
 
     def __init__(self, base: str) -> None:
         super().__init__(daemon=True)
-        self.base = base
+        address = urlsplit(base)
+        self.host, self.port = address.hostname or "127.0.0.1", address.port or 80
         self.latencies: list[float] = []
+        self.started: list[float] = []  # perf_counter at each probe's start
         self.failures = 0
         self.running = threading.Event()
         self.running.set()
@@ -99,11 +105,16 @@ class HealthProbe(threading.Thread):
     def run(self) -> None:
         while self.running.is_set():
             t0 = time.perf_counter()
+            connection = http.client.HTTPConnection(self.host, self.port, timeout=30)
             try:
-                ok = httpx.get(f"{self.base}/health", timeout=30).status_code == 200
-            except httpx.HTTPError:
+                connection.request("GET", "/health")
+                ok = connection.getresponse().status == 200
+            except OSError:
                 ok = False
+            finally:
+                connection.close()
             self.latencies.append(time.perf_counter() - t0)
+            self.started.append(t0)
             self.failures += 0 if ok else 1
             time.sleep(0.02)
 
@@ -116,8 +127,10 @@ class HealthProbe(threading.Thread):
                 f"{self.failures} failed")
 
 
-def import_job(client: httpx.Client, path: Path, probe: HealthProbe | None = None) -> tuple[float, dict[str, Any]]:
-    """POST the file, poll its job to the end; (wall seconds from the POST to the job's end, the job)."""
+def import_job(client: httpx.Client, path: Path, stages: list[tuple[float, str]] | None = None,
+               ) -> tuple[float, dict[str, Any]]:
+    """POST the file, poll its job to the end; (wall seconds from the POST to the job's end, the job). ``stages``
+    gets (perf_counter, message) each time the job's message changes."""
     t0 = time.perf_counter()
     with path.open("rb") as f:
         r = client.post("/api/v1/imports", files={"file": (path.name, f)},
@@ -127,6 +140,8 @@ def import_job(client: httpx.Client, path: Path, probe: HealthProbe | None = Non
     job_id = r.json()["id"]
     while True:
         job = client.get(f"/api/v1/jobs/{job_id}").json()
+        if stages is not None and (not stages or stages[-1][1] != job["message"]):
+            stages.append((time.perf_counter(), str(job["message"])))
         if job["status"] in ("succeeded", "failed"):
             break
         time.sleep(0.05)
@@ -144,6 +159,8 @@ def main() -> int:
     parser.add_argument("--database-url", default="", help="an empty PostgreSQL database "
                         "(postgresql+asyncpg://…); default: SQLite in the temporary data dir")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--slow-probes", type=float, default=0, metavar="MS",
+                        help="list each /health probe slower than MS during the import, with the job's stage")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="qbank-import-bench-"))
@@ -179,7 +196,9 @@ def main() -> int:
             idle.join()
             probe = HealthProbe(base)
             probe.start()
-            import_s, job = import_job(client, xlsx)
+            stages: list[tuple[float, str]] = []
+            posted = time.perf_counter()
+            import_s, job = import_job(client, xlsx, stages)
             probe.running.clear()
             probe.join()
             stored = int(client.get("/api/v1/items", params={"occupation": OCCUPATION, "level": LEVEL,
@@ -200,6 +219,12 @@ def main() -> int:
     print(f"stages inside the job (s): {job['result']['seconds']}")
     print(f"/health during the import: {probe.summary()}")
     print(f"/health idle, just before:  {idle.summary()}")
+    if args.slow_probes:
+        print(f"/health probes slower than {args.slow_probes:.0f} ms (s from the POST, ms; the job's message then):")
+        for t0, latency in zip(probe.started, probe.latencies, strict=True):
+            if latency * 1000 >= args.slow_probes:
+                message = next((m for t, m in reversed(stages) if t <= t0), "(queued)")
+                print(f"  {t0 - posted:7.2f} s  {latency * 1000:6.1f} ms  {message}")
     print(f"warm-up import of 4000 items before (starts the worker process): {warm_s:.2f} s")
     print(f"stored: {stored} items; job message: {job['message']}")
     print(f"reproduce: python benchmarks/import_xlsx.py --items {args.items} --points {args.points}")

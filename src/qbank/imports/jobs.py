@@ -141,7 +141,7 @@ async def run_import(ctx: JobContext, params: ImportParams) -> JobResult:
         started = time.perf_counter()
         if len(data) > ISOLATE_FROM:
             packed = await ctx.isolated(read_and_check_packed, data, params.format, limits, inputs)
-            staged = await ctx.blocking(unpack_staged, packed)
+            staged = await unpack_staged(packed)
         else:
             staged = await ctx.blocking(read_and_check, data, params.format, limits, inputs)
         read_s = time.perf_counter() - started

@@ -10,7 +10,7 @@ import anyio.to_thread
 import msgspec
 import numpy as np
 from litestar.exceptions import PermissionDeniedException
-from sqlalchemy import Select, Table, bindparam, func, insert, or_, select, update
+from sqlalchemy import Select, Table, Text, bindparam, func, insert, or_, select, type_coerce, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.util import identity_key
 
@@ -172,40 +172,57 @@ async def exact_duplicate(db: AsyncSession, occupation: str, level: int, key: st
     return await db.scalar(query.limit(1))
 
 
-async def refresh_near_duplicates(db: AsyncSession, occupation: str, level: int, changed: list[int]) -> set[int]:
-    """Recompute the near-duplicate marks of the changed items and of the items they resemble; the changed items
-    that now have marks."""
-    rows = (await db.execute(select(Item.id, Item.stem, Item.near_duplicates).where(
-        Item.occupation_code == occupation, Item.level == level, Item.status != "retired"))).all()
+def _stored_marks(value: str | list[int] | None) -> list[int]:
+    """An item's marks as the driver hands them over: JSON text (SQLite), or a list (asyncpg decodes JSON)."""
+    if isinstance(value, str):
+        return list(msgspec.json.decode(value) or [])
+    return value or []
+
+
+def _near_duplicate_marks(rows: Sequence[Any], changed: list[int]) -> tuple[dict[int, list[int]], set[int]]:
+    """The new marks of every item whose marks change (id, stem, marks rows of the bank), and the changed items
+    that now have marks. Pure CPU work over the whole bank: run in a thread."""
     if not rows:
-        return set()
+        return {}, set()
     ids = [r[0] for r in rows]
     position = {item_id: i for i, item_id in enumerate(ids)}
     candidates = np.array([position[i] for i in changed if i in position], dtype=np.int64)
     found: dict[int, set[int]] = {i: set() for i in changed}
-    stems = [r[1] for r in rows]
-    # CPU work (a bulk import compares thousands of stems with the bank): in a thread, off the event loop
-    pairs = await anyio.to_thread.run_sync(lambda: near_duplicate_pairs(stems, ids, candidates))
-    for a, b, _ in pairs:
+    for a, b, _ in near_duplicate_pairs([r[1] for r in rows], ids, candidates):
         found.setdefault(a, set()).add(b)
         found.setdefault(b, set()).add(a)
-    previous = {r[0]: set(r[2] or []) for r in rows}
+    previous = {r[0]: set(_stored_marks(r[2])) for r in rows}
     changed_set = set(changed)
-    untracked: list[dict[str, Any]] = []
+    new_marks: dict[int, list[int]] = {}
     for item_id in set(found) | {i for i, prev in previous.items() if prev & changed_set}:
         marks = found.get(item_id, set())
         if item_id not in changed_set:  # keep its marks to untouched items, redo those to changed ones
             marks = (previous.get(item_id, set()) - changed_set) | marks
         if marks != previous.get(item_id, set()):
-            loaded = db.identity_map.get(identity_key(Item, item_id))
-            if isinstance(loaded, Item):
-                loaded.near_duplicates = sorted(marks)
-            else:  # not in this session (a bulk import's rows): one UPDATE by primary key for all of them
-                untracked.append({"id": item_id, "near_duplicates": sorted(marks)})
+            new_marks[item_id] = sorted(marks)
+    return new_marks, {i for i in changed if found.get(i)}
+
+
+async def refresh_near_duplicates(db: AsyncSession, occupation: str, level: int, changed: list[int]) -> set[int]:
+    """Recompute the near-duplicate marks of the changed items and of the items they resemble; the changed items
+    that now have marks."""
+    # The marks are read as their JSON text: decoding 50,000 of them as the rows arrive held the event loop for
+    # a third of a second. Decoding and comparing (a bulk import: thousands of stems against the whole bank) is
+    # CPU work of up to a second: in a thread, off the event loop; the result is already fetched.
+    result = await db.execute(select(Item.id, Item.stem, type_coerce(Item.near_duplicates, Text)).where(
+        Item.occupation_code == occupation, Item.level == level, Item.status != "retired"))
+    new_marks, flagged = await anyio.to_thread.run_sync(lambda: _near_duplicate_marks(result.all(), changed))
+    untracked: list[dict[str, Any]] = []
+    for item_id, marks in new_marks.items():
+        loaded = db.identity_map.get(identity_key(Item, item_id))
+        if isinstance(loaded, Item):
+            loaded.near_duplicates = marks
+        else:  # not in this session (a bulk import's rows): one UPDATE by primary key for all of them
+            untracked.append({"id": item_id, "near_duplicates": marks})
     if untracked:
         await db.execute(update(Item), untracked)
     await db.flush()
-    return {i for i in changed if found.get(i)}
+    return flagged
 
 
 async def add_item(db: AsyncSession, actor: Actor, data: ItemIn,

@@ -24,7 +24,7 @@ from qbank.review_page.controllers import REVIEW_PATHS, review_stores, review_te
 from qbank.server.commit import CommitBeforeAnswerMiddleware
 from qbank.server.domains import dependencies, route_handlers
 from qbank.server.health import health, ready
-from qbank.server.lifespans import anchoring, disposing, evidence, jobs
+from qbank.server.lifespans import anchoring, disposing, evidence, frozen_heap, jobs
 from qbank.settings import Settings, load_settings, parse_networks
 
 
@@ -67,7 +67,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                     InputPolicyMiddleware()],
         request_class=PolicyRequest,  # JSON bodies and forms under the input policy (qbank.lib.text)
         exception_handlers={HTTPException: http_exception_handler, Exception: internal_error_handler},
-        lifespan=[disposing(engine), evidence(settings), jobs(settings, database), anchoring(settings, database)],
+        lifespan=[disposing(engine), evidence(settings), jobs(settings, database), anchoring(settings, database),
+                  frozen_heap()],
         state=State({"settings": settings, "database": database, "limiters": Limiters.of(settings),
                      "token_cache": TokenCache(settings.token_cache_s)}),
         before_send=[SecurityHeaders(lambda: media_origins(settings, app.state.store.endpoint))],
