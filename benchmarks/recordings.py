@@ -440,19 +440,23 @@ def bench_direct(svc: Service, s3: Any, api: httpx.Client, admin: dict[str, str]
     runs: list[dict[str, Any]] = []
     for k, path in enumerate(files, 1):
         load_at = load()
+        os.sync()  # each path starts with none of the last one's bytes still to be written back
         before = fput_baseline(s3, path, "baseline-locked", f"direct-fput-{k}a.mp4")
         say(f"#{k} fput_object: {before:.1f} s ({mb / before:.0f} MB/s)")
         sid = make_session(api, admin, occupation, site, 1, ["front"], "09:00:00", "10:30:00")
         start = f"{DATE}T09:00:00{TZ_OFFSET}"
+        os.sync()
         d = direct_upload(svc, sid, site_token, f"{site}/T101", "front", start, path)
         say(f"#{k} direct: parts {d['parts_s']:.1f} s ({mb / d['parts_s']:.0f} MB/s), complete (check + lock) "
             f"{d['complete_s']:.1f} s")
         wait_job(api, admin, d["body"]["job_id"], 3600)
         sid2 = make_session(api, admin, occupation, site, 1, ["front"], "09:00:00", "10:30:00")
         other = variant(path, path.parent, f"streamed{k}")  # own bytes: the direct upload's are stored already
+        os.sync()
         streamed = upload(svc, sid2, site_token, f"{site}/T101", "front", start, other)
         say(f"#{k} streamed through the service: {streamed['total_s']:.1f} s")
         wait_job(api, admin, streamed["body"]["job_id"], 3600)
+        os.sync()
         after = fput_baseline(s3, path, "baseline-locked", f"direct-fput-{k}b.mp4")
         say(f"#{k} fput_object again: {after:.1f} s ({mb / after:.0f} MB/s); load {load()}")
         base = (before + after) / 2

@@ -61,7 +61,7 @@ class Settings(msgspec.Struct, kw_only=True):
     leftover_age_s: int = 3600  # spool/scratch files and multipart uploads untouched this long are removed at start
     import_max_rows: int = 50_000  # questions one import file may hold (QBANK_IMPORT_MAX_ROWS)
     token_cache_s: float = 0.5  # an authenticated token is not looked up again for this long (at most 1 s)
-    recording_part_size: int = 64 << 20  # a recording sent straight to storage goes in parts of this size
+    recording_part_size: int = 16 << 20  # parts of a recording sent straight to storage: 4 in flight at the site
     recording_part_url_s: int = 3600  # how long its presigned part URLs work (at most an hour)
 
     @property
@@ -208,7 +208,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         leftover_age_s=max(0, _int(env, "QBANK_LEFTOVER_AGE_S", 3600)),
         import_max_rows=max(1, _int(env, "QBANK_IMPORT_MAX_ROWS", 50_000)),
         token_cache_s=min(1.0, _seconds(env, "QBANK_TOKEN_CACHE_S", 0.5)),
-        recording_part_size=max(5 << 20, _int(env, "QBANK_RECORDING_PART_SIZE", 64 << 20)),  # S3 minimum 5 MiB
+        recording_part_size=max(5 << 20, _int(env, "QBANK_RECORDING_PART_SIZE", 16 << 20)),  # S3 minimum 5 MiB
         recording_part_url_s=min(3600, max(1, _int(env, "QBANK_RECORDING_PART_URL_S", 3600))),
     )
 
