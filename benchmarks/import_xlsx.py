@@ -30,7 +30,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from serving import start_qbank, stop
+from serving import RssSampler, start_qbank, stop
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -198,7 +198,10 @@ def main() -> int:
             probe.start()
             stages: list[tuple[float, str]] = []
             posted = time.perf_counter()
-            import_s, job = import_job(client, xlsx, stages)
+            idle_rss = RssSampler(proc.pid)
+            idle_rss.sample()
+            with RssSampler(proc.pid) as rss:  # the service, and with its worker processes
+                import_s, job = import_job(client, xlsx, stages)
             probe.running.clear()
             probe.join()
             stored = int(client.get("/api/v1/items", params={"occupation": OCCUPATION, "level": LEVEL,
@@ -219,6 +222,9 @@ def main() -> int:
     print(f"stages inside the job (s): {job['result']['seconds']}")
     print(f"/health during the import: {probe.summary()}")
     print(f"/health idle, just before:  {idle.summary()}")
+    mib = 2**20
+    print(f"peak RSS during the import: service {rss.peak / mib:.0f} MiB, with its worker processes "
+          f"{rss.peak_tree / mib:.0f} MiB (before: {idle_rss.peak / mib:.0f} / {idle_rss.peak_tree / mib:.0f} MiB)")
     if args.slow_probes:
         print(f"/health probes slower than {args.slow_probes:.0f} ms (s from the POST, ms; the job's message then):")
         for t0, latency in zip(probe.started, probe.latencies, strict=True):

@@ -32,7 +32,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -40,11 +39,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 
 sys.path.insert(0, str(Path(__file__).parent / "video"))
 
 from footage import generate, prepare, schedule
+from serving import RssSampler
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -139,43 +138,6 @@ def variant(source: Path, out: Path, tag: str) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------- memory
-class RssSampler:
-    """Samples the RSS of a process (and of it plus its children) every ``interval`` seconds in a thread."""
-
-    def __init__(self, pid: int, interval: float = 0.05) -> None:
-        self.proc = psutil.Process(pid)
-        self.interval = interval
-        self.peak = 0
-        self.peak_tree = 0
-        self.samples = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            with contextlib.suppress(psutil.Error):
-                rss = self.proc.memory_info().rss
-                tree = rss
-                for child in self.proc.children(recursive=True):
-                    with contextlib.suppress(psutil.Error):
-                        tree += child.memory_info().rss
-                self.peak = max(self.peak, rss)
-                self.peak_tree = max(self.peak_tree, tree)
-                self.samples += 1
-            self._stop.wait(self.interval)
-
-    def reset(self) -> None:
-        self.peak = self.peak_tree = 0
-
-    def __enter__(self) -> RssSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-
 # ---------------------------------------------------------------------------------------------- the service
 class Service:
     """``qbank serve`` on a free port with its data in ``data_dir``, on the given S3 server."""
