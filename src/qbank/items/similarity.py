@@ -78,6 +78,9 @@ class StemBigrams:
         return np.bincount(pair, weights=products, minlength=len(a))
 
 
+BLOCK_CELLS = 8 << 20  # folded products held at once (32 MB of float32)
+
+
 def near_duplicate_pairs(
     stems: list[str], ids: list[int], candidates: np.ndarray | None = None, threshold: float = NEAR_DUPLICATE,
     block: int = 1024,
@@ -91,6 +94,8 @@ def near_duplicate_pairs(
     # so a folded similarity below the threshold rules a pair out exactly; only survivors are compared in full.
     # That keeps 10,000 × 10,000 comparisons at FOLD instead of DIMENSIONS multiply-adds each.
     rough = bigrams.folded()
+    # a block's folded products are block × stems float32: 1,024 × 104,000 stems were 426 MB at once
+    block = max(64, min(block, BLOCK_CELLS // max(len(ids), 1)))
     for start in range(0, len(rows), block):
         chunk = rows[start:start + block]
         hit_r, hit_c = np.nonzero(rough[chunk] @ rough.T >= threshold - 1e-4)
