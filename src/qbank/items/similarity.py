@@ -83,7 +83,7 @@ BLOCK_CELLS = 8 << 20  # folded products held at once (32 MB of float32)
 
 def near_duplicate_pairs(
     stems: list[str], ids: list[int], candidates: np.ndarray | None = None, threshold: float = NEAR_DUPLICATE,
-    block: int = 1024,
+    block: int = 1024, block_cells: int = BLOCK_CELLS,
 ) -> list[tuple[int, int, float]]:
     """Pairs (a, b, similarity) with a < b and a cosine of their stems' bigrams ≥ threshold, compared in blocks to
     bound memory. With ``candidates`` (row indexes), only pairs touching a candidate row are returned."""
@@ -95,7 +95,7 @@ def near_duplicate_pairs(
     # That keeps 10,000 × 10,000 comparisons at FOLD instead of DIMENSIONS multiply-adds each.
     rough = bigrams.folded()
     # a block's folded products are block × stems float32: 1,024 × 104,000 stems were 426 MB at once
-    block = max(64, min(block, BLOCK_CELLS // max(len(ids), 1)))
+    block = max(64, min(block, block_cells // max(len(ids), 1)))
     for start in range(0, len(rows), block):
         chunk = rows[start:start + block]
         hit_r, hit_c = np.nonzero(rough[chunk] @ rough.T >= threshold - 1e-4)
