@@ -8,6 +8,7 @@ import random
 from typing import Any
 
 from openpyxl import load_workbook
+from python_calamine import CalamineWorkbook
 from sqlalchemy import select, text
 
 from tests.qbank.helpers import Api, id_number, make_bank, make_site, wait_job
@@ -94,7 +95,9 @@ async def test_assignment_job_panels_roster(api: Api) -> None:
     admin = await api.admin()
     s1 = await make_session(api, bank.occupation, site, date="2026-12-07")
     s2 = await make_session(api, bank.occupation, site, date="2026-12-08")
-    evs = [await make_evaluator(api, bank.occupation, level=2 if i < 3 else 3) for i in range(8)]
+    # a name and an employer a spreadsheet would take as an escape and a formula: the roster keeps them as text
+    evs = [await make_evaluator(api, bank.occupation, level=2 if i < 3 else 3, name=f"王_x0041_{i}",
+                                employer='=HYPERLINK("http://example.invalid","单位")') for i in range(8)]
     await make_evaluator(api, bank.occupation, level=4)  # not certified for level 3
     await make_evaluator(api, bank.occupation, until="2026-12-01")  # expired
     sup = await make_supervisor(api)
@@ -123,6 +126,13 @@ async def test_assignment_job_panels_roster(api: Api) -> None:
     rows = list(load_workbook(io.BytesIO(r.content)).active.iter_rows(values_only=True))  # type: ignore[union-attr]
     assert rows[0][6] == "role" and sum(1 for x in rows if str(x[6]).startswith("组长")) == 2
     assert sum(1 for x in rows if str(x[6]).startswith("考评员")) == 4
+    sheet = load_workbook(io.BytesIO(r.content)).active
+    assert sheet is not None
+    employers = [row[9] for row in sheet.iter_rows(min_row=2) if str(row[6].value).startswith(("组长", "考评员"))]
+    assert len(employers) == 6 and all(c.data_type == "s" and c.value.startswith("=HYPERLINK") for c in employers)
+    shown = CalamineWorkbook.from_filelike(io.BytesIO(r.content)).get_sheet_by_index(0).to_python()
+    assert sorted(str(row[7]) for row in shown if str(row[6]).startswith(("组长", "考评员"))) == sorted(
+        m["name"] for p in p1["panels"] for m in p["members"])  # as Excel shows them: 王_x0041_0, not 王A0
     del sup
 
 

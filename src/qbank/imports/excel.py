@@ -12,7 +12,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from openpyxl import Workbook, load_workbook
-from openpyxl.cell import WriteOnlyCell
 from openpyxl.utils.exceptions import InvalidFileException
 
 from qbank.imports.safety import UNREADABLE, Limits, open_zip, too_many_rows
@@ -20,6 +19,7 @@ from qbank.imports.schemas import ExportItem, ParsedItem, ParseResult
 from qbank.imports.xlsx_layout import read_sheet
 from qbank.items.schemas import LABELS
 from qbank.lib.problems import FieldError, bad_request
+from qbank.lib.sheets import read_cells, text_cell
 
 # key, Chinese header. The header cell reads "题型/type"; either half alone is accepted too.
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -46,10 +46,6 @@ TRUE_FALSE_ANSWERS = {"正确": "A", "对": "A", "√": "A", "T": "A", "TRUE": "
 LIST_SEPARATORS = re.compile(r"[,，;；、\n]")
 ANSWER_NOISE = re.compile(r"[\s,，、;；]+")
 SHEET_NAMES = ("items", "试题")
-# A cell's text escapes characters as _xHHHH_ (Excel writes a cell's CR as _x000D_) and a literal _xHHHH_ as
-# _x005F_xHHHH_. calamine reads them so; openpyxl reads and writes the text raw, so both are done here.
-STORED_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
-TO_ESCAPE = re.compile(r"_(?=x[0-9A-Fa-f]{4}_)|\r")
 
 
 HEADER_KEYS: dict[str, str] = {
@@ -201,7 +197,7 @@ def _read_rows(data: bytes, plain: Iterator[tuple[int, list[Any]]] | None, limit
     try:
         sheet = next((workbook[n] for n in SHEET_NAMES if n in workbook.sheetnames), workbook.worksheets[0])
         rows = sheet.iter_rows(values_only=True)
-        return _parse_rows(((n, _unescaped(row)) for n, row in enumerate(rows, start=1)), limits)
+        return _parse_rows(((n, read_cells(row)) for n, row in enumerate(rows, start=1)), limits)
     except UNREADABLE as exc:  # a sheet is read lazily, row by row: a damaged member shows itself here
         raise bad_request("file", f"not a readable xlsx workbook ({type(exc).__name__}: {exc})") from exc
     finally:
@@ -239,25 +235,6 @@ def _parse_rows(rows: Iterator[tuple[int, Sequence[Any]]], limits: Limits) -> Pa
     return result
 
 
-def _stored(match: re.Match[str]) -> str:
-    code = int(match.group(1), 16)
-    return match.group() if 0xD800 <= code <= 0xDFFF else chr(code)  # half a surrogate pair is no text: kept
-
-
-def _unescaped(row: Sequence[Any]) -> list[Any]:
-    return [STORED_ESCAPE.sub(_stored, v) if isinstance(v, str) and "_x" in v else v for v in row]
-
-
-def _cell(sheet: Any, value: Any) -> Any:
-    """Text that starts with '=' stays text: no formula runs when the sheet is opened."""
-    if isinstance(value, str):
-        value = TO_ESCAPE.sub(lambda m: "_x005F_" if m.group() == "_" else "_x000D_", value)
-    cell = WriteOnlyCell(sheet, value)
-    if isinstance(value, str) and value.startswith("="):
-        cell.data_type = "s"
-    return cell
-
-
 def write_excel(items: Iterable[ExportItem], chinese_headers: bool = False) -> bytes:
     """The template filled with items; reads back into the same items (media by their archive keys: an xlsx
     carries no media of its own, so they are found again only in this service's archive)."""
@@ -284,7 +261,7 @@ def write_excel(items: Iterable[ExportItem], chinese_headers: bool = False) -> b
             row["tasks"] = "\n".join(practical.get("tasks") or [])
             row["marking"] = "\n".join(f"{m['criterion']}|{m['points']:g}" for m in practical.get("marking") or [])
             row["duration_minutes"] = practical.get("duration_minutes")
-        sheet.append([_cell(sheet, row.get(key)) for key, _ in COLUMNS])
+        sheet.append([text_cell(sheet, row.get(key)) for key, _ in COLUMNS])
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()

@@ -22,6 +22,8 @@ async def roster_xlsx(db: AsyncSession, settings: Settings, sessions: list[ExamS
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
+    from qbank.lib.sheets import text_cell
+
     wb = Workbook()
     ws = wb.active
     assert ws is not None
@@ -40,11 +42,11 @@ async def roster_xlsx(db: AsyncSession, settings: Settings, sessions: list[ExamS
                 cert = next((f"{c.occupation_code} L{c.level} {c.valid_until.isoformat()}"
                              for c in sorted(certs.get(m.evaluator_id, []), key=lambda c: c.level)
                              if c.occupation_code == s.occupation_code and c.level <= s.level), "")
-                ws.append([*base, p.room, "组长 leader" if m.leader else "考评员 evaluator", m.name, m.id_number,
-                           m.employer, cert])
+                ws.append([text_cell(ws, v) for v in (*base, p.room, "组长 leader" if m.leader else "考评员 evaluator",
+                                                      m.name, m.id_number, m.employer, cert)])
         for sup in out.supervisors:
             role = "内督员 internal supervisor" if sup.kind == "internal" else "外督员 external supervisor"
-            ws.append([*base, "", role, sup.name, "", sup.organisation, ""])
+            ws.append([text_cell(ws, v) for v in (*base, "", role, sup.name, "", sup.organisation, "")])
     for col, width in zip("ABCDEFGHIJK", (8, 12, 6, 26, 26, 16, 22, 14, 20, 30, 30), strict=True):
         ws.column_dimensions[col].width = width
     buf = io.BytesIO()
