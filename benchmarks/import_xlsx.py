@@ -51,7 +51,8 @@ def blueprint(points: int) -> dict[str, Any]:
     return {"scopes": scopes}
 
 
-def write_items(path: Path, items: int, points: int, seed: int) -> None:
+def write_items(path: Path, items: int, points: int, seed: int, refused: bool = False) -> None:
+    """The file; ``refused``: every row's answer key is the letter Z, so that every row is refused."""
     from openpyxl import Workbook
 
     from qbank.imports.excel import COLUMNS
@@ -73,6 +74,8 @@ def write_items(path: Path, items: int, points: int, seed: int) -> None:
             for label in "ABCD":
                 row[f"option_{label}"] = "".join(rng.choices(POOL, k=6))
             row["answer"] = rng.choice("ABCD") if kind == "single_choice" else "".join(sorted(rng.sample("ABCD", 2)))
+        if refused:
+            row["answer"] = "Z"
         ws.append([row.get(k) for k in keys])
     wb.save(path)
 
@@ -128,7 +131,7 @@ class HealthProbe(threading.Thread):
 
 
 def import_job(client: httpx.Client, path: Path, stages: list[tuple[float, str]] | None = None,
-               ) -> tuple[float, dict[str, Any]]:
+               refused: bool = False) -> tuple[float, dict[str, Any]]:
     """POST the file, poll its job to the end; (wall seconds from the POST to the job's end, the job). ``stages``
     gets (perf_counter, message) each time the job's message changes."""
     t0 = time.perf_counter()
@@ -146,7 +149,7 @@ def import_job(client: httpx.Client, path: Path, stages: list[tuple[float, str]]
             break
         time.sleep(0.05)
     wall = time.perf_counter() - t0
-    if job["status"] != "succeeded":
+    if job["status"] != ("failed" if refused else "succeeded"):
         raise SystemExit(f"import job failed: {json.dumps(job['error'], ensure_ascii=False)[:2000]}")
     return wall, job
 
@@ -159,6 +162,8 @@ def main() -> int:
     parser.add_argument("--database-url", default="", help="an empty PostgreSQL database "
                         "(postgresql+asyncpg://…); default: SQLite in the temporary data dir")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--refused", action="store_true", help="every row refused (answer key Z): the time "
+                        "to answer with the problems, and /health meanwhile")
     parser.add_argument("--slow-probes", type=float, default=0, metavar="MS",
                         help="list each /health probe slower than MS during the import, with the job's stage")
     args = parser.parse_args()
@@ -166,7 +171,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="qbank-import-bench-"))
     warm, xlsx = tmp / "warm-up.xlsx", tmp / "items.xlsx"
     t0 = time.perf_counter()
-    write_items(xlsx, args.items, args.points, args.seed)
+    write_items(xlsx, args.items, args.points, args.seed, args.refused)
     generate_s = time.perf_counter() - t0
     write_items(warm, 4000, args.points, args.seed + 1)  # over 512 KiB: read in the worker process too
     read_s, rows = bare_read(xlsx)
@@ -201,14 +206,14 @@ def main() -> int:
             idle_rss = RssSampler(proc.pid)
             idle_rss.sample()
             with RssSampler(proc.pid) as rss:  # the service, and with its worker processes
-                import_s, job = import_job(client, xlsx, stages)
+                import_s, job = import_job(client, xlsx, stages, args.refused)
             probe.running.clear()
             probe.join()
             stored = int(client.get("/api/v1/items", params={"occupation": OCCUPATION, "level": LEVEL,
                                                               "limit": 1}).json()["total"])
     finally:
         stop(proc)
-    assert stored == args.items + 4000, (stored, args.items)
+    assert stored == (0 if args.refused else args.items) + 4000, (stored, args.items)
     backend = "PostgreSQL" if args.database_url.startswith("postgres") else "SQLite"
     started, finished = (datetime.fromisoformat(job[k]) for k in ("started_at", "finished_at"))
     print(f"machine: {platform.machine()} {os.cpu_count()} CPUs, Python {platform.python_version()}, {backend}, "
@@ -216,10 +221,14 @@ def main() -> int:
     print(f"file: {xlsx.stat().st_size / 1e6:.2f} MB, {args.items} items, {args.points} points "
           f"(generated in {generate_s:.2f} s)")
     print(f"bare openpyxl read (read_only, all {rows} rows): {read_s:.3f} s = {args.items / read_s:,.0f} rows/s")
-    print(f"import job (POST → job succeeded, wall): {import_s:.2f} s = {args.items / import_s:,.0f} items/s; "
+    print(f"import job (POST → job ended, wall): {import_s:.2f} s = {args.items / import_s:,.0f} items/s; "
           f"the job itself (started → finished): {(finished - started).total_seconds():.2f} s")
     print(f"ratio import job / bare read: {import_s / read_s:.1f}x")
-    print(f"stages inside the job (s): {job['result']['seconds']}")
+    if args.refused:
+        print(f"refused as it should be: {job['error']['problems']} problems, {len(job['error']['errors'])} listed; "
+              f"{job['error']['detail'][:100]}")
+    else:
+        print(f"stages inside the job (s): {job['result']['seconds']}")
     print(f"/health during the import: {probe.summary()}")
     print(f"/health idle, just before:  {idle.summary()}")
     mib = 2**20
