@@ -570,3 +570,18 @@ async def test_a_large_file_is_read_in_a_worker_process(api: Api) -> None:
     bad = xlsx([{**rows[0], "stem": "重复的题。"}, *rows[1:], {**rows[1], "stem": "重复的题。"}])
     r = await post_import(api, bank, bad, admin)
     assert r.status_code == 400 and r.json()["problems"] >= 80, r.text  # the bank has them: refused in the process
+    # media an xlsx names by key are checked against the archive after the worker process: found, and not found
+    from tests.qbank.test_items import PNG
+
+    r_media = await api.client.post("/api/v1/media", files={"file": ("circuit.png", PNG, "image/png")},
+                                    headers=admin)
+    assert r_media.status_code == 201, r_media.text
+    key, missing = r_media.json()["key"], "media/00/" + "0" * 64
+    other = await make_bank(api)
+    shown = [{**row, "stem": f"另{n}：{row['stem']}", "media": key if n == 5 else None} for n, row in enumerate(rows)]
+    r = await post_import(api, other, xlsx([*shown, {**shown[7], "stem": "缺图的题。", "media": missing}]), admin)
+    assert r.status_code == 400, r.text
+    assert [e["field"] for e in r.json()["errors"]] == ["row 82: media"] and missing in r.json()["errors"][0]["reason"]
+    r = await post_import(api, other, xlsx(shown), admin)
+    assert r.status_code == 201 and r.json()["media"] == 1, r.text
+    assert [i["media"] for i in await bank_items(api, other) if i["media"]] == [[key]]
