@@ -133,11 +133,11 @@ async def _archive_errors(parsed: ParseResult, archive: RetentionArchive | None)
 
 
 def check_rows(parsed: ParseResult, occupation: str, level: int, points: dict[str, tuple[Point, list[str]]],
-               bank_keys: dict[str, int]) -> tuple[list[tuple[ParsedItem, ItemIn]], dict[str, int]]:
+               bank_keys: dict[str, int]) -> tuple[list[ItemIn], dict[str, int]]:
     """Every question checked the way ``add_item`` checks one; pure, so every bad question is listed, each of
     its fields once (a field already refused while reading is not refused again). Returns the good questions and
     those that repeat an item of the bank (position → item id), which the caller names."""
-    good: list[tuple[ParsedItem, ItemIn]] = []
+    good: list[ItemIn] = []
     in_bank: dict[str, int] = {}
     seen: dict[str, str] = {}
     said = {e.field for e in parsed.errors}
@@ -176,7 +176,7 @@ def check_rows(parsed: ParseResult, occupation: str, level: int, points: dict[st
             said.add(f"{row.position}: {e.field}")
             erred.add(row.position)
         if not row_errors and row.position not in in_bank and row.position not in erred:
-            good.append((row, item))
+            good.append(item)
     return good, in_bank
 
 
@@ -228,7 +228,7 @@ class Staged(msgspec.Struct, kw_only=True, tag=True):
     """Stages 1 and 2 done without the database: the file read, its questions placed and checked."""
 
     parsed: ParseResult
-    good: list[tuple[ParsedItem, ItemIn]]
+    good: list[ItemIn]  # what the good questions write
     in_bank: dict[str, int]  # position → the bank's item it repeats
     placed: list[Placement]
 
@@ -281,7 +281,8 @@ def read_and_check(data: bytes, fmt: str | None, limits: Limits, inputs: CheckIn
         return Refused.of(exc)
 
 
-Packed = tuple[bytes, list[bytes], list[bytes]]  # the outcome without its lists; the good questions; all of them
+Packed = tuple[bytes, list[bytes], list[bytes]]  # the outcome without its lists; what the good questions write;
+# the questions as read that name media
 PACK = 250  # questions per MessagePack chunk: decoding one holds the event loop a few milliseconds
 
 
@@ -320,7 +321,7 @@ async def unpack_staged(packed: Packed) -> Staged | Refused:
     outcome = msgspec.msgpack.decode(head, type=Staged | Refused)
     if isinstance(outcome, Staged):
         for chunk in good:
-            outcome.good.extend(msgspec.msgpack.decode(chunk, type=list[tuple[ParsedItem, ItemIn]]))
+            outcome.good.extend(msgspec.msgpack.decode(chunk, type=list[ItemIn]))
             await anyio.sleep(0)
         for chunk in items:
             outcome.parsed.items.extend(msgspec.msgpack.decode(chunk, type=list[ParsedItem]))
@@ -339,10 +340,9 @@ async def finish_check(db: AsyncSession, archive: RetentionArchive | None, stage
         parsed.error(position, "stem", f"the same question (stem and options) already exists as {names[item_id]}")
     if parsed.errors:
         raise refusal(parsed)
-    items = [item_in for _, item_in in staged.good]
     # The questions as read are not needed once checked: 100,000 of them held 300 MB of the service's memory
-    # (decoded twice from a worker process: once as read, once beside what is written) through the write.
-    staged.good, parsed.items = [], []
+    # through the write.
+    items, staged.good, parsed.items = staged.good, [], []
     return Checked(parsed=parsed, items=items, placed=staged.placed, points=inputs.points)
 
 
