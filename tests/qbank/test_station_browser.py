@@ -132,7 +132,9 @@ def test_a_candidate_and_a_proctor_in_the_browser(stations: Stations, browser: A
     page.keyboard.press("Tab")
     page.keyboard.type("000000")
     page.keyboard.press("Enter")
-    page.wait_for_selector("#signin-message:not([hidden])")
+    # the message first says "signing in" (正在登录…), then the answer: wait for the answer, not the message
+    page.wait_for_function("() => { const m = document.getElementById('signin-message');"
+                           " return !m.hidden && m.textContent.trim() && !/正在登录/.test(m.textContent); }")
     assert "准考证号或身份证号后 6 位不正确" in page.inner_text("#signin-message")
     page.fill("#id-digits", who["id_tail"])
     page.press("#id-digits", "Enter")
